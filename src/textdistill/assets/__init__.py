@@ -1,0 +1,1 @@
+"""Offline assets: registry packages -> verified downloads -> converted folders in the cache."""

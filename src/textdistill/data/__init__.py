@@ -1,0 +1,1 @@
+"""Tasks, readers, encoders: everything between a file on disk and a padded batch."""

@@ -1,0 +1,126 @@
+"""Examples -> tensors: sub-word tokenisation with dynamic padding, and a word vocabulary.
+
+Texts are tokenised once, unpadded; each batch is padded to its own longest row by the
+``transformers`` collator. With ``group_by_length`` the training sampler puts rows of similar
+length together (``LengthGroupedSampler``), which cuts padding, and so CPU time, on short texts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
+from transformers.trainer_pt_utils import LengthGroupedSampler
+
+from textdistill.data.tasks import Example
+
+
+class EncodedDataset(Dataset):
+    """Tokenised examples. Item ``i`` holds ``input_ids``, ``attention_mask`` (and
+    ``token_type_ids`` when the tokenizer makes them), ``index`` = i, and ``labels`` when labelled."""
+
+    def __init__(
+        self, examples: Sequence[Example], tokenizer: PreTrainedTokenizerBase, max_length: int = 128
+    ):
+        pairs = [e.text_pair for e in examples]
+        enc = tokenizer(
+            [e.text for e in examples],
+            pairs if any(p is not None for p in pairs) else None,
+            truncation=True,
+            max_length=max_length,
+        )
+        self.features: list[dict] = []
+        for i, e in enumerate(examples):
+            row = {k: enc[k][i] for k in enc}
+            row["index"] = i
+            if e.label is not None:
+                row["labels"] = e.label
+            self.features.append(row)
+        self.lengths = [len(f["input_ids"]) for f in self.features]
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.features[i]
+
+
+def make_loader(
+    dataset: EncodedDataset,
+    tokenizer: PreTrainedTokenizerBase,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+    group_by_length: bool = True,
+) -> DataLoader:
+    """A loader of padded batches: ``input_ids`` (B, L), ``attention_mask`` (B, L), ``index`` (B,),
+    ``labels`` (B,) (long for classes, float for scores).
+
+    Evaluation loaders (``shuffle=False``) keep the dataset order, so row ``i`` of the
+    concatenated outputs is example ``i``.
+    """
+    collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
+    if not shuffle:
+        return DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate)
+    generator = torch.Generator().manual_seed(seed)
+    if group_by_length:
+        sampler = LengthGroupedSampler(batch_size, lengths=dataset.lengths, generator=generator)
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator, collate_fn=collate)
+
+
+# ---------------------------------------------------------------------------- word-level vocabulary
+WORD_PATTERN = re.compile(r"[\w']+|[^\w\s]", re.UNICODE)
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words and punctuation marks: ``"It's GREAT!"`` -> ``["it's", "great", "!"]``."""
+    return WORD_PATTERN.findall(text.lower())
+
+
+@dataclass
+class WordVocab:
+    """Word <-> id for word-level students (the BiLSTM). Ids 0, 1, 2 are pad, unknown and mask."""
+
+    itos: list[str]
+
+    PAD, UNK, MASK = "<pad>", "<unk>", "<mask>"
+
+    def __post_init__(self) -> None:
+        self.stoi = {w: i for i, w in enumerate(self.itos)}
+
+    @classmethod
+    def build(cls, texts: Iterable[str], min_freq: int = 1, max_size: int | None = None) -> WordVocab:
+        """Words of ``texts`` seen at least ``min_freq`` times, most frequent first (ties: alphabetical)."""
+        counts = Counter(w for t in texts for w in words(t))
+        ranked = sorted((w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w))
+        return cls([cls.PAD, cls.UNK, cls.MASK, *ranked[:max_size]])
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    @property
+    def pad_id(self) -> int:
+        return 0
+
+    @property
+    def unk_id(self) -> int:
+        return 1
+
+    def encode(self, text: str, max_length: int | None = None) -> list[int]:
+        ids = [self.stoi.get(w, self.unk_id) for w in words(text)]
+        return (ids[:max_length] if max_length else ids) or [self.unk_id]
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps({"itos": self.itos}, ensure_ascii=False))
+
+    @classmethod
+    def load(cls, path: str | Path) -> WordVocab:
+        return cls(json.loads(Path(path).read_text())["itos"])

@@ -1,0 +1,96 @@
+"""Load a whole task: its spec and its splits, from an offline asset, a GLUE folder or user files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from textdistill.data.readers import Columns, infer_labels, read_table
+from textdistill.data.tasks import OFFLINE_TASKS, Example, TaskSpec, get_task
+from textdistill.errors import TextdistillError
+
+
+@dataclass
+class TaskData:
+    """A task's spec and its splits.
+
+    ``eval_splits`` are the labelled dev splits (``dev``, or MNLI's ``dev_matched`` and
+    ``dev_mismatched``) evaluated during training; the first one picks the best checkpoint.
+    ``labelled_splits`` adds labelled test splits, evaluated once at the end.
+    """
+
+    spec: TaskSpec
+    splits: dict[str, list[Example]]
+    source: str = ""
+    eval_splits: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if "train" not in self.splits:
+            raise TextdistillError(f"task {self.spec.name!r} has no train split")
+        if not self.eval_splits:
+            self.eval_splits = [s for s in self.labelled_splits if s.startswith("dev")]
+        if not self.eval_splits:
+            raise TextdistillError(f"task {self.spec.name!r} has no labelled dev split")
+
+    @property
+    def labelled_splits(self) -> list[str]:
+        return [s for s, ex in self.splits.items() if s != "train" and ex and ex[0].label is not None]
+
+
+def load_task(name: str, data: str | Path | None = None) -> TaskData:
+    """A named task. Offline tasks are fetched on first use; GLUE tasks read ``data`` (the GLUE
+    root or the task's folder, in the official layout)."""
+    spec = get_task(name)
+    if spec.name in OFFLINE_TASKS and data is None:
+        from textdistill.assets.fetch import fetch
+
+        folder = fetch(spec.name)
+        splits = {s: read_table(folder / f"{s}.jsonl", spec) for s in ("train", "dev", "test")}
+        return TaskData(spec, splits, source=str(folder))
+    if spec.name in OFFLINE_TASKS:
+        splits = {
+            s: read_table(Path(data) / f"{s}.jsonl", spec)
+            for s in ("train", "dev", "test")
+            if (Path(data) / f"{s}.jsonl").exists()
+        }
+        return TaskData(spec, splits, source=str(data))
+    if data is None:
+        raise TextdistillError(
+            f"GLUE task {name!r} needs --data: the folder of the GLUE download (official layout); "
+            "GLUE is not in any offline package"
+        )
+    from textdistill.data.glue import GLUE_TASKS, read_glue
+
+    glue = GLUE_TASKS[spec.name]
+    root = Path(data) / glue.folder if (Path(data) / glue.folder).is_dir() else Path(data)
+    # train and dev must be there (read_glue names what is missing); test files are optional
+    wanted = [s for s in glue.files if not s.startswith("test") or (root / glue.files[s]).is_file()]
+    splits = {s: read_glue(spec.name, data, s) for s in wanted}
+    return TaskData(spec, splits, source=str(root))
+
+
+def load_files(
+    train: str | Path,
+    dev: str | Path,
+    test: str | Path | None = None,
+    columns: Columns | None = None,
+    labels: tuple[str, ...] | None = None,
+    regression: bool = False,
+    name: str = "custom",
+) -> TaskData:
+    """A user's own CSV / TSV / JSONL files with a column mapping; labels are read from the
+    training file when not given."""
+    columns = columns or Columns()
+    if regression:
+        spec_labels = None
+        metrics: tuple[str, ...] = ("pearson", "spearman")
+    else:
+        spec_labels = labels or infer_labels(train, columns.label or "label")
+        metrics = ("accuracy", "f1") if len(spec_labels) == 2 else ("accuracy", "macro_f1")
+    spec = TaskSpec(
+        name, spec_labels, metrics, is_pair=columns.text_pair is not None, description=f"user files: {train}"
+    )
+    splits = {"train": read_table(train, spec, columns), "dev": read_table(dev, spec, columns)}
+    if test is not None:
+        splits["test"] = read_table(test, spec, columns)
+    return TaskData(spec, splits, source=str(Path(train).parent))

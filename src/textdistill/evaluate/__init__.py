@@ -1,0 +1,1 @@
+"""Evaluation: quality metrics, speed and size, reports."""

@@ -1,0 +1,1 @@
+"""Teachers and students, all returning :class:`~textdistill.models.outputs.ModelOutput`."""

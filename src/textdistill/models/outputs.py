@@ -1,0 +1,26 @@
+"""The one output contract of every teacher and student."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor
+
+
+@dataclass
+class ModelOutput:
+    """What a model returns.
+
+    Attributes:
+        logits: ``(B, C)`` class scores, or ``(B, 1)`` predictions for regression.
+        hidden_states: when asked, one ``(B, L, H)`` tensor per layer; index 0 is the embedding
+            output, index ``i`` the output of layer ``i``.
+        attentions: when asked, one ``(B, heads, L, L)`` tensor per layer.
+        embeddings: when asked, the ``(B, L, H)`` embedding output (the tensor that gradient
+            perturbation differentiates against).
+    """
+
+    logits: Tensor
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+    embeddings: Tensor | None = None

