@@ -22,8 +22,9 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     return home
 
 
-def make_tiny_bert(folder: Path, num_labels: int = 2) -> Path:
-    """A random 2-layer, hidden-32 BERT classifier and a WordPiece tokenizer over ``WORDS``."""
+def make_tiny_bert(folder: Path, num_labels: int = 2, layers: int = 2) -> Path:
+    """A random ``layers``-layer (2 by default), hidden-32 BERT classifier and a WordPiece tokenizer
+    over ``WORDS``."""
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -45,7 +46,7 @@ def make_tiny_bert(folder: Path, num_labels: int = 2) -> Path:
     config = BertConfig(
         vocab_size=len(tokenizer),
         hidden_size=32,
-        num_hidden_layers=2,
+        num_hidden_layers=layers,
         num_attention_heads=4,
         intermediate_size=37,
         max_position_embeddings=64,

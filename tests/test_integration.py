@@ -60,7 +60,7 @@ def test_teach_minilm_on_a_few_hundred_real_examples(real_home: Path, tmp_path: 
             "--out",
             str(tmp_path / "t"),
             "--max-train-examples",
-            "480",
+            "800",
             "--max-eval-examples",
             "200",
             "--epochs",
@@ -72,4 +72,4 @@ def test_teach_minilm_on_a_few_hundred_real_examples(real_home: Path, tmp_path: 
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "t" / "metrics.json").read_text())
     assert metrics["parameters"] == 22_713_216 + 384 * 2 + 2  # encoder + a 2-class head
-    assert metrics["best"]["dev/accuracy"] >= 0.65  # chance is 0.50
+    assert metrics["best"]["dev/accuracy"] >= 0.70  # chance is 0.50; measured 0.775

@@ -208,6 +208,39 @@ def teach_cmd(
     )
 
 
+# ----------------------------------------------------------------------------------------- distill
+@app.command("distill")
+@friendly
+def distill_cmd(
+    config: Annotated[Path, typer.Argument(help="YAML run configuration (see configs/)")],
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="KEY=VALUE overrides, e.g. train.epochs=1")
+    ] = None,
+) -> None:
+    """Distil a teacher into a student, as a YAML config says (validated before any compute)."""
+    from textdistill.config import load_config
+    from textdistill.train.distill import distill
+
+    cfg = load_config(config, overrides or [])
+    metrics = distill(cfg)
+    table = Table(
+        "split/metric",
+        "student",
+        "teacher",
+        title=f"{cfg.student.kind} by {cfg.method.name} on {metrics['task']}",
+    )
+    for key, value in metrics["best"].items():
+        teacher = metrics["teacher"]["best"].get(key)
+        table.add_row(key, f"{value:.4f}", "" if teacher is None else f"{teacher:.4f}")
+    console.print(table)
+    retention = metrics["retention"]
+    console.print(
+        f"{metrics['parameters'] / 1e6:.2f}M parameters; train {metrics['train_seconds']} s"
+        + ("" if retention is None else f"; retention {retention:.1%} of the teacher")
+        + f"; saved to {cfg.out}"
+    )
+
+
 # --------------------------------------------------------------------------------------------- run
 @app.command("run")
 @friendly

@@ -1,21 +1,176 @@
 """Loss functions: pure, with shapes, reduction and scaling stated.
 
-All losses return a scalar averaged over the batch.
+All losses return a scalar averaged over the batch (``B`` rows). None of them detaches anything:
+a caller that must not send gradient into a teacher passes detached teacher tensors (the methods
+in :mod:`textdistill.methods` do).
 """
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 
-def hard_loss(logits: Tensor, labels: Tensor) -> Tensor:
+def hard_loss(logits: Tensor, labels: Tensor, mask: Tensor | None = None) -> Tensor:
     """Loss against gold labels: cross-entropy for classes, MSE for regression.
 
     Args:
         logits: ``(B, C)`` class scores, or ``(B, 1)`` predictions for regression.
-        labels: ``(B,)`` class indices (long) or ``(B,)`` scores (float).
+        labels: ``(B,)`` class indices (long) or ``(B,)`` scores (float). The dtype chooses the
+            loss: floating-point labels mean regression.
+        mask: optional ``(B,)`` boolean, ``True`` where the row has a label. Labels of unmasked
+            rows are never read (they may hold anything: 0, -100, NaN).
+
+    Returns:
+        Scalar: the mean over the labelled rows of the per-row cross-entropy ``-log softmax(z)[y]``
+        (classes) or squared error ``(z - y)^2`` (regression). Without ``mask`` every row counts,
+        exactly as ``F.cross_entropy`` / ``F.mse_loss`` with their default mean reduction. When no
+        row is labelled the result is ``0`` and still has a ``grad_fn`` (its gradient is zero), so
+        a training step can back-propagate it unconditionally.
+
+    No temperature and no scaling. Reference: the "hard target" objective of Hinton, Vinyals &
+    Dean (2015), "Distilling the Knowledge in a Neural Network", arXiv:1503.02531.
     """
-    if labels.is_floating_point():
-        return F.mse_loss(logits.squeeze(-1), labels)
-    return F.cross_entropy(logits, labels)
+    regression = labels.is_floating_point()
+    if mask is None:
+        if regression:
+            return F.mse_loss(logits.squeeze(-1), labels)
+        return F.cross_entropy(logits, labels)
+
+    mask = mask.to(device=logits.device, dtype=torch.bool)
+    if mask.shape != labels.shape[:1] or labels.dim() != 1:
+        raise ValueError(
+            f"mask must be (B,) like labels; got mask {tuple(mask.shape)}, labels {tuple(labels.shape)}"
+        )
+    # Give unlabelled rows a harmless label so that no NaN / out-of-range index reaches the loss.
+    safe = torch.where(mask, labels, torch.zeros_like(labels))
+    if regression:
+        per_row = (_as_column(logits, "logits") - safe) ** 2
+    else:
+        per_row = F.cross_entropy(logits, safe, reduction="none")
+    kept = torch.where(mask, per_row, torch.zeros_like(per_row))
+    return kept.sum() / mask.sum().clamp(min=1)
+
+
+def soft_cross_entropy(student_logits: Tensor, teacher_probs: Tensor, temperature: float = 1.0) -> Tensor:
+    """Cross-entropy of the student's softened distribution against given teacher probabilities.
+
+    ``mean_b  - sum_c  p[b, c] * log softmax(s[b] / T)[c]``
+
+    Args:
+        student_logits: ``(B, C)``.
+        teacher_probs: ``(B, C)``, each row a distribution (non-negative, summing to 1), e.g. the
+            average of several teachers' softened probabilities (an ensemble soft target). It is
+            used as given: the temperature is applied to the student only.
+        temperature: ``T > 0`` dividing the student logits.
+
+    Returns:
+        Scalar, batch mean (sum over classes, mean over rows). No mask. Not multiplied by ``T^2``:
+        a caller mixing it with a hard loss at ``T != 1`` should scale it by ``T^2`` itself
+        (Hinton et al. 2015, section 2). It equals ``KL(p || q_s) + H(p)`` with ``q_s`` the
+        student's softened distribution, so its minimum is the teacher entropy, not 0.
+
+    Reference: Hinton, Vinyals & Dean (2015), arXiv:1503.02531, the "soft target" objective.
+    """
+    _check_same_shape(student_logits, teacher_probs, "student_logits", "teacher_probs")
+    _check_temperature(temperature)
+    log_q = F.log_softmax(student_logits / temperature, dim=-1)
+    return -(teacher_probs * log_q).sum(dim=-1).mean()
+
+
+def kd_kl(
+    student_logits: Tensor, teacher_logits: Tensor, temperature: float, scale_t2: bool = True
+) -> Tensor:
+    """Knowledge-distillation KL between temperature-softened teacher and student distributions.
+
+    ``T^2 * mean_b KL( softmax(t[b] / T) || softmax(s[b] / T) )``
+
+    Args:
+        student_logits: ``(B, C)``.
+        teacher_logits: ``(B, C)``.
+        temperature: ``T > 0``, applied to both sides.
+        scale_t2: multiply by ``T^2`` (default). The gradient of the softened KL w.r.t. the
+            student logits is ``(q_s - p_t) / T`` per row, so it shrinks as ``1/T^2`` relative to
+            a ``T = 1`` loss once the softened distributions are close; ``T^2`` keeps the soft
+            term's gradient magnitude comparable across temperatures and against a hard loss
+            (Hinton et al. 2015, section 2). With it, ``d loss / d s = T * (q_s - p_t) / B``.
+
+    Returns:
+        Scalar: sum over classes, mean over the batch (``reduction="batchmean"``, the
+        mathematically correct KL mean; ``"mean"`` would also divide by ``C``). No mask. ``>= 0``,
+        ``0`` exactly when both softened distributions agree.
+
+    Reference: Hinton, Vinyals & Dean (2015), "Distilling the Knowledge in a Neural Network",
+    arXiv:1503.02531.
+    """
+    _check_same_shape(student_logits, teacher_logits, "student_logits", "teacher_logits")
+    _check_temperature(temperature)
+    log_q = F.log_softmax(student_logits / temperature, dim=-1)
+    log_p = F.log_softmax(teacher_logits / temperature, dim=-1)
+    kl = F.kl_div(log_q, log_p, log_target=True, reduction="batchmean")
+    return kl * (temperature**2) if scale_t2 else kl
+
+
+def logit_mse(student_logits: Tensor, teacher_logits: Tensor) -> Tensor:
+    """Mean squared error between student and teacher logits (no softmax, no temperature).
+
+    ``mean_{b, c} (s[b, c] - t[b, c])^2``
+
+    Args:
+        student_logits: ``(B, C)``.
+        teacher_logits: ``(B, C)``.
+
+    Returns:
+        Scalar, the mean over all ``B * C`` entries (``F.mse_loss`` default), i.e. the paper's
+        per-row squared L2 distance ``||t - s||^2`` divided by ``C``, averaged over the batch.
+        No mask, no scaling. The mean over classes is what the authors' code does
+        (``nn.MSELoss()`` in castorini/d-bert ``dbert/distill/run/distill_birnn.py``).
+
+    Reference: Tang, Lu, Liu, Mou, Vechtomova & Lin (2019), "Distilling Task-Specific Knowledge
+    from BERT into Simple Neural Networks", arXiv:1903.12136, section 3.2 (the distillation
+    objective on logits).
+    """
+    _check_same_shape(student_logits, teacher_logits, "student_logits", "teacher_logits")
+    return F.mse_loss(student_logits, teacher_logits)
+
+
+def regression_kd_mse(student_pred: Tensor, teacher_pred: Tensor) -> Tensor:
+    """Mean squared error to the teacher's prediction, for regression tasks (e.g. STS-B).
+
+    ``mean_b (s[b] - t[b])^2``
+
+    Args:
+        student_pred: ``(B, 1)`` or ``(B,)``.
+        teacher_pred: ``(B, 1)`` or ``(B,)``; the two may differ in which of these shapes they
+            have (both are flattened to ``(B,)`` first, so no ``(B, B)`` broadcast can happen).
+
+    Returns:
+        Scalar, mean over the batch. No mask, no scaling.
+
+    Reference: the regression case of Tang et al. (2019), arXiv:1903.12136, where the teacher's
+    predicted score is the distillation target (their code: ``float_score`` in
+    ``distill_birnn.py``); it is logit MSE with one "logit".
+    """
+    s, t = _as_column(student_pred, "student_pred"), _as_column(teacher_pred, "teacher_pred")
+    _check_same_shape(s, t, "student_pred", "teacher_pred")
+    return F.mse_loss(s, t)
+
+
+# ---------------------------------------------------------------------------- helpers
+def _as_column(pred: Tensor, name: str) -> Tensor:
+    if pred.dim() == 2 and pred.shape[-1] == 1:
+        return pred.squeeze(-1)
+    if pred.dim() == 1:
+        return pred
+    raise ValueError(f"{name} must be (B, 1) or (B,); got {tuple(pred.shape)}")
+
+
+def _check_same_shape(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:
+    if a.shape != b.shape:
+        raise ValueError(f"{name_a} {tuple(a.shape)} and {name_b} {tuple(b.shape)} must have the same shape")
+
+
+def _check_temperature(temperature: float) -> None:
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0; got {temperature}")

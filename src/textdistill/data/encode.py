@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader, Dataset
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 from transformers.trainer_pt_utils import LengthGroupedSampler
@@ -77,11 +78,12 @@ def make_loader(
 
 
 # ---------------------------------------------------------------------------- word-level vocabulary
-WORD_PATTERN = re.compile(r"[\w']+|[^\w\s]", re.UNICODE)
+# Penn-Treebank-style clitics, as GloVe's vocabulary has them: "isn't" -> is n't, "it's" -> it 's
+WORD_PATTERN = re.compile(r"\w+(?=n't)|n't|'\w+|\w+|[^\w\s]", re.UNICODE)
 
 
 def words(text: str) -> list[str]:
-    """Lower-cased words and punctuation marks: ``"It's GREAT!"`` -> ``["it's", "great", "!"]``."""
+    """Lower-cased words, clitics and punctuation: ``"It's GREAT!"`` -> ``["it", "'s", "great", "!"]``."""
     return WORD_PATTERN.findall(text.lower())
 
 
@@ -124,3 +126,54 @@ class WordVocab:
     @classmethod
     def load(cls, path: str | Path) -> WordVocab:
         return cls(json.loads(Path(path).read_text())["itos"])
+
+
+# ---------------------------------------------------------------------------- word-level batches
+class WordDataset(Dataset):
+    """Examples as word ids for word-level students. Item ``i`` holds ``word_ids`` (list[int]),
+    ``index`` = i, ``labels`` when labelled and, for pair tasks, ``word_ids_b``."""
+
+    def __init__(self, examples: Sequence[Example], vocab: WordVocab, max_length: int = 128):
+        is_pair = any(e.text_pair is not None for e in examples)
+        self.features: list[dict] = []
+        for i, e in enumerate(examples):
+            row: dict = {"word_ids": vocab.encode(e.text, max_length), "index": i}
+            if is_pair:
+                row["word_ids_b"] = vocab.encode(e.text_pair or "", max_length)
+            if e.label is not None:
+                row["labels"] = e.label
+            self.features.append(row)
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.features[i]
+
+
+def collate_words(rows: list[dict]) -> dict[str, torch.Tensor]:
+    """Rows of a :class:`WordDataset` -> ``word_ids`` (B, L) long padded with 0, ``word_lengths`` (B,)
+    long (pairs: ``word_ids_b`` (B, L_b), ``word_lengths_b`` (B,)), ``index`` (B,), ``labels`` (B,)
+    (long when every label is an int, else float)."""
+    batch: dict[str, torch.Tensor] = {}
+    for key, suffix in (("word_ids", ""), ("word_ids_b", "_b")):
+        if key in rows[0]:
+            seqs = [torch.tensor(r[key], dtype=torch.long) for r in rows]
+            batch[key] = pad_sequence(seqs, batch_first=True, padding_value=0)
+            batch["word_lengths" + suffix] = torch.tensor([len(s) for s in seqs], dtype=torch.long)
+    batch["index"] = torch.tensor([r["index"] for r in rows], dtype=torch.long)
+    if all("labels" in r for r in rows):
+        labels = [r["labels"] for r in rows]
+        is_int = all(isinstance(y, int) for y in labels)
+        batch["labels"] = torch.tensor(labels, dtype=torch.long if is_int else torch.float)
+    return batch
+
+
+def make_word_loader(
+    dataset: WordDataset, batch_size: int, shuffle: bool = False, seed: int = 0
+) -> DataLoader:
+    """A loader of :func:`collate_words` batches; ``shuffle`` draws a seeded order, else dataset order."""
+    generator = torch.Generator().manual_seed(seed) if shuffle else None
+    return DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, collate_fn=collate_words
+    )

@@ -288,8 +288,8 @@ def read_hf_dataset(
     """Read one split of a Hugging Face ``datasets`` dataset available on this machine.
 
     ``source`` is a folder written by ``Dataset.save_to_disk`` / ``DatasetDict.save_to_disk``, or
-    the name of a dataset already in the local ``datasets`` cache (it is never downloaded: the
-    call runs with ``HF_DATASETS_OFFLINE=1`` semantics unless the user's environment says otherwise).
+    a dataset name for ``datasets.load_dataset``: read from the local ``datasets`` cache, or from
+    the hub when the machine has the internet (set ``HF_DATASETS_OFFLINE=1`` to forbid that).
     Class labels stored as ``ClassLabel`` integers are mapped through their names.
     """
     try:

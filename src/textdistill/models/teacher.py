@@ -37,6 +37,8 @@ def resolve_model(name_or_path: str) -> str:
 class HFClassifier(nn.Module):
     """A ``transformers`` sequence classifier behind the :class:`ModelOutput` contract."""
 
+    input_names = ("input_ids", "attention_mask", "token_type_ids")  # batch keys forward() reads
+
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model

@@ -26,8 +26,6 @@ from textdistill.losses import hard_loss
 from textdistill.models.teacher import HFClassifier, load_tokenizer, predict_logits
 from textdistill.train.trainer import TrainConfig, set_seed, set_threads, train
 
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-
 
 @dataclass
 class TeachConfig:
@@ -73,9 +71,11 @@ def teach(cfg: TeachConfig, task: TaskData | None = None) -> dict:
     (out / "task.json").write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
     (out / "teach_config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
 
+    # never longer than the model's position table (a tiny model may have fewer than 128)
+    max_length = min(cfg.max_length, tokenizer.model_max_length, model.model.config.max_position_embeddings)
     train_examples = _subsample(task.splits["train"], cfg.max_train_examples, cfg.seed)
     train_loader = make_loader(
-        EncodedDataset(train_examples, tokenizer, cfg.max_length),
+        EncodedDataset(train_examples, tokenizer, max_length),
         tokenizer,
         cfg.batch_size,
         shuffle=True,
@@ -86,14 +86,14 @@ def teach(cfg: TeachConfig, task: TaskData | None = None) -> dict:
     eval_data = {}
     for split in labelled:
         examples = _subsample(task.splits[split], cfg.max_eval_examples, cfg.seed)
-        dataset = EncodedDataset(examples, tokenizer, cfg.max_length)
+        dataset = EncodedDataset(examples, tokenizer, max_length)
         eval_data[split] = (
             make_loader(dataset, tokenizer, cfg.eval_batch_size),
             torch.tensor([e.label for e in examples]).numpy(),
         )
 
     def step_fn(m: nn.Module, batch: dict[str, Tensor], step: int) -> tuple[Tensor, dict[str, float]]:
-        loss = hard_loss(m(**{k: batch[k] for k in MODEL_INPUTS if k in batch}).logits, batch["labels"])
+        loss = hard_loss(m(**{k: batch[k] for k in m.input_names if k in batch}).logits, batch["labels"])
         return loss, {"hard": loss.item()}
 
     def evaluate(m: nn.Module, splits: list[str]) -> dict[str, float]:

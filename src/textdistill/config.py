@@ -1,0 +1,192 @@
+"""The typed configuration of a distillation run, loaded from YAML and validated before any compute.
+
+Unknown keys are rejected with the valid ones named; every problem is reported at once, with the
+value that was given (``method.temperature: must be greater than 0, got 0``). ``key=value``
+overrides from the command line use dotted keys (``train.epochs=1``) and YAML values.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from textdistill.errors import TextdistillError
+
+
+class ConfigError(TextdistillError):
+    """A configuration that does not validate; the message lists every problem."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BiLSTMStudentConfig(Strict):
+    """Tang et al. 2019's student: word embeddings, one BiLSTM layer, FC + ReLU, classifier."""
+
+    kind: Literal["bilstm"]
+    embedding: Literal["glove-6b-50d", "random"] = "glove-6b-50d"
+    embed_dim: Annotated[int, Field(gt=0)] = 50
+    hidden: Annotated[int, Field(gt=0)] = 150
+    fc: Annotated[int, Field(gt=0)] = 200
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    min_freq: Annotated[int, Field(ge=1)] = 1
+    max_vocab: Annotated[int, Field(gt=0)] | None = None
+
+
+class TransformerStudentConfig(Strict):
+    """A BERT-style encoder of any size on the teacher's tokenizer (TinyBERT-4 size by default)."""
+
+    kind: Literal["transformer"]
+    layers: Annotated[int, Field(gt=0)] = 4
+    hidden: Annotated[int, Field(gt=0)] = 312
+    heads: Annotated[int, Field(gt=0)] = 12
+    intermediate: Annotated[int, Field(gt=0)] = 1200
+    init_from_teacher: list[Annotated[int, Field(ge=0)]] | None = None
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
+
+
+class HardMethodConfig(Strict):
+    name: Literal["hard"]
+
+
+class HintonMethodConfig(Strict):
+    name: Literal["hinton"]
+    alpha: Annotated[float, Field(ge=0, le=1)] = 0.5
+    temperature: Annotated[float, Field(gt=0)] = 2.0
+    scale_t2: bool = True
+
+
+class TangMethodConfig(Strict):
+    name: Literal["tang"]
+    alpha: Annotated[float, Field(ge=0, le=1)] = 0.5
+
+
+StudentConfig = Annotated[BiLSTMStudentConfig | TransformerStudentConfig, Field(discriminator="kind")]
+MethodConfig = Annotated[
+    HardMethodConfig | HintonMethodConfig | TangMethodConfig, Field(discriminator="name")
+]
+
+
+class TrainSection(Strict):
+    epochs: Annotated[float, Field(gt=0)] = 3.0
+    batch_size: Annotated[int, Field(gt=0)] = 32
+    lr: Annotated[float, Field(gt=0)] | None = None  # None: 1e-3 for a BiLSTM, 1e-4 for a transformer
+    weight_decay: Annotated[float, Field(ge=0)] = 0.01
+    warmup_ratio: Annotated[float, Field(ge=0, le=1)] = 0.1
+    max_grad_norm: Annotated[float, Field(ge=0)] = 1.0
+    eval_every: Annotated[int, Field(ge=0)] = 0
+    max_steps: Annotated[int, Field(gt=0)] | None = None
+    seed: int = 42
+    max_length: Annotated[int, Field(ge=8)] = 128
+    max_train_examples: Annotated[int, Field(gt=0)] | None = None
+    max_eval_examples: Annotated[int, Field(gt=0)] | None = None
+
+
+class DistillConfig(Strict):
+    """One distillation run: a task, a teacher folder (from ``textdistill teach``), a student,
+    a method and the training settings."""
+
+    task: str
+    teacher: str
+    student: StudentConfig
+    method: MethodConfig
+    data: str | None = None
+    out: str = "runs/distill"
+    train: TrainSection = TrainSection()
+
+
+# ------------------------------------------------------------------------------- loading, errors
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class that owns the field at ``loc`` (walking tagged unions by their tag)."""
+    current: type[BaseModel] | None = model
+    parts = list(loc)
+    while parts and current is not None:
+        field = current.model_fields.get(str(parts.pop(0)))
+        if field is None:
+            return current
+        options = _model_options(field.annotation)
+        if not options:
+            return current
+        if len(options) > 1 and parts:
+            tag = str(parts.pop(0))
+            options = [m for m in options if tag in typing.get_args(m.model_fields[_tag_of(m)].annotation)]
+        current = options[0] if options else None
+        if not parts:
+            return current
+    return current
+
+
+def _tag_of(model: type[BaseModel]) -> str:
+    return "kind" if "kind" in model.model_fields else "name"
+
+
+def _model_options(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is Annotated:
+        return _model_options(args[0])
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [m for a in args for m in _model_options(a)]
+    return []
+
+
+def _describe(err: dict[str, Any]) -> str:
+    loc = tuple(err["loc"])
+    where = ".".join(str(p) for p in loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        owner = _model_at(DistillConfig, loc[:-1]) if len(loc) > 1 else DistillConfig
+        valid = ", ".join(owner.model_fields) if owner else "?"
+        return f"{where}: unknown key; valid keys here: {valid}"
+    if err["type"] == "missing":
+        return f"{where}: required, missing"
+    given = err.get("input")
+    msg = err["msg"][0].lower() + err["msg"][1:]
+    if err["type"] == "union_tag_invalid":
+        return f"{where}: {msg}"
+    return f"{where}: {msg}, got {given!r}"
+
+
+def validate(data: dict[str, Any], source: str = "config") -> DistillConfig:
+    """Validate a plain dict; raise :class:`ConfigError` listing every problem."""
+    try:
+        return DistillConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "\n".join(f"  {_describe(e)}" for e in exc.errors())
+        raise ConfigError(f"{source}: {exc.error_count()} problem(s)\n{problems}") from None
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b=value`` overrides (values parsed as YAML) to a nested dict, in place."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} is not KEY=VALUE (for example train.epochs=1)")
+        node = data
+        *parents, leaf = key.split(".")
+        for part in parents:
+            if not isinstance(node.setdefault(part, {}), dict):
+                raise ConfigError(f"override {item!r}: {part} is not a section")
+            node = node[part]
+        node[leaf] = yaml.safe_load(raw)
+    return data
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> DistillConfig:
+    """Read a YAML config, apply overrides, validate."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no such config file: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(data).__name__}")
+    return validate(apply_overrides(data, overrides or []), str(path))

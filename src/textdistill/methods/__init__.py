@@ -1,0 +1,41 @@
+"""Distillation methods: small objects that turn a batch and model outputs into a loss.
+
+``get_method("hinton", temperature=4.0)`` builds one by name; :data:`METHODS` lists them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+from textdistill.errors import TextdistillError
+from textdistill.methods.base import Method
+from textdistill.methods.hard import Hard
+from textdistill.methods.hinton import Hinton
+from textdistill.methods.tang import Tang
+
+METHODS: dict[str, type] = {"hard": Hard, "hinton": Hinton, "tang": Tang}
+
+
+def get_method(name: str, **params: Any) -> Method:
+    """The method registered as ``name`` (case-insensitive), built with ``params``.
+
+    Raises:
+        TextdistillError: for an unknown name (the message lists the valid ones), an unknown
+            parameter (the message lists the accepted ones), or a value the method rejects.
+    """
+    key = name.strip().lower()
+    if key not in METHODS:
+        raise TextdistillError(f"unknown method {name!r}; valid methods: {', '.join(sorted(METHODS))}")
+    cls = METHODS[key]
+    accepted = [f.name for f in fields(cls)]
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise TextdistillError(
+            f"method {key!r} has no parameter {', '.join(unknown)}; "
+            f"it takes: {', '.join(accepted) if accepted else 'no parameters'}"
+        )
+    return cls(**params)
+
+
+__all__ = ["METHODS", "Hard", "Hinton", "Method", "Tang", "get_method"]

@@ -1,0 +1,114 @@
+"""Teacher outputs, computed once and read back from disk.
+
+The key is a fingerprint of everything the outputs depend on: the teacher's weights, config and
+tokenizer files, the texts (in order) and the tokenisation settings. Labels do not enter it (the
+teacher never sees them). A changed teacher or dataset gives a new fingerprint, so a stale cache
+is never read; entries live in ``<home>/teacher_cache/<fingerprint>.safetensors``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+from torch.utils.data import DataLoader, Subset
+from tqdm.auto import tqdm
+
+from textdistill.assets.fetch import sha256_of
+from textdistill.data.encode import EncodedDataset
+from textdistill.data.tasks import Example
+from textdistill.models.outputs import ModelOutput
+from textdistill.paths import home
+
+TEACHER_FILES = ("config.json", "model.safetensors", "tokenizer.json", "vocab.txt", "tokenizer_config.json")
+
+
+def fingerprint(teacher_dir: str | Path, examples: Sequence[Example], max_length: int) -> str:
+    """A sha256 over the teacher's files, the example texts in order, and ``max_length``."""
+    teacher_dir = Path(teacher_dir)
+    h = hashlib.sha256()
+    for name in TEACHER_FILES:
+        if (teacher_dir / name).exists():
+            h.update(f"{name}:{sha256_of(teacher_dir / name)}\n".encode())
+    h.update(f"max_length:{max_length}\n".encode())
+    for e in examples:
+        h.update(json.dumps([e.text, e.text_pair], ensure_ascii=False).encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+@dataclass
+class TeacherOutputs:
+    """Teacher outputs for a list of examples, row ``i`` for example ``i``.
+
+    Attributes:
+        logits: ``(N, C)`` (``(N, 1)`` for regression).
+        fingerprint: the cache key these outputs were computed or read under.
+        from_cache: whether they were read from disk.
+    """
+
+    logits: Tensor
+    fingerprint: str
+    from_cache: bool
+
+    def lookup(self, index: Tensor) -> ModelOutput:
+        """The teacher's output for a batch, by the batch's ``index`` (B,) -> logits (B, C)."""
+        return ModelOutput(logits=self.logits[index])
+
+
+@torch.no_grad()
+def compute_logits(
+    teacher: torch.nn.Module, dataset: EncodedDataset, collate, batch_size: int = 64
+) -> Tensor:
+    """Teacher logits ``(N, C)`` in dataset order; batches are formed by length to cut padding."""
+    teacher.eval()
+    order = sorted(range(len(dataset)), key=dataset.lengths.__getitem__)
+    loader = DataLoader(Subset(dataset, order), batch_size=batch_size, collate_fn=collate)
+    chunks = []
+    for batch in tqdm(loader, desc="teacher", unit="batch", dynamic_ncols=True, leave=False):
+        chunks.append(teacher(**{k: batch[k] for k in teacher.input_names if k in batch}).logits.float())
+    logits = torch.empty_like(torch.cat(chunks))
+    logits[torch.tensor(order)] = torch.cat(chunks)
+    return logits
+
+
+def teacher_outputs(
+    teacher_dir: str | Path, examples: Sequence[Example], max_length: int = 128, batch_size: int = 64
+) -> TeacherOutputs:
+    """The teacher's logits on ``examples``: read from the cache, or computed once and stored."""
+    from transformers import AutoTokenizer, DataCollatorWithPadding
+
+    from textdistill.models.teacher import HFClassifier
+
+    key = fingerprint(teacher_dir, examples, max_length)
+    path = home() / "teacher_cache" / f"{key}.safetensors"
+    if path.exists():
+        return TeacherOutputs(load_file(path)["logits"], key, from_cache=True)
+    tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
+    teacher = HFClassifier.from_pretrained(str(teacher_dir))
+    started = time.perf_counter()
+    logits = compute_logits(
+        teacher,
+        EncodedDataset(examples, tokenizer, max_length),
+        DataCollatorWithPadding(tokenizer, return_tensors="pt"),
+        batch_size,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp-{os.getpid()}")
+    meta = {
+        "teacher": str(Path(teacher_dir).resolve()),
+        "examples": str(len(examples)),
+        "max_length": str(max_length),
+        "seconds": f"{time.perf_counter() - started:.1f}",
+    }
+    save_file({"logits": logits.contiguous()}, tmp, metadata=meta)
+    os.replace(tmp, path)
+    return TeacherOutputs(logits, key, from_cache=False)

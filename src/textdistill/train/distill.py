@@ -1,0 +1,256 @@
+"""Distil a teacher into a student: the recipe behind ``textdistill distill``.
+
+The teacher runs once over the training texts (through the teacher cache); every epoch after
+that reads its logits by example index. The student is a BiLSTM on words or a small transformer
+on the teacher's tokens; the method turns (batch, student output, teacher output) into a loss;
+the one loop in :mod:`textdistill.train.trainer` does the rest.
+
+Run folder: ``student/`` (the best checkpoint: ``model.safetensors`` + config, vocabulary or
+tokenizer), ``metrics.json``, ``config.yaml`` (the resolved configuration), ``log.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from textdistill.config import BiLSTMStudentConfig, DistillConfig
+from textdistill.data.encode import EncodedDataset, WordDataset, WordVocab, make_loader, make_word_loader
+from textdistill.data.load import TaskData, load_task
+from textdistill.data.tasks import Example, TaskSpec
+from textdistill.errors import TextdistillError
+from textdistill.evaluate.metrics import compute_metrics
+from textdistill.methods import get_method
+from textdistill.teacher_cache import teacher_outputs
+from textdistill.train.trainer import TrainConfig, set_seed, set_threads, train
+
+
+@dataclass
+class Student:
+    """A student model and how to feed it: loaders over examples, and how to save it."""
+
+    model: nn.Module
+    kind: str
+    vocab: WordVocab | None = None
+    tokenizer: object | None = None
+    max_length: int = 128
+
+    def loader(
+        self, examples: list[Example], batch_size: int, shuffle: bool = False, seed: int = 0
+    ) -> DataLoader:
+        if self.vocab is not None:
+            return make_word_loader(
+                WordDataset(examples, self.vocab, self.max_length), batch_size, shuffle, seed
+            )
+        dataset = EncodedDataset(examples, self.tokenizer, self.max_length)
+        return make_loader(dataset, self.tokenizer, batch_size, shuffle=shuffle, seed=seed)
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model.save(folder)
+        if self.vocab is not None:
+            self.vocab.save(folder / "vocab.json")
+        else:
+            self.tokenizer.save_pretrained(folder)
+
+
+def build_student(cfg: DistillConfig, spec: TaskSpec, train_examples: list[Example]) -> Student:
+    """The configured student, sized for the task; the BiLSTM's vocabulary comes from ``train_examples``."""
+    s = cfg.student
+    if isinstance(s, BiLSTMStudentConfig):
+        from textdistill.models.bilstm import BiLSTMStudent, glove_matrix
+
+        texts = [t for e in train_examples for t in (e.text, e.text_pair) if t is not None]
+        vocab = WordVocab.build(texts, min_freq=s.min_freq, max_size=s.max_vocab)
+        pretrained = None
+        if s.embedding != "random":
+            from textdistill.assets.fetch import fetch
+
+            pretrained, _coverage = glove_matrix(vocab, fetch(s.embedding), seed=cfg.train.seed)
+            if pretrained.shape[1] != s.embed_dim:
+                raise TextdistillError(
+                    f"student.embed_dim is {s.embed_dim} but {s.embedding} has "
+                    f"{pretrained.shape[1]} dimensions"
+                )
+        model = BiLSTMStudent(
+            len(vocab),
+            spec.num_labels,
+            s.embed_dim,
+            s.hidden,
+            s.fc,
+            s.dropout,
+            pair=spec.is_pair,
+            pretrained=pretrained,
+        )
+        return Student(model, "bilstm", vocab=vocab, max_length=cfg.train.max_length)
+    from transformers import AutoTokenizer
+
+    from textdistill.models.transformer import build_transformer_student
+
+    model = build_transformer_student(
+        cfg.teacher, spec, s.layers, s.hidden, s.heads, s.intermediate, s.init_from_teacher, s.dropout
+    )
+    tokenizer = AutoTokenizer.from_pretrained(cfg.teacher)
+    max_length = min(cfg.train.max_length, model.model.config.max_position_embeddings)
+    return Student(model, "transformer", tokenizer=tokenizer, max_length=max_length)
+
+
+def _subsample(examples: list[Example], n: int | None, seed: int) -> list[Example]:
+    return examples if n is None or n >= len(examples) else random.Random(seed).sample(examples, n)
+
+
+def check_teacher(teacher: Path, spec: TaskSpec) -> dict:
+    """The teacher's ``task.json`` must describe the same labels as the task being distilled."""
+    if not (teacher / "config.json").exists():
+        raise TextdistillError(f"teacher {teacher} is not a model folder: run `textdistill teach` first")
+    task_file = teacher / "task.json"
+    if task_file.exists():
+        theirs = json.loads(task_file.read_text())
+        if theirs.get("labels") != (list(spec.labels) if spec.labels is not None else None):
+            raise TextdistillError(
+                f"teacher {teacher} was trained on labels {theirs.get('labels')}, "
+                f"the task {spec.name!r} has {list(spec.labels or []) or 'scores'}"
+            )
+    metrics = teacher / "metrics.json"
+    return json.loads(metrics.read_text()) if metrics.exists() else {}
+
+
+def distill(cfg: DistillConfig, task: TaskData | None = None) -> dict:
+    """Run one distillation and write its folder; returns the metrics."""
+    seed = set_seed(cfg.train.seed)
+    threads = set_threads()
+    task = task or load_task(cfg.task, cfg.data)
+    spec = task.spec
+    teacher_dir = Path(cfg.teacher)
+    teacher_metrics = check_teacher(teacher_dir, spec)
+    method = get_method(cfg.method.name, **cfg.method.model_dump(exclude={"name"}))
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "log.jsonl").unlink(missing_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
+
+    train_examples = _subsample(task.splits["train"], cfg.train.max_train_examples, seed)
+    teacher = None
+    if method.needs_teacher:
+        started = time.perf_counter()
+        teacher = teacher_outputs(teacher_dir, train_examples, cfg.train.max_length)
+        teacher_seconds = time.perf_counter() - started
+    set_seed(seed)  # again: the student must not depend on whether the teacher ran or came from the cache
+    student = build_student(cfg, spec, train_examples)
+    lr = cfg.train.lr or (1e-3 if student.kind == "bilstm" else 1e-4)
+    train_loader = student.loader(train_examples, cfg.train.batch_size, shuffle=True, seed=seed)
+    evals = {}
+    for split in task.labelled_splits:
+        examples = _subsample(task.splits[split], cfg.train.max_eval_examples, seed)
+        evals[split] = (student.loader(examples, 64), np.array([e.label for e in examples]))
+    total_steps = cfg.train.max_steps or int(np.ceil(cfg.train.epochs * len(train_loader)))
+
+    def step_fn(model: nn.Module, batch: dict[str, Tensor], step: int) -> tuple[Tensor, dict[str, float]]:
+        output = model(**{k: batch[k] for k in model.input_names if k in batch})
+        teacher_output = teacher.lookup(batch["index"]) if teacher is not None else None
+        return method.loss(batch, output, teacher_output, step, total_steps)
+
+    @torch.no_grad()
+    def evaluate(model: nn.Module, splits: list[str]) -> dict[str, float]:
+        model.eval()
+        metrics = {}
+        for split in splits:
+            loader, labels = evals[split]
+            logits = torch.cat(
+                [model(**{k: b[k] for k in model.input_names if k in b}).logits for b in loader]
+            )
+            metrics.update(
+                {f"{split}/{k}": v for k, v in compute_metrics(spec, logits.numpy(), labels).items()}
+            )
+        return metrics
+
+    primary = f"{task.eval_splits[0]}/{spec.primary_metric}"
+    result = train(
+        student.model,
+        train_loader,
+        step_fn,
+        lambda m: evaluate(m, task.eval_splits),
+        lambda m: student.save(out / "student"),
+        primary,
+        TrainConfig(
+            cfg.train.epochs,
+            lr,
+            cfg.train.weight_decay,
+            cfg.train.warmup_ratio,
+            cfg.train.max_grad_norm,
+            cfg.train.eval_every,
+            cfg.train.max_steps,
+        ),
+        out / "log.jsonl",
+    )
+    best = load_student(out / "student", student.max_length)
+    final = evaluate(best.model, task.labelled_splits)
+    teacher_best = teacher_metrics.get("best", {})
+    metrics = {
+        "task": spec.name,
+        "student": cfg.student.kind,
+        "method": cfg.method.name,
+        "primary_metric": primary,
+        "best": final,
+        "teacher": {
+            "folder": str(teacher_dir),
+            "best": teacher_best,
+            "cache": None
+            if teacher is None
+            else {
+                "fingerprint": teacher.fingerprint,
+                "hit": teacher.from_cache,
+                "seconds": round(teacher_seconds, 1),
+            },
+        },
+        "retention": round(final[primary] / teacher_best[primary], 4) if primary in teacher_best else None,
+        "best_step": result.best_step,
+        "steps": result.steps,
+        "train_examples": len(train_examples),
+        "train_seconds": round(result.train_seconds, 1),
+        "parameters": sum(p.numel() for p in student.model.parameters()),
+        "lr": lr,
+        "seed": seed,
+        "threads": threads,
+        "history": result.history,
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def load_student(folder: str | Path, max_length: int = 128) -> Student:
+    """A saved student (``<run>/student``): a BiLSTM (``student_config.json`` + ``vocab.json``) or
+    a transformer (a Hugging Face folder with its tokenizer)."""
+    folder = Path(folder)
+    if (folder / "student_config.json").exists():
+        from textdistill.models.bilstm import BiLSTMStudent
+
+        return Student(
+            BiLSTMStudent.load(folder),
+            "bilstm",
+            vocab=WordVocab.load(folder / "vocab.json"),
+            max_length=max_length,
+        )
+    if (folder / "config.json").exists():
+        from transformers import AutoTokenizer
+
+        from textdistill.models.teacher import HFClassifier
+
+        return Student(
+            HFClassifier.from_pretrained(str(folder)),
+            "transformer",
+            tokenizer=AutoTokenizer.from_pretrained(folder),
+            max_length=max_length,
+        )
+    raise TextdistillError(f"{folder} holds no student (no student_config.json or config.json)")

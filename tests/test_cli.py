@@ -1,0 +1,117 @@
+"""The command line: help, assets commands, tasks, and teach on GLUE-layout folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from textdistill.cli import app
+
+runner = CliRunner()
+GLUE = Path(__file__).parent / "fixtures" / "glue"
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_help_lists_every_command() -> None:
+    out = flat(runner.invoke(app, ["--help"]).output)
+    for command in ("assets", "tasks", "teach", "run"):
+        assert command in out
+    out = flat(runner.invoke(app, ["assets", "--help"]).output)
+    for command in ("list", "fetch", "path"):
+        assert command in out
+
+
+def test_assets_list_and_path_of_an_unfetched_asset() -> None:
+    result = runner.invoke(app, ["assets", "list"])
+    assert result.exit_code == 0
+    assert "movie-dialog" in result.output and "mpnet-base" in result.output
+    result = runner.invoke(app, ["assets", "path", "trec6"])
+    assert result.exit_code == 2
+    assert "not fetched yet: run `textdistill assets fetch trec6`" in flat(result.output)
+    result = runner.invoke(app, ["assets", "fetch"])
+    assert result.exit_code == 2 and "--all" in result.output
+    result = runner.invoke(app, ["assets", "fetch", "nope"])
+    assert result.exit_code == 2 and "unknown asset 'nope'" in result.output
+
+
+def test_tasks_lists_glue_and_offline_tasks() -> None:
+    out = runner.invoke(app, ["tasks"]).output
+    for name in (
+        "cola",
+        "sst2",
+        "mrpc",
+        "stsb",
+        "qqp",
+        "mnli",
+        "qnli",
+        "rte",
+        "wnli",
+        "movie-sentiment",
+        "vitaminc",
+    ):
+        assert name in out
+
+
+def test_teach_on_glue_sst2_and_mnli_folders(tmp_path: Path, tiny_bert: Path) -> None:
+    for task, expected in (
+        ("sst2", {"dev/accuracy"}),
+        ("mnli", {"dev_matched/accuracy", "dev_mismatched/accuracy"}),
+    ):
+        out = tmp_path / task
+        result = runner.invoke(
+            app,
+            [
+                "teach",
+                "--task",
+                task,
+                "--data",
+                str(GLUE),
+                "--model",
+                str(tiny_bert),
+                "--out",
+                str(out),
+                "--max-steps",
+                "1",
+                "--batch-size",
+                "4",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert set(metrics["best"]) == expected
+        assert metrics["train_examples"] == 6
+
+
+def test_teach_stsb_is_regression(tmp_path: Path, tiny_bert: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "teach",
+            "--task",
+            "stsb",
+            "--data",
+            str(GLUE / "STS-B"),
+            "--model",
+            str(tiny_bert),
+            "--out",
+            str(tmp_path / "o"),
+            "--max-steps",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert set(json.loads((tmp_path / "o" / "metrics.json").read_text())["best"]) == {
+        "dev/pearson",
+        "dev/spearman",
+    }
+
+
+def test_glue_folder_without_the_task_is_a_clear_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["teach", "--task", "rte", "--data", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "RTE" in result.output and "train.tsv" in result.output

@@ -1,0 +1,143 @@
+"""``textdistill distill`` end to end through the CLI on tiny models: single sentences, pairs and
+regression; BiLSTM and transformer students; every method."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from tests.conftest import make_tiny_bert, write_jsonl
+from tests.test_teach import toy_rows
+from textdistill.cli import app
+
+runner = CliRunner()
+TINY_TRANSFORMER = {"kind": "transformer", "layers": 1, "hidden": 16, "heads": 2, "intermediate": 24}
+BILSTM = {"kind": "bilstm", "embedding": "random", "embed_dim": 8, "hidden": 8, "fc": 8}
+
+
+LABELS = {
+    "movie-sentiment": ("positive", "negative"),
+    "movie-dialog": ("same", "different"),
+    "movie-score": None,
+}
+
+
+def setup_task(root: Path, task: str = "movie-sentiment") -> tuple[Path, Path]:
+    """Toy data in our layout (as the offline tasks have it) and a tiny teacher folder with task.json."""
+    names, data = LABELS[task], root / "data"
+    for split, n in (("train", 48), ("dev", 16), ("test", 16)):
+        rows = toy_rows(n, pair=task == "movie-dialog", regression=names is None)
+        for r in rows:
+            if names is not None:
+                r["label"] = names[0] if r["label"] == "pos" else names[1]
+        write_jsonl(data / f"{split}.jsonl", rows)
+    teacher = make_tiny_bert(root / "teacher", num_labels=1 if names is None else 2)
+    labels = None if names is None else sorted(names) if task == "movie-sentiment" else list(names)
+    (teacher / "task.json").write_text(json.dumps({"name": task, "labels": labels}))
+    (teacher / "metrics.json").write_text(json.dumps({"best": {"dev/accuracy": 0.5, "dev/pearson": 0.5}}))
+    return data, teacher
+
+
+def write_config(root: Path, data: Path, teacher: Path, student: dict, method: dict, task: str) -> Path:
+    cfg = {
+        "task": task,
+        "data": str(data),
+        "teacher": str(teacher),
+        "out": str(root / "run"),
+        "student": student,
+        "method": method,
+        "train": {"epochs": 1, "batch_size": 8},
+    }
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "run.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.mark.parametrize("student", [BILSTM, TINY_TRANSFORMER], ids=["bilstm", "transformer"])
+@pytest.mark.parametrize(
+    "method",
+    [{"name": "hard"}, {"name": "hinton", "temperature": 3.0}, {"name": "tang"}],
+    ids=["hard", "hinton", "tang"],
+)
+def test_distill_single_sentences(tmp_path: Path, student: dict, method: dict) -> None:
+    data, teacher = setup_task(tmp_path)
+    config = write_config(tmp_path, data, teacher, student, method, "movie-sentiment")
+    result = runner.invoke(app, ["distill", str(config), "train.max_steps=3"])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "run"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["steps"] == 3 and metrics["method"] == method["name"]
+    assert set(metrics["best"]) == {"dev/accuracy", "dev/f1", "test/accuracy", "test/f1"}
+    assert metrics["retention"] == pytest.approx(metrics["best"]["dev/accuracy"] / 0.5, abs=1e-3)
+    assert (run / "student" / "model.safetensors").exists()
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    terms = {"hard": {"hard"}, "hinton": {"hard", "kl"}, "tang": {"hard", "mse"}}[method["name"]]
+    assert terms <= set(log[0])
+    assert (metrics["teacher"]["cache"] is None) == (method["name"] == "hard")
+
+
+@pytest.mark.parametrize("student", [BILSTM, TINY_TRANSFORMER], ids=["bilstm", "transformer"])
+@pytest.mark.parametrize("task", ["movie-dialog", "movie-score"], ids=["pairs", "regression"])
+def test_pairs_and_regression(tmp_path: Path, student: dict, task: str) -> None:
+    data, teacher = setup_task(tmp_path, task)
+    config = write_config(tmp_path, data, teacher, student, {"name": "hinton"}, task)
+    result = runner.invoke(app, ["distill", str(config), "train.max_steps=2"])
+    assert result.exit_code == 0, result.output
+    best = json.loads((tmp_path / "run" / "metrics.json").read_text())["best"]
+    first_log = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[0])
+    if task == "movie-score":
+        assert set(best) == {"dev/pearson", "dev/spearman", "test/pearson", "test/spearman"}
+        assert "mse" in first_log  # the soft term of a regression task: MSE to the teacher's prediction
+    else:
+        assert set(best) == {"dev/accuracy", "dev/f1", "test/accuracy", "test/f1"}
+        assert "kl" in first_log
+
+
+def test_teacher_runs_once_then_comes_from_the_cache(tmp_path: Path) -> None:
+    data, teacher = setup_task(tmp_path)
+    config = write_config(tmp_path, data, teacher, BILSTM, {"name": "hinton"}, "movie-sentiment")
+    hits = []
+    for _ in range(2):
+        assert runner.invoke(app, ["distill", str(config), "train.max_steps=2"]).exit_code == 0
+        hits.append(json.loads((tmp_path / "run" / "metrics.json").read_text())["teacher"]["cache"]["hit"])
+    assert hits == [False, True]
+
+
+def test_same_seed_same_student(tmp_path: Path) -> None:
+    data, teacher = setup_task(tmp_path)
+    weights = []
+    for run in ("a", "b"):
+        config = write_config(
+            tmp_path / run, data, teacher, TINY_TRANSFORMER, {"name": "hinton"}, "movie-sentiment"
+        )
+        assert runner.invoke(app, ["distill", str(config), "train.max_steps=4"]).exit_code == 0
+        weights.append(load_file(tmp_path / run / "run" / "student" / "model.safetensors"))
+    assert all((weights[0][k] == weights[1][k]).all() for k in weights[0])
+
+
+def test_teacher_for_another_task_is_refused(tmp_path: Path) -> None:
+    data, teacher = setup_task(tmp_path)
+    (teacher / "task.json").write_text(json.dumps({"name": "trec6", "labels": ["ABBR", "DESC"]}))
+    config = write_config(tmp_path, data, teacher, BILSTM, {"name": "hinton"}, "movie-sentiment")
+    result = runner.invoke(app, ["distill", str(config)])
+    assert result.exit_code == 2
+    assert "trained on labels ['ABBR', 'DESC']" in " ".join(result.output.split())
+
+
+def test_invalid_config_stops_before_any_compute(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "task: movie-sentiment\nteacher: nowhere\nstudent: {kind: bilstm, hidden: 0}\n"
+        "method: {name: hinton, temperature: -1}\n"
+    )
+    result = runner.invoke(app, ["distill", str(path)])
+    assert result.exit_code == 2
+    out = " ".join(result.output.split())
+    assert "2 problem(s)" in out and "hidden" in out and "temperature" in out
+    assert not (tmp_path / "runs").exists()
