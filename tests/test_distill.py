@@ -141,3 +141,40 @@ def test_invalid_config_stops_before_any_compute(tmp_path: Path) -> None:
     out = " ".join(result.output.split())
     assert "2 problem(s)" in out and "hidden" in out and "temperature" in out
     assert not (tmp_path / "runs").exists()
+
+
+def test_evaluate_a_run_and_a_teacher(tmp_path: Path) -> None:
+    data, teacher = setup_task(tmp_path)
+    config = write_config(tmp_path, data, teacher, BILSTM, {"name": "hinton"}, "movie-sentiment")
+    assert runner.invoke(app, ["distill", str(config), "train.max_steps=2"]).exit_code == 0
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    ev = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    trained = json.loads((tmp_path / "run" / "metrics.json").read_text())["best"]
+    assert ev["quality"] == pytest.approx(trained)  # the saved student scores what training reported
+    assert ev["throughput_bs32"] > 0 and ev["latency_p90_ms"] >= ev["latency_p50_ms"] > 0
+    assert ev["size_mb"] > 0 and ev["parameters"] > 0 and ev["kind"] == "bilstm"
+    result = runner.invoke(app, ["evaluate", str(tmp_path)])
+    assert result.exit_code == 2 and "neither a teacher folder" in " ".join(result.output.split())
+
+
+def test_report_table_retention_and_speedup(tmp_path: Path) -> None:
+    from textdistill.run import write_report
+
+    def row(name: str, acc: float, speed: float) -> dict:
+        return {
+            "model": name,
+            "primary_metric": "dev/accuracy",
+            "quality": {"dev/accuracy": acc},
+            "parameters": 1_000_000,
+            "size_mb": 4.0,
+            "throughput_bs32": speed,
+            "latency_p50_ms": 1.0,
+        }
+
+    rows = [row("teacher", 0.8, 100.0), row("bilstm-hinton", 0.76, 1500.0)]
+    write_report(rows, tmp_path, "movie-sentiment", quick=False)
+    assert rows[1]["retention"] == pytest.approx(0.95) and rows[1]["speedup_bs32"] == pytest.approx(15.0)
+    md = (tmp_path / "report.md").read_text()
+    assert "| bilstm-hinton | 1.00M | 4.0 | 0.7600 | 95.0% | 1500 | 1.0 | 15.0x |" in md
+    assert (tmp_path / "report.png").stat().st_size > 10_000

@@ -241,6 +241,26 @@ def distill_cmd(
     )
 
 
+# ---------------------------------------------------------------------------------------- evaluate
+@app.command("evaluate")
+@friendly
+def evaluate_cmd(
+    folder: Annotated[Path, typer.Argument(help="a teacher folder or a distillation run folder")],
+) -> None:
+    """Quality on dev/test, parameters, size on disk, throughput (batch 32), latency (batch 1)."""
+    from textdistill.evaluate.run_eval import evaluate_folder
+
+    r = evaluate_folder(folder)
+    table = Table("measure", "value", title=f"{folder} ({r['kind']} on {r['task']})")
+    for key, value in r["quality"].items():
+        table.add_row(key, f"{value:.4f}")
+    table.add_row("parameters", f"{r['parameters']:,}")
+    table.add_row("size on disk", f"{r['size_mb']} MB")
+    table.add_row("throughput, batch 32", f"{r['throughput_bs32']} examples/s")
+    table.add_row("latency, batch 1", f"p50 {r['latency_p50_ms']} ms, p90 {r['latency_p90_ms']} ms")
+    console.print(table)
+
+
 # --------------------------------------------------------------------------------------------- run
 @app.command("run")
 @friendly
@@ -249,31 +269,39 @@ def run_cmd(
     teacher: Annotated[str, typer.Option(help="teacher encoder: asset name or folder")] = "minilm-l6",
     out: Annotated[Path, typer.Option(help="run folder")] = Path("runs/main"),
     quick: Annotated[
-        bool, typer.Option(help="small subsets and one epoch: a check that everything works")
+        bool, typer.Option(help="small subsets, one epoch: checks everything in minutes")
     ] = False,
     seed: int = 42,
 ) -> None:
-    """The main job: fetch the default assets, fine-tune (or reuse) the teacher, report it."""
-    from textdistill.train.teach import TeachConfig, teach_or_reuse
+    """The main job: teacher, distilled and hard-label students, one table (make run)."""
+    from textdistill.run import main_job
 
-    subset = {"epochs": 1.0, "max_train_examples": 1000, "max_eval_examples": 300} if quick else {}
-    cfg = TeachConfig(task, teacher, str(out / "teacher"), seed=seed, **subset)
-    metrics = teach_or_reuse(cfg)
-    primary = metrics["primary_metric"]
-    size_mb = (out / "teacher" / "model.safetensors").stat().st_size / 1e6
+    rows = main_job(task, teacher, out, quick, seed)
+    key = rows[0]["primary_metric"]
     table = Table(
-        "model", "params", "size MB", primary, "train", "infer ex/s", title=f"textdistill run: {task}"
+        "model",
+        "params",
+        "size MB",
+        key,
+        "retention",
+        "ex/s bs32",
+        "p50 ms bs1",
+        "speed-up",
+        title=f"textdistill run: {task}{' (quick)' if quick else ''}",
     )
-    table.add_row(
-        f"teacher {teacher}",
-        f"{metrics['parameters'] / 1e6:.1f}M",
-        f"{size_mb:.1f}",
-        f"{metrics['best'][primary]:.4f}",
-        f"{metrics['train_seconds'] / 60:.1f} min",
-        str(metrics["eval_examples_per_second"]),
-    )
+    for r in rows:
+        table.add_row(
+            r["model"],
+            f"{r['parameters'] / 1e6:.2f}M",
+            f"{r['size_mb']:.1f}",
+            f"{r['quality'][key]:.4f}",
+            f"{r['retention']:.1%}",
+            f"{r['throughput_bs32']:.0f}",
+            f"{r['latency_p50_ms']:.1f}",
+            f"{r['speedup_bs32']:.1f}x",
+        )
     console.print(table)
-    console.print(f"run folder: {out}")
+    console.print(f"report: {out / 'report.md'}, {out / 'report.json'}, {out / 'report.png'}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

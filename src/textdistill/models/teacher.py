@@ -105,10 +105,10 @@ def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, loader: torch.utils.data.DataLoader) -> Tensor:
-    """Logits ``(N, C)`` of a model over an evaluation loader, in dataset order."""
+    """Logits ``(N, C)`` of any teacher or student (it reads the batch keys in ``model.input_names``)
+    over an evaluation loader, in dataset order."""
     model.eval()
     outs = []
     for batch in loader:
-        inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-        outs.append(model(**inputs).logits.float())
+        outs.append(model(**{k: batch[k] for k in model.input_names if k in batch}).logits.float())
     return torch.cat(outs)

@@ -19,7 +19,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import torch
 import yaml
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
@@ -31,6 +30,7 @@ from textdistill.data.tasks import Example, TaskSpec
 from textdistill.errors import TextdistillError
 from textdistill.evaluate.metrics import compute_metrics
 from textdistill.methods import get_method
+from textdistill.models.teacher import predict_logits
 from textdistill.teacher_cache import teacher_outputs
 from textdistill.train.trainer import TrainConfig, set_seed, set_threads, train
 
@@ -160,18 +160,12 @@ def distill(cfg: DistillConfig, task: TaskData | None = None) -> dict:
         teacher_output = teacher.lookup(batch["index"]) if teacher is not None else None
         return method.loss(batch, output, teacher_output, step, total_steps)
 
-    @torch.no_grad()
     def evaluate(model: nn.Module, splits: list[str]) -> dict[str, float]:
-        model.eval()
         metrics = {}
         for split in splits:
             loader, labels = evals[split]
-            logits = torch.cat(
-                [model(**{k: b[k] for k in model.input_names if k in b}).logits for b in loader]
-            )
-            metrics.update(
-                {f"{split}/{k}": v for k, v in compute_metrics(spec, logits.numpy(), labels).items()}
-            )
+            scores = compute_metrics(spec, predict_logits(model, loader).numpy(), labels)
+            metrics.update({f"{split}/{k}": v for k, v in scores.items()})
         return metrics
 
     primary = f"{task.eval_splits[0]}/{spec.primary_metric}"

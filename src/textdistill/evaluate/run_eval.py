@@ -1,0 +1,75 @@
+"""Evaluate a saved model folder: quality, parameters, size on disk, throughput and latency.
+
+A folder is either a teacher (``textdistill teach``: a Hugging Face folder with ``task.json``)
+or a distillation run (``textdistill distill``: ``student/`` + ``config.yaml``). The result is
+written to ``<folder>/evaluation.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from textdistill.data.load import load_task
+from textdistill.errors import TextdistillError
+from textdistill.evaluate.metrics import compute_metrics
+from textdistill.evaluate.speed import measure
+from textdistill.models.teacher import predict_logits
+from textdistill.train.distill import Student, load_student
+from textdistill.train.trainer import set_threads
+
+
+def open_model(folder: str | Path) -> tuple[Student, str, str | None, Path]:
+    """``(student-like wrapper, task name, data folder, weights file)`` for a teacher or a run folder."""
+    folder = Path(folder)
+    if (folder / "student").is_dir() and (folder / "config.yaml").exists():
+        cfg = yaml.safe_load((folder / "config.yaml").read_text())
+        student = load_student(folder / "student", cfg["train"]["max_length"])
+        return student, cfg["task"], cfg.get("data"), folder / "student" / "model.safetensors"
+    if (folder / "config.json").exists() and (folder / "teach_config.json").exists():
+        from transformers import AutoTokenizer
+
+        from textdistill.models.teacher import HFClassifier
+
+        cfg = json.loads((folder / "teach_config.json").read_text())
+        model = HFClassifier.from_pretrained(str(folder))
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        student = Student(model, "teacher", tokenizer=tokenizer, max_length=cfg["max_length"])
+        return student, cfg["task"], cfg.get("data"), folder / "model.safetensors"
+    raise TextdistillError(
+        f"{folder} is neither a teacher folder (textdistill teach) nor a distillation run "
+        "(textdistill distill)"
+    )
+
+
+def evaluate_folder(folder: str | Path, speed_examples: int = 320) -> dict:
+    """Quality on every labelled split, size, and speed on ``speed_examples`` dev examples."""
+    threads = set_threads()
+    student, task_name, data, weights = open_model(folder)
+    task = load_task(task_name, data)
+    quality = {}
+    for split in task.labelled_splits:
+        examples = task.splits[split]
+        logits = predict_logits(student.model, student.loader(examples, 64)).numpy()
+        labels = np.array([e.label for e in examples])
+        quality.update({f"{split}/{k}": v for k, v in compute_metrics(task.spec, logits, labels).items()})
+    sample = task.splits[task.eval_splits[0]][:speed_examples]
+    speed = measure(student.model, lambda bs: student.loader(sample, bs))
+    result = {
+        "folder": str(folder),
+        "kind": student.kind,
+        "task": task.spec.name,
+        "primary_metric": f"{task.eval_splits[0]}/{task.spec.primary_metric}",
+        "quality": quality,
+        "parameters": sum(p.numel() for p in student.model.parameters()),
+        "size_mb": round(weights.stat().st_size / 1e6, 2),
+        **{k: round(v, 2) for k, v in speed.items()},
+        "speed_examples": len(sample),
+        "machine": {"processor": platform.processor() or platform.machine(), "torch_threads": threads},
+    }
+    (Path(folder) / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result

@@ -1,0 +1,101 @@
+"""The main job (``textdistill run``, ``make run``): teacher, students, one table.
+
+Fine-tune (or reuse) the teacher, distil it into a BiLSTM and a small transformer, train each
+student on hard labels too, evaluate every model on this machine, and write ``report.md``,
+``report.json`` and ``report.png`` (quality against throughput) into the run folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from textdistill.config import validate
+from textdistill.evaluate.run_eval import evaluate_folder
+from textdistill.train.distill import distill
+from textdistill.train.teach import TeachConfig, teach_or_reuse
+
+STUDENTS = {
+    "bilstm": {"kind": "bilstm", "embedding": "glove-6b-50d"},
+    "transformer": {"kind": "transformer", "layers": 4, "hidden": 312, "heads": 12, "intermediate": 1200},
+}
+EPOCHS = {"bilstm": 10, "transformer": 5}
+
+
+def main_job(task: str, teacher: str, out: Path, quick: bool = False, seed: int = 42) -> list[dict]:
+    """Run everything; returns the table's rows (teacher first)."""
+    subset = {"max_train_examples": 1000, "max_eval_examples": 300} if quick else {}
+    teach_cfg = TeachConfig(
+        task, teacher, str(out / "teacher"), seed=seed, epochs=1.0 if quick else 3.0, **subset
+    )
+    teach_or_reuse(teach_cfg)
+    runs = {"teacher": out / "teacher"}
+    for kind, student in STUDENTS.items():
+        for method in ("hinton", "hard"):
+            name = f"{kind}-{method}"
+            cfg = validate(
+                {
+                    "task": task,
+                    "teacher": str(out / "teacher"),
+                    "out": str(out / name),
+                    "student": student,
+                    "method": {"name": method},
+                    "train": {"epochs": 1 if quick else EPOCHS[kind], "seed": seed, **subset},
+                }
+            )
+            distill(cfg)
+            runs[name] = out / name
+    rows = [
+        {"model": name, **evaluate_folder(folder, speed_examples=64 if quick else 320)}
+        for name, folder in runs.items()
+    ]
+    write_report(rows, out, task, quick)
+    return rows
+
+
+def write_report(rows: list[dict], out: Path, task: str, quick: bool) -> None:
+    """``report.json``, ``report.md`` and ``report.png`` (quality against throughput, log scale)."""
+    teacher = rows[0]
+    key = teacher["primary_metric"]
+    for r in rows:
+        r["retention"] = r["quality"][key] / teacher["quality"][key]
+        r["speedup_bs32"] = r["throughput_bs32"] / teacher["throughput_bs32"]
+    (out / "report.json").write_text(json.dumps(rows, indent=2) + "\n")
+    lines = [
+        f"# textdistill run: {task}{' (quick)' if quick else ''}\n",
+        f"| model | params | size MB | {key} | retention | ex/s (batch 32) | latency p50 ms (batch 1) "
+        "| speed-up |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['parameters'] / 1e6:.2f}M | {r['size_mb']:.1f} | {r['quality'][key]:.4f} "
+            f"| {r['retention']:.1%} | {r['throughput_bs32']:.0f} | {r['latency_p50_ms']:.1f} "
+            f"| {r['speedup_bs32']:.1f}x |"
+        )
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for r in rows:
+        ax.scatter(r["throughput_bs32"], r["quality"][key], s=40 + r["parameters"] / 3e5)
+        ax.annotate(
+            r["model"],
+            (r["throughput_bs32"], r["quality"][key]),
+            textcoords="offset points",
+            xytext=(6, 4),
+            fontsize=8,
+        )
+    ax.set(
+        xscale="log",
+        xlabel="examples/s at batch 32 (this CPU, log scale)",
+        ylabel=key,
+        title=f"{task}: quality against speed (marker size: parameters)",
+    )
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "report.png", dpi=120)
+    plt.close(fig)
