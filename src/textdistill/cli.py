@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,8 +24,9 @@ assets_app = typer.Typer(
     help="Offline assets: list, fetch and locate encoders, vectors and datasets.", no_args_is_help=True
 )
 app.add_typer(assets_app, name="assets")
-console = Console()
-err_console = Console(stderr=True)
+# tables stay readable when the output goes to a file or a CI log (rich would cut them at 80 columns)
+console = Console() if sys.stdout.isatty() else Console(width=160)
+err_console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
 
 
 def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -155,10 +155,15 @@ def teach(cfg: TeachConfig, task: TaskData | None = None) -> dict:
 
 
 def teach_or_reuse(cfg: TeachConfig, task: TaskData | None = None) -> dict:
-    """Reuse the teacher in ``cfg.out`` when it was trained with exactly this configuration."""
+    """Reuse the teacher in ``cfg.out`` when it was trained with this configuration (the folder it was
+    first written to aside, so a copied teacher folder is reused too)."""
     out = Path(cfg.out)
     try:
-        same = json.loads((out / "teach_config.json").read_text()) == json.loads(json.dumps(asdict(cfg)))
+        saved = json.loads((out / "teach_config.json").read_text())
+        wanted = json.loads(json.dumps(asdict(cfg)))
+        same = {k: v for k, v in saved.items() if k != "out"} == {
+            k: v for k, v in wanted.items() if k != "out"
+        }
         if same and (out / "model.safetensors").exists():
             return json.loads((out / "metrics.json").read_text())
     except (OSError, json.JSONDecodeError):
