@@ -27,9 +27,18 @@ from textdistill.train.distill import distill
 
 STUDENTS = {
     "bilstm": ({"kind": "bilstm", "embedding": "glove-6b-50d"}, {"epochs": 10, "lr": 1e-3}),
+    # 2 layers of the teacher's width, started from teacher layers 1 and 4: the smallest student made
+    # from the teacher that is 3x faster than it at batch 32 (a random 4-layer 312-wide one is 2.1x)
     "transformer": (
-        {"kind": "transformer", "layers": 4, "hidden": 312, "heads": 12, "intermediate": 1200},
-        {"epochs": 5, "lr": 1e-4},
+        {
+            "kind": "transformer",
+            "layers": 2,
+            "hidden": 384,
+            "heads": 12,
+            "intermediate": 1536,
+            "init_from_teacher": [1, 4],
+        },
+        {"epochs": 3, "lr": 5e-5},
     ),
 }
 METHODS = {"hard": {"name": "hard"}, "hinton": {"name": "hinton"}, "tang": {"name": "tang"}}

@@ -115,3 +115,54 @@ def test_glue_folder_without_the_task_is_a_clear_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["teach", "--task", "rte", "--data", str(tmp_path)])
     assert result.exit_code == 2
     assert "RTE" in result.output and "train.tsv" in result.output
+
+
+def test_teach_on_a_saved_hugging_face_dataset(tmp_path: Path, tiny_bert: Path) -> None:
+    import datasets
+
+    features = datasets.Features(
+        {"sentence": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])}
+    )
+    rows = {"sentence": ["good film", "bad film", "great plot", "awful acting"], "label": [1, 0, 1, 0]}
+    datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_dict(rows, features=features),
+            "validation": datasets.Dataset.from_dict(rows, features=features),
+        }
+    ).save_to_disk(str(tmp_path / "ds"))
+    result = runner.invoke(
+        app,
+        [
+            "teach",
+            "--hf-dataset",
+            str(tmp_path / "ds"),
+            "--columns",
+            "text=sentence,label=label",
+            "--model",
+            str(tiny_bert),
+            "--out",
+            str(tmp_path / "o"),
+            "--max-steps",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "o" / "task.json").read_text())["labels"] == ["neg", "pos"]
+    result = runner.invoke(
+        app,
+        [
+            "teach",
+            "--hf-dataset",
+            str(tmp_path / "ds"),
+            "--hf-splits",
+            "train,test",
+            "--columns",
+            "text=sentence,label=label",
+        ],
+    )
+    assert result.exit_code == 2 and "no split 'test'; splits: train, validation" in result.output
+    result = runner.invoke(app, ["teach", "--hf-dataset", str(tmp_path / "ds")])  # default columns: no 'text'
+    assert result.exit_code == 2
+    assert (
+        "ds[train]:1: missing column 'text' (columns here: sentence, label)" in result.output
+    )  # brackets kept

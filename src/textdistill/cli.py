@@ -6,13 +6,17 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from textdistill.errors import TextdistillError
+
+if TYPE_CHECKING:
+    from textdistill.data.load import TaskData
 
 app = typer.Typer(
     help="Distil fine-tuned BERT-style text models into small, fast students.",
@@ -37,7 +41,7 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except TextdistillError as err:
-            err_console.print(f"[bold red]error:[/] {err}", highlight=False, markup=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
             raise typer.Exit(2) from None
 
     return wrapper
@@ -129,10 +133,24 @@ def _load_task_from_options(
     columns: str | None,
     labels: str | None,
     regression: bool,
-):
-    from textdistill.data.load import load_files, load_task
+    hf_dataset: str | None = None,
+    hf_splits: str = "train,validation",
+) -> TaskData:
+    """The task the ``teach`` options describe: a Hugging Face dataset, the user's files, or a named task."""
+    from textdistill.data.load import load_files, load_hf, load_task
     from textdistill.data.readers import Columns
 
+    if hf_dataset is not None:
+        cols = Columns.parse(columns) if columns else None
+        names = tuple(x.strip() for x in labels.split(",")) if labels else None
+        return load_hf(
+            hf_dataset,
+            tuple(x.strip() for x in hf_splits.split(",")),
+            cols,
+            names,
+            regression,
+            name=task or "custom",
+        )
     if train is not None or dev is not None:
         if train is None or dev is None:
             raise TextdistillError("your own files need both --train and --dev")
@@ -159,6 +177,10 @@ def teach_cmd(
     columns: Annotated[str | None, typer.Option(help="column mapping, e.g. text=sentence,label=y")] = None,
     labels: Annotated[str | None, typer.Option(help="class names in order, comma-separated")] = None,
     regression: Annotated[bool, typer.Option(help="your own files hold scores, not classes")] = False,
+    hf_dataset: Annotated[
+        str | None, typer.Option(help="a Hugging Face dataset: save_to_disk folder or name")
+    ] = None,
+    hf_splits: Annotated[str, typer.Option(help="its train,dev[,test] split names")] = "train,validation",
     epochs: Annotated[float, typer.Option(min=0.01)] = 3.0,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     lr: Annotated[float, typer.Option(min=0.0)] = 5e-5,
@@ -175,7 +197,9 @@ def teach_cmd(
     """Fine-tune a Hugging Face encoder on a task: the teacher."""
     from textdistill.train.teach import TeachConfig, teach
 
-    task_data = _load_task_from_options(task, data, train, dev, test, columns, labels, regression)
+    task_data = _load_task_from_options(
+        task, data, train, dev, test, columns, labels, regression, hf_dataset, hf_splits
+    )
     cfg = TeachConfig(
         task_data.spec.name,
         model,

@@ -20,11 +20,21 @@ from textdistill.evaluate.run_eval import evaluate_folder
 from textdistill.train.distill import distill
 from textdistill.train.teach import TeachConfig, teach_or_reuse
 
+# the transformer: 2 layers of the teacher's width, started from teacher layers 1 and 4 (3x faster
+# than minilm-l6 at batch 32; a random 4-layer 312-wide student is only 2.1x faster than it)
 STUDENTS = {
     "bilstm": {"kind": "bilstm", "embedding": "glove-6b-50d"},
-    "transformer": {"kind": "transformer", "layers": 4, "hidden": 312, "heads": 12, "intermediate": 1200},
+    "transformer": {
+        "kind": "transformer",
+        "layers": 2,
+        "hidden": 384,
+        "heads": 12,
+        "intermediate": 1536,
+        "init_from_teacher": [1, 4],
+    },
 }
-EPOCHS = {"bilstm": 10, "transformer": 5}
+EPOCHS = {"bilstm": 10, "transformer": 3}
+LR = {"bilstm": 1e-3, "transformer": 5e-5}
 
 
 def main_job(task: str, teacher: str, out: Path, quick: bool = False, seed: int = 42) -> list[dict]:
@@ -45,7 +55,7 @@ def main_job(task: str, teacher: str, out: Path, quick: bool = False, seed: int 
                     "out": str(out / name),
                     "student": student,
                     "method": {"name": method},
-                    "train": {"epochs": 1 if quick else EPOCHS[kind], "seed": seed, **subset},
+                    "train": {"epochs": 1 if quick else EPOCHS[kind], "lr": LR[kind], "seed": seed, **subset},
                 }
             )
             distill(cfg)

@@ -94,3 +94,52 @@ def load_files(
     if test is not None:
         splits["test"] = read_table(test, spec, columns)
     return TaskData(spec, splits, source=str(Path(train).parent))
+
+
+def load_hf(
+    source: str | Path,
+    splits: tuple[str, ...] = ("train", "validation"),
+    columns: Columns | None = None,
+    labels: tuple[str, ...] | None = None,
+    regression: bool = False,
+    name: str = "custom",
+) -> TaskData:
+    """A Hugging Face ``datasets`` dataset on this machine (a ``save_to_disk`` folder or a cached
+    name); ``splits`` name its train, dev and (optionally) test splits, in that order. Class names
+    come from a ``ClassLabel`` feature, else from the training split's values."""
+    from textdistill.data.readers import hf_split, read_hf_dataset
+
+    if not 2 <= len(splits) <= 3:
+        raise TextdistillError(f"give the train and dev splits (and optionally test), got {list(splits)}")
+    columns = columns or Columns()
+    label_col = columns.label or "label"
+    spec_labels = None
+    if not regression:
+        train = hf_split(source, splits[0])
+        feature = train.features.get(label_col)
+        if feature is None:
+            raise TextdistillError(
+                f"{source}[{splits[0]}] has no column {label_col!r}; columns: {', '.join(train.column_names)}"
+            )
+        spec_labels = labels or tuple(
+            getattr(feature, "names", None) or sorted({str(v) for v in train[label_col]})
+        )
+    metrics = (
+        ("pearson", "spearman")
+        if regression
+        else ("accuracy", "f1")
+        if len(spec_labels) == 2
+        else ("accuracy", "macro_f1")
+    )
+    spec = TaskSpec(
+        name,
+        spec_labels,
+        metrics,
+        is_pair=columns.text_pair is not None,
+        description=f"Hugging Face dataset {source}",
+    )
+    data = {
+        ours: read_hf_dataset(source, theirs, spec, columns)
+        for ours, theirs in zip(("train", "dev", "test"), splits, strict=False)
+    }
+    return TaskData(spec, data, source=str(source))

@@ -292,11 +292,27 @@ def read_hf_dataset(
     the hub when the machine has the internet (set ``HF_DATASETS_OFFLINE=1`` to forbid that).
     Class labels stored as ``ClassLabel`` integers are mapped through their names.
     """
+    columns = columns or Columns(text_pair="text_pair" if spec.is_pair else None)
+    ds = hf_split(source, split)
+    label_feature = ds.features.get(columns.label) if columns.label is not None else None
+    names = getattr(label_feature, "names", None)
+
+    def rows() -> Iterator[tuple[int, dict[str, Any]]]:
+        for i, row in enumerate(ds, start=1):
+            if names is not None and isinstance(row.get(columns.label), int) and row[columns.label] >= 0:
+                row = {**row, columns.label: names[row[columns.label]]}
+            yield i, row
+
+    return parse_rows(rows(), f"{source}[{split}]", spec, columns)
+
+
+def hf_split(source: str | Path, split: str) -> Any:
+    """One split (a ``datasets.Dataset``) of a saved folder or a named dataset (see
+    :func:`read_hf_dataset`)."""
     try:
         import datasets
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise TextdistillError("reading a Hugging Face dataset needs `pip install datasets`") from err
-    columns = columns or Columns(text_pair="text_pair" if spec.is_pair else None)
     if Path(source).exists():
         loaded = datasets.load_from_disk(str(source))
         if isinstance(loaded, datasets.DatasetDict):
@@ -309,13 +325,4 @@ def read_hf_dataset(
             ds = loaded
     else:
         ds = datasets.load_dataset(str(source), split=split)
-    label_feature = ds.features.get(columns.label) if columns.label is not None else None
-    names = getattr(label_feature, "names", None)
-
-    def rows() -> Iterator[tuple[int, dict[str, Any]]]:
-        for i, row in enumerate(ds, start=1):
-            if names is not None and isinstance(row.get(columns.label), int) and row[columns.label] >= 0:
-                row = {**row, columns.label: names[row[columns.label]]}
-            yield i, row
-
-    return parse_rows(rows(), f"{source}[{split}]", spec, columns)
+    return ds
