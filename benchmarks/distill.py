@@ -5,7 +5,8 @@
 Needs a teacher per task (``--teachers DIR`` holding ``minilm-l6-<task>/``, as
 ``benchmarks/teachers.py`` writes them). Every run lands in ``--runs``; a run whose
 ``metrics.json`` exists is reused, so an interrupted benchmark continues where it stopped.
-Writes ``results/distill.md``, ``results/distill.json`` and ``results/distill.png``.
+Writes ``results/distill.md``, ``results/distill.json`` and ``results/distill.png``. The students
+and their training settings are the main job's (``textdistill.run``).
 """
 
 from __future__ import annotations
@@ -23,39 +24,24 @@ import matplotlib.pyplot as plt
 from common import header_markdown, run_record
 from textdistill.config import validate
 from textdistill.evaluate.run_eval import evaluate_folder
+from textdistill.run import EPOCHS, LR, STUDENTS
 from textdistill.train.distill import distill
 
-STUDENTS = {
-    "bilstm": ({"kind": "bilstm", "embedding": "glove-6b-50d"}, {"epochs": 10, "lr": 1e-3}),
-    # 2 layers of the teacher's width, started from teacher layers 1 and 4: the smallest student made
-    # from the teacher that is 3x faster than it at batch 32 (a random 4-layer 312-wide one is 2.1x)
-    "transformer": (
-        {
-            "kind": "transformer",
-            "layers": 2,
-            "hidden": 384,
-            "heads": 12,
-            "intermediate": 1536,
-            "init_from_teacher": [1, 4],
-        },
-        {"epochs": 3, "lr": 5e-5},
-    ),
-}
 METHODS = {"hard": {"name": "hard"}, "hinton": {"name": "hinton"}, "tang": {"name": "tang"}}
 
 
 def run_one(task: str, teacher: Path, student: str, method: str, seed: int, runs: Path) -> dict:
     out = runs / f"{task}-{student}-{method}-s{seed}"
     if not (out / "metrics.json").exists():
-        model, train = STUDENTS[student]
+        train = {"epochs": EPOCHS[student], "lr": LR[student], "seed": seed}
         cfg = validate(
             {
                 "task": task,
                 "teacher": str(teacher),
                 "out": str(out),
-                "student": model,
+                "student": STUDENTS[student],
                 "method": METHODS[method],
-                "train": {**train, "seed": seed},
+                "train": train,
             }
         )
         distill(cfg)
