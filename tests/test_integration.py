@@ -73,3 +73,22 @@ def test_teach_minilm_on_a_few_hundred_real_examples(real_home: Path, tmp_path: 
     metrics = json.loads((tmp_path / "t" / "metrics.json").read_text())
     assert metrics["parameters"] == 22_713_216 + 384 * 2 + 2  # encoder + a 2-class head
     assert metrics["best"]["dev/accuracy"] >= 0.70  # chance is 0.50; measured 0.775
+
+
+def test_main_job_quick(real_home: Path, tmp_path: Path) -> None:
+    """``textdistill run --quick``: teacher, four students, the table and its files."""
+    result = runner.invoke(app, ["run", "--quick", "--out", str(tmp_path / "main")])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "main" / "report.json").read_text())
+    assert [r["model"] for r in rows] == [
+        "teacher",
+        "bilstm-hinton",
+        "bilstm-hard",
+        "transformer-hinton",
+        "transformer-hard",
+    ]
+    assert rows[0]["retention"] == 1.0
+    for r in rows[1:]:
+        assert r["parameters"] < rows[0]["parameters"] and r["throughput_bs32"] > 0
+    assert (tmp_path / "main" / "report.png").stat().st_size > 10_000
+    assert "| bilstm-hinton |" in (tmp_path / "main" / "report.md").read_text()

@@ -27,6 +27,7 @@ from textdistill.data.encode import EncodedDataset
 from textdistill.data.tasks import Example
 from textdistill.models.outputs import ModelOutput
 from textdistill.paths import home
+from textdistill.train.trainer import progress_interval
 
 TEACHER_FILES = ("config.json", "model.safetensors", "tokenizer.json", "vocab.txt", "tokenizer_config.json")
 
@@ -73,7 +74,9 @@ def compute_logits(
     order = sorted(range(len(dataset)), key=dataset.lengths.__getitem__)
     loader = DataLoader(Subset(dataset, order), batch_size=batch_size, collate_fn=collate)
     chunks = []
-    for batch in tqdm(loader, desc="teacher", unit="batch", dynamic_ncols=True, leave=False):
+    for batch in tqdm(
+        loader, desc="teacher", unit="batch", dynamic_ncols=True, leave=False, mininterval=progress_interval()
+    ):
         chunks.append(teacher(**{k: batch[k] for k in teacher.input_names if k in batch}).logits.float())
     logits = torch.empty_like(torch.cat(chunks))
     logits[torch.tensor(order)] = torch.cat(chunks)

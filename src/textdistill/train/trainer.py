@@ -12,6 +12,7 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,11 @@ from transformers import get_linear_schedule_with_warmup
 StepFn = Callable[[nn.Module, dict[str, Tensor], int], tuple[Tensor, dict[str, float]]]
 EvalFn = Callable[[nn.Module], dict[str, float]]
 SaveFn = Callable[[nn.Module], None]
+
+
+def progress_interval() -> float:
+    """Seconds between progress-bar refreshes: live on a terminal, every 30 s in a log file."""
+    return 0.1 if sys.stderr.isatty() else 30.0
 
 
 def set_seed(seed: int) -> int:
@@ -102,7 +108,8 @@ def train(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     step, running = 0, None
-    with log_path.open("a") as log, tqdm(total=total, desc="train", unit="step", dynamic_ncols=True) as bar:
+    bar = tqdm(total=total, desc="train", unit="step", dynamic_ncols=True, mininterval=progress_interval())
+    with log_path.open("a") as log, bar:
 
         def evaluate() -> None:
             nonlocal best, best_step
