@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,11 @@ class TaskData:
     @property
     def labelled_splits(self) -> list[str]:
         return [s for s, ex in self.splits.items() if s != "train" and ex and ex[0].label is not None]
+
+
+def subsample(examples: list[Example], n: int | None, seed: int) -> list[Example]:
+    """A seeded random ``n`` of ``examples`` (all of them when ``n`` is None or not smaller)."""
+    return examples if n is None or n >= len(examples) else random.Random(seed).sample(examples, n)
 
 
 def load_task(name: str, data: str | Path | None = None) -> TaskData:

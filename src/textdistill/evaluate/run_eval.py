@@ -16,9 +16,8 @@ import yaml
 
 from textdistill.data.load import load_task
 from textdistill.errors import TextdistillError
-from textdistill.evaluate.metrics import compute_metrics
+from textdistill.evaluate.quality import score_splits
 from textdistill.evaluate.speed import measure
-from textdistill.models.teacher import predict_logits
 from textdistill.train.distill import Student, load_student
 from textdistill.train.trainer import set_threads
 
@@ -51,12 +50,11 @@ def evaluate_folder(folder: str | Path, speed_examples: int = 320) -> dict:
     threads = set_threads()
     student, task_name, data, weights = open_model(folder)
     task = load_task(task_name, data)
-    quality = {}
-    for split in task.labelled_splits:
-        examples = task.splits[split]
-        logits = predict_logits(student.model, student.loader(examples, 64)).numpy()
-        labels = np.array([e.label for e in examples])
-        quality.update({f"{split}/{k}": v for k, v in compute_metrics(task.spec, logits, labels).items()})
+    evals = {
+        split: (student.loader(task.splits[split], 64), np.array([e.label for e in task.splits[split]]))
+        for split in task.labelled_splits
+    }
+    quality = score_splits(student.model, task.spec, evals, task.labelled_splits)
     sample = task.splits[task.eval_splits[0]][:speed_examples]
     speed = measure(student.model, lambda bs: student.loader(sample, bs))
     result = {

@@ -12,7 +12,6 @@ tokenizer), ``metrics.json``, ``config.yaml`` (the resolved configuration), ``lo
 from __future__ import annotations
 
 import json
-import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,12 +24,11 @@ from torch.utils.data import DataLoader
 
 from textdistill.config import BiLSTMStudentConfig, DistillConfig
 from textdistill.data.encode import EncodedDataset, WordDataset, WordVocab, make_loader, make_word_loader
-from textdistill.data.load import TaskData, load_task
+from textdistill.data.load import TaskData, load_task, subsample
 from textdistill.data.tasks import Example, TaskSpec
 from textdistill.errors import TextdistillError
-from textdistill.evaluate.metrics import compute_metrics
+from textdistill.evaluate.quality import score_splits
 from textdistill.methods import get_method
-from textdistill.models.teacher import predict_logits
 from textdistill.teacher_cache import teacher_outputs
 from textdistill.train.trainer import TrainConfig, set_seed, set_threads, train
 
@@ -105,10 +103,6 @@ def build_student(cfg: DistillConfig, spec: TaskSpec, train_examples: list[Examp
     return Student(model, "transformer", tokenizer=tokenizer, max_length=max_length)
 
 
-def _subsample(examples: list[Example], n: int | None, seed: int) -> list[Example]:
-    return examples if n is None or n >= len(examples) else random.Random(seed).sample(examples, n)
-
-
 def check_teacher(teacher: Path, spec: TaskSpec) -> dict:
     """The teacher's ``task.json`` must describe the same labels as the task being distilled."""
     if not (teacher / "config.json").exists():
@@ -139,7 +133,7 @@ def distill(cfg: DistillConfig, task: TaskData | None = None) -> dict:
     (out / "log.jsonl").unlink(missing_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
 
-    train_examples = _subsample(task.splits["train"], cfg.train.max_train_examples, seed)
+    train_examples = subsample(task.splits["train"], cfg.train.max_train_examples, seed)
     teacher = None
     if method.needs_teacher:
         started = time.perf_counter()
@@ -151,7 +145,7 @@ def distill(cfg: DistillConfig, task: TaskData | None = None) -> dict:
     train_loader = student.loader(train_examples, cfg.train.batch_size, shuffle=True, seed=seed)
     evals = {}
     for split in task.labelled_splits:
-        examples = _subsample(task.splits[split], cfg.train.max_eval_examples, seed)
+        examples = subsample(task.splits[split], cfg.train.max_eval_examples, seed)
         evals[split] = (student.loader(examples, 64), np.array([e.label for e in examples]))
     total_steps = cfg.train.max_steps or int(np.ceil(cfg.train.epochs * len(train_loader)))
 
@@ -161,12 +155,7 @@ def distill(cfg: DistillConfig, task: TaskData | None = None) -> dict:
         return method.loss(batch, output, teacher_output, step, total_steps)
 
     def evaluate(model: nn.Module, splits: list[str]) -> dict[str, float]:
-        metrics = {}
-        for split in splits:
-            loader, labels = evals[split]
-            scores = compute_metrics(spec, predict_logits(model, loader).numpy(), labels)
-            metrics.update({f"{split}/{k}": v for k, v in scores.items()})
-        return metrics
+        return score_splits(model, spec, evals, splits)
 
     primary = f"{task.eval_splits[0]}/{spec.primary_metric}"
     result = train(

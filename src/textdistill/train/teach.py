@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import json
 import platform
-import random
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from textdistill.data.encode import EncodedDataset, make_loader
-from textdistill.data.load import TaskData, load_task
-from textdistill.evaluate.metrics import compute_metrics
+from textdistill.data.load import TaskData, load_task, subsample
+from textdistill.evaluate.quality import score_splits
 from textdistill.losses import hard_loss
-from textdistill.models.teacher import HFClassifier, load_tokenizer, predict_logits
+from textdistill.models.teacher import HFClassifier, load_tokenizer
 from textdistill.train.trainer import TrainConfig, set_seed, set_threads, train
 
 
@@ -49,12 +49,6 @@ class TeachConfig:
     group_by_length: bool = True
 
 
-def _subsample(examples: list, n: int | None, seed: int) -> list:
-    if n is None or n >= len(examples):
-        return examples
-    return random.Random(seed).sample(examples, n)
-
-
 def teach(cfg: TeachConfig, task: TaskData | None = None) -> dict:
     """Fine-tune ``cfg.model`` on ``cfg.task`` and write the teacher folder; returns the metrics."""
     set_seed(cfg.seed)
@@ -73,7 +67,7 @@ def teach(cfg: TeachConfig, task: TaskData | None = None) -> dict:
 
     # never longer than the model's position table (a tiny model may have fewer than 128)
     max_length = min(cfg.max_length, tokenizer.model_max_length, model.model.config.max_position_embeddings)
-    train_examples = _subsample(task.splits["train"], cfg.max_train_examples, cfg.seed)
+    train_examples = subsample(task.splits["train"], cfg.max_train_examples, cfg.seed)
     train_loader = make_loader(
         EncodedDataset(train_examples, tokenizer, max_length),
         tokenizer,
@@ -85,11 +79,11 @@ def teach(cfg: TeachConfig, task: TaskData | None = None) -> dict:
     labelled = task.labelled_splits
     eval_data = {}
     for split in labelled:
-        examples = _subsample(task.splits[split], cfg.max_eval_examples, cfg.seed)
+        examples = subsample(task.splits[split], cfg.max_eval_examples, cfg.seed)
         dataset = EncodedDataset(examples, tokenizer, max_length)
         eval_data[split] = (
             make_loader(dataset, tokenizer, cfg.eval_batch_size),
-            torch.tensor([e.label for e in examples]).numpy(),
+            np.array([e.label for e in examples]),
         )
 
     def step_fn(m: nn.Module, batch: dict[str, Tensor], step: int) -> tuple[Tensor, dict[str, float]]:
@@ -97,12 +91,7 @@ def teach(cfg: TeachConfig, task: TaskData | None = None) -> dict:
         return loss, {"hard": loss.item()}
 
     def evaluate(m: nn.Module, splits: list[str]) -> dict[str, float]:
-        metrics = {}
-        for split in splits:
-            loader, labels = eval_data[split]
-            for name, value in compute_metrics(spec, predict_logits(m, loader).numpy(), labels).items():
-                metrics[f"{split}/{name}"] = value
-        return metrics
+        return score_splits(m, spec, eval_data, splits)
 
     primary = f"{task.eval_splits[0]}/{spec.primary_metric}"
     result = train(

@@ -152,7 +152,7 @@ def train(
                 value = loss.item()
                 running = value if running is None else 0.95 * running + 0.05 * value
                 bar.update(1)
-                bar.set_postfix(loss=f"{running:.4f}")
+                bar.set_postfix(loss=f"{running:.4f}", refresh=False)
                 if step % cfg.log_every == 0 or step == total:
                     row = {
                         "type": "train",
