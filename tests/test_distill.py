@@ -178,3 +178,42 @@ def test_report_table_retention_and_speedup(tmp_path: Path) -> None:
     md = (tmp_path / "report.md").read_text()
     assert "| bilstm-hinton | 1.00M | 4.0 | 0.7600 | 95.0% | 1500 | 1.0 | 15.0x |" in md
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_distill_on_the_users_own_files(tmp_path: Path) -> None:
+    """``files:`` in the config: CSV files with their own column names, as ``teach --train`` reads them."""
+    import csv
+
+    for split, n in (("train", 40), ("dev", 12)):
+        with (tmp_path / f"{split}.csv").open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["id", "sentence", "y"])
+            for i, r in enumerate(toy_rows(n)):
+                w.writerow([i, r["text"], r["label"]])
+    teacher = make_tiny_bert(tmp_path / "teacher")
+    (teacher / "task.json").write_text(json.dumps({"name": "reviews", "labels": ["neg", "pos"]}))
+    files = {
+        "train": str(tmp_path / "train.csv"),
+        "dev": str(tmp_path / "dev.csv"),
+        "columns": {"text": "sentence", "label": "y"},
+    }
+    cfg = {
+        "task": "reviews",
+        "teacher": str(teacher),
+        "files": files,
+        "out": str(tmp_path / "run"),
+        "student": BILSTM,
+        "method": {"name": "hinton"},
+        "train": {"epochs": 1, "batch_size": 8},
+    }
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(cfg))
+    result = runner.invoke(app, ["distill", str(tmp_path / "run.yaml")])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["task"] == "reviews" and metrics["train_examples"] == 40
+    assert set(metrics["best"]) == {"dev/accuracy", "dev/f1"}
+    # a wrong column is reported with the file, before any training
+    result = runner.invoke(app, ["distill", str(tmp_path / "run.yaml"), "files.columns.text=review"])
+    assert result.exit_code == 2 and "train.csv" in result.output and "review" in result.output
+    result = runner.invoke(app, ["distill", str(tmp_path / "run.yaml"), "data=somewhere"])
+    assert result.exit_code == 2 and "not both" in result.output

@@ -92,3 +92,17 @@ def test_main_job_quick(real_home: Path, tmp_path: Path) -> None:
         assert r["parameters"] < rows[0]["parameters"] and r["throughput_bs32"] > 0
     assert (tmp_path / "main" / "report.png").stat().st_size > 10_000
     assert "| bilstm-hinton |" in (tmp_path / "main" / "report.md").read_text()
+
+
+def test_spacy_tagger_from_the_offline_asset(real_home: Path) -> None:
+    pytest.importorskip("spacy")
+    from textdistill.data.augment import AugmentParams, augment, load_tagger
+    from textdistill.data.tasks import Example
+
+    tagger = load_tagger("en-core-web-sm")
+    [tokens] = tagger.tag(["It's a great film, isn't it?"])
+    assert [w for w, _, _ in tokens][:3] == ["It", "'s", "a"]
+    assert dict((w, t) for w, t, _ in tokens)["film"] == "NN"
+    assert dict((w, t) for w, t, _ in tokens)["great"] == "JJ"
+    out = augment([Example("It's a great film, isn't it?")] * 1, AugmentParams(rounds=20, seed=1), tagger)
+    assert out.stats["kept"] > 0 and out.stats["replace_rate"] > 0

@@ -234,6 +234,52 @@ def teach_cmd(
     )
 
 
+# ----------------------------------------------------------------------------------------- augment
+@app.command("augment")
+@friendly
+def augment_cmd(
+    task: Annotated[str, typer.Option(help="task name (see `textdistill tasks`)")],
+    out: Annotated[Path | None, typer.Option(help="JSONL to write [default: runs/transfer/TASK.jsonl]")] = (
+        None
+    ),
+    data: Annotated[Path | None, typer.Option(help="GLUE folder (official layout) for GLUE tasks")] = None,
+    split: Annotated[str, typer.Option(help="the split to augment")] = "train",
+    rounds: Annotated[int, typer.Option(min=1, help="augmented copies per example (n_iter)")] = 20,
+    p_mask: Annotated[float, typer.Option(min=0.0, max=1.0, help="probability of masking a word")] = 0.1,
+    p_pos: Annotated[float, typer.Option(min=0.0, max=1.0, help="probability of a same-POS word")] = 0.1,
+    p_ng: Annotated[float, typer.Option(min=0.0, max=1.0, help="probability of keeping an n-gram")] = 0.25,
+    max_ngram: Annotated[int, typer.Option(min=1, help="longest n-gram")] = 5,
+    seed: int = 0,
+    tagger: Annotated[
+        str, typer.Option(help="POS tagger: asset name, spaCy model folder, or none")
+    ] = "en-core-web-sm",
+    max_examples: Annotated[int | None, typer.Option(min=1, help="augment a random subset")] = None,
+) -> None:
+    """Grow a transfer set by masking, POS-guided replacement and n-grams (Tang et al. 2019)."""
+    from textdistill.data.augment import AugmentParams, augment, load_tagger
+    from textdistill.data.load import load_task, subsample
+
+    task_data = load_task(task, data)
+    if split not in task_data.splits:
+        raise TextdistillError(f"task {task!r} has no split {split!r}; splits: {', '.join(task_data.splits)}")
+    examples = subsample(task_data.splits[split], max_examples)
+    params = AugmentParams(rounds, p_mask, p_pos, p_ng, max_ngram, seed)
+    transfer = augment(examples, params, load_tagger(tagger, fallback=True))
+    out = out or Path("runs/transfer") / f"{task}.jsonl"
+    transfer.save(out)
+    st = transfer.stats
+    table = Table("measure", "value", title=f"transfer set from {task} {split} ({st['tagger']})")
+    for key in ("source_examples", "rounds", "generated", "same_as_source", "duplicates", "empty", "kept"):
+        table.add_row(key.replace("_", " "), f"{st[key]:,}")
+    for key in ("mask_rate", "replace_rate", "ngram_rate"):
+        table.add_row(key.replace("_", " "), f"{st[key]:.3f}")
+    table.add_row("seconds (tagging + augmenting)", f"{st['tag_seconds']} + {st['augment_seconds']}")
+    console.print(table)
+    for e in transfer.examples[:3]:
+        console.print(f"  {escape(e.text)}" + (f"  ||  {escape(e.text_pair)}" if e.text_pair else ""))
+    console.print(f"saved to {out} (statistics: {out}.stats.json)")
+
+
 # ----------------------------------------------------------------------------------------- distill
 @app.command("distill")
 @friendly

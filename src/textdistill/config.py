@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from textdistill.errors import TextdistillError
 
@@ -88,17 +88,72 @@ class TrainSection(Strict):
     max_eval_examples: Annotated[int, Field(gt=0)] | None = None
 
 
+class AugmentSection(Strict):
+    """A transfer set grown from the training set (Tang et al. 2019, Algorithm 1; the defaults are
+    the paper's): ``rounds`` augmented copies per example, labelled by the teacher only."""
+
+    rounds: Annotated[int, Field(ge=1)] = 20
+    p_mask: Annotated[float, Field(ge=0, le=1)] = 0.1
+    p_pos: Annotated[float, Field(ge=0, le=1)] = 0.1
+    p_ng: Annotated[float, Field(ge=0, le=1)] = 0.25
+    max_ngram: Annotated[int, Field(ge=1)] = 5
+    seed: int = 0
+    tagger: str = "en-core-web-sm"  # an asset name, a spaCy model folder, or "none" (no POS replacement)
+
+    @model_validator(mode="after")
+    def _probabilities(self) -> AugmentSection:
+        if self.p_mask + self.p_pos > 1:
+            raise ValueError(f"p_mask + p_pos must be at most 1, got {self.p_mask + self.p_pos:g}")
+        return self
+
+
+class FilesSection(Strict):
+    """The user's own CSV / TSV / JSONL files instead of a named task (what ``textdistill teach
+    --train --dev --test --columns --labels --regression`` takes)."""
+
+    train: str
+    dev: str
+    test: str | None = None
+    columns: dict[Literal["text", "text_pair", "label"], str | int] | None = None
+    labels: list[str] | None = None
+    regression: bool = False
+
+
 class DistillConfig(Strict):
     """One distillation run: a task, a teacher folder (from ``textdistill teach``), a student,
-    a method and the training settings."""
+    a method and the training settings.
+
+    The data is the named ``task`` (``data``: the GLUE folder, for GLUE tasks) or the user's
+    ``files`` (``task`` then only names it). A transfer set is optional: ``augment`` grows one from
+    the training set, ``transfer`` names a JSONL of unlabelled texts; the teacher labels both."""
 
     task: str
     teacher: str
     student: StudentConfig
     method: MethodConfig
     data: str | None = None
+    files: FilesSection | None = None
     out: str = "runs/distill"
     train: TrainSection = TrainSection()
+    augment: AugmentSection | None = None
+    transfer: str | None = None
+
+    @model_validator(mode="after")
+    def _one_data_source(self) -> DistillConfig:
+        if self.files is not None and self.data is not None:
+            raise ValueError(
+                "give either data (a GLUE folder for a named task) or files (your own), not both"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _transfer_needs_teacher(self) -> DistillConfig:
+        if (self.augment is not None or self.transfer is not None) and self.method.name == "hard":
+            raise ValueError(
+                "a transfer set (augment or transfer) has no labels, only teacher targets: "
+                "use a distillation method (hinton or tang), not hard"
+            )
+        return self
 
 
 # ------------------------------------------------------------------------------- loading, errors
@@ -150,6 +205,8 @@ def _describe(err: dict[str, Any]) -> str:
     msg = err["msg"][0].lower() + err["msg"][1:]
     if err["type"] == "union_tag_invalid":
         return f"{where}: {msg}"
+    if err["type"] == "value_error":  # a check across fields (model_validator): the message says it all
+        return f"{where}: {msg.removeprefix('value error, ')}"
     return f"{where}: {msg}, got {given!r}"
 
 

@@ -60,6 +60,13 @@ class TeacherOutputs:
     fingerprint: str
     from_cache: bool
 
+    def concat(self, other: TeacherOutputs) -> TeacherOutputs:
+        """These rows, then ``other``'s (a labelled set followed by its transfer set)."""
+        key = hashlib.sha256(f"{self.fingerprint}+{other.fingerprint}".encode()).hexdigest()
+        return TeacherOutputs(
+            torch.cat([self.logits, other.logits]), key, self.from_cache and other.from_cache
+        )
+
     def lookup(self, index: Tensor) -> ModelOutput:
         """The teacher's output for a batch, by the batch's ``index`` (B,) -> logits (B, C)."""
         return ModelOutput(logits=self.logits[index])
@@ -87,8 +94,9 @@ def teacher_outputs(
     teacher_dir: str | Path, examples: Sequence[Example], max_length: int = 128, batch_size: int = 64
 ) -> TeacherOutputs:
     """The teacher's logits on ``examples``: read from the cache, or computed once and stored."""
-    from transformers import AutoTokenizer, DataCollatorWithPadding
+    from transformers import AutoTokenizer
 
+    from textdistill.data.encode import PaddingCollator
     from textdistill.models.teacher import HFClassifier
 
     key = fingerprint(teacher_dir, examples, max_length)
@@ -101,7 +109,7 @@ def teacher_outputs(
     logits = compute_logits(
         teacher,
         EncodedDataset(examples, tokenizer, max_length),
-        DataCollatorWithPadding(tokenizer, return_tensors="pt"),
+        PaddingCollator(tokenizer),
         batch_size,
     )
     path.parent.mkdir(parents=True, exist_ok=True)

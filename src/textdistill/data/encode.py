@@ -53,6 +53,37 @@ class EncodedDataset(Dataset):
         return self.features[i]
 
 
+def collate_labels(rows: list[dict]) -> dict[str, torch.Tensor]:
+    """The label part of a batch: ``labels`` (B,) (long when every given label is an int, else
+    float) and, when some rows have no label (transfer-set rows), ``label_mask`` (B,) bool with
+    ``False`` there (their label is a 0 placeholder that no loss reads). Empty when no row has one."""
+    labels = [r.get("labels") for r in rows]
+    given = [y for y in labels if y is not None]
+    if not given:
+        return {}
+    is_int = all(isinstance(y, int) for y in given)
+    out = {
+        "labels": torch.tensor(
+            [0 if y is None else y for y in labels], dtype=torch.long if is_int else torch.float
+        )
+    }
+    if len(given) < len(labels):
+        out["label_mask"] = torch.tensor([y is not None for y in labels])
+    return out
+
+
+class PaddingCollator:
+    """``DataCollatorWithPadding`` for the token features, :func:`collate_labels` for the labels
+    (so labelled and unlabelled rows can share a batch)."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase):
+        self.pad = DataCollatorWithPadding(tokenizer, return_tensors="pt")
+
+    def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
+        batch = self.pad([{k: v for k, v in r.items() if k != "labels"} for r in rows])
+        return {**batch, **collate_labels(rows)}
+
+
 def make_loader(
     dataset: EncodedDataset,
     tokenizer: PreTrainedTokenizerBase,
@@ -62,12 +93,13 @@ def make_loader(
     group_by_length: bool = True,
 ) -> DataLoader:
     """A loader of padded batches: ``input_ids`` (B, L), ``attention_mask`` (B, L), ``index`` (B,),
-    ``labels`` (B,) (long for classes, float for scores).
+    ``labels`` (B,) (long for classes, float for scores) and ``label_mask`` (B,) when the batch
+    mixes labelled and unlabelled rows (:func:`collate_labels`).
 
     Evaluation loaders (``shuffle=False``) keep the dataset order, so row ``i`` of the
     concatenated outputs is example ``i``.
     """
-    collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
+    collate = PaddingCollator(tokenizer)
     if not shuffle:
         return DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate)
     generator = torch.Generator().manual_seed(seed)
@@ -78,8 +110,10 @@ def make_loader(
 
 
 # ---------------------------------------------------------------------------- word-level vocabulary
-# Penn-Treebank-style clitics, as GloVe's vocabulary has them: "isn't" -> is n't, "it's" -> it 's
-WORD_PATTERN = re.compile(r"\w+(?=n't)|n't|'\w+|\w+|[^\w\s]", re.UNICODE)
+# Penn-Treebank-style clitics, as GloVe's vocabulary has them: "isn't" -> is n't, "it's" -> it 's;
+# "[MASK]" (augmentation's mask, see data/augment.py) stays one word
+WORD_PATTERN = re.compile(r"(?i:\[mask\])|\w+(?=n't)|n't|'\w+|\w+|[^\w\s]", re.UNICODE)
+MASK_WORD = "[mask]"
 
 
 def words(text: str) -> list[str]:
@@ -89,7 +123,8 @@ def words(text: str) -> list[str]:
 
 @dataclass
 class WordVocab:
-    """Word <-> id for word-level students (the BiLSTM). Ids 0, 1, 2 are pad, unknown and mask."""
+    """Word <-> id for word-level students (the BiLSTM). Ids 0, 1, 2 are pad, unknown and mask;
+    the word ``[MASK]`` of an augmented text reads as the mask id."""
 
     itos: list[str]
 
@@ -97,11 +132,13 @@ class WordVocab:
 
     def __post_init__(self) -> None:
         self.stoi = {w: i for i, w in enumerate(self.itos)}
+        self.stoi[MASK_WORD] = self.stoi.get(self.MASK, self.unk_id)
 
     @classmethod
     def build(cls, texts: Iterable[str], min_freq: int = 1, max_size: int | None = None) -> WordVocab:
         """Words of ``texts`` seen at least ``min_freq`` times, most frequent first (ties: alphabetical)."""
         counts = Counter(w for t in texts for w in words(t))
+        counts.pop(MASK_WORD, None)
         ranked = sorted((w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w))
         return cls([cls.PAD, cls.UNK, cls.MASK, *ranked[:max_size]])
 
@@ -153,8 +190,8 @@ class WordDataset(Dataset):
 
 def collate_words(rows: list[dict]) -> dict[str, torch.Tensor]:
     """Rows of a :class:`WordDataset` -> ``word_ids`` (B, L) long padded with 0, ``word_lengths`` (B,)
-    long (pairs: ``word_ids_b`` (B, L_b), ``word_lengths_b`` (B,)), ``index`` (B,), ``labels`` (B,)
-    (long when every label is an int, else float)."""
+    long (pairs: ``word_ids_b`` (B, L_b), ``word_lengths_b`` (B,)), ``index`` (B,), and the labels
+    of :func:`collate_labels`."""
     batch: dict[str, torch.Tensor] = {}
     for key, suffix in (("word_ids", ""), ("word_ids_b", "_b")):
         if key in rows[0]:
@@ -162,11 +199,7 @@ def collate_words(rows: list[dict]) -> dict[str, torch.Tensor]:
             batch[key] = pad_sequence(seqs, batch_first=True, padding_value=0)
             batch["word_lengths" + suffix] = torch.tensor([len(s) for s in seqs], dtype=torch.long)
     batch["index"] = torch.tensor([r["index"] for r in rows], dtype=torch.long)
-    if all("labels" in r for r in rows):
-        labels = [r["labels"] for r in rows]
-        is_int = all(isinstance(y, int) for y in labels)
-        batch["labels"] = torch.tensor(labels, dtype=torch.long if is_int else torch.float)
-    return batch
+    return {**batch, **collate_labels(rows)}
 
 
 def make_word_loader(

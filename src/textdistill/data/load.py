@@ -38,8 +38,15 @@ class TaskData:
         return [s for s, ex in self.splits.items() if s != "train" and ex and ex[0].label is not None]
 
 
-def subsample(examples: list[Example], n: int | None, seed: int) -> list[Example]:
-    """A seeded random ``n`` of ``examples`` (all of them when ``n`` is None or not smaller)."""
+SUBSET_SEED = 0
+
+
+def subsample(examples: list[Example], n: int | None, seed: int = SUBSET_SEED) -> list[Example]:
+    """A seeded random ``n`` of ``examples`` (all of them when ``n`` is None or not smaller).
+
+    Runs pass no seed: their subsets do not depend on the training seed, so runs with different
+    seeds (and the teacher) are scored on the same examples and share teacher-cache entries.
+    """
     return examples if n is None or n >= len(examples) else random.Random(seed).sample(examples, n)
 
 

@@ -119,11 +119,53 @@ def check_teacher(teacher: Path, spec: TaskSpec) -> dict:
     return json.loads(metrics.read_text()) if metrics.exists() else {}
 
 
+def transfer_examples(
+    cfg: DistillConfig, spec: TaskSpec, train_examples: list[Example]
+) -> tuple[list[Example], dict]:
+    """The unlabelled transfer set of a run: augmented copies of ``train_examples`` (``augment``)
+    and the texts of a ``transfer`` file; with what was done (statistics, file, counts)."""
+    from textdistill.data.augment import AugmentParams, TransferSet, cached_transfer_set
+
+    examples: list[Example] = []
+    info: dict = {}
+    if cfg.augment is not None:
+        params = AugmentParams(**cfg.augment.model_dump(exclude={"tagger"}))
+        grown = cached_transfer_set(train_examples, params, cfg.augment.tagger)
+        examples += grown.examples
+        info["augment"] = grown.stats
+    if cfg.transfer is not None:
+        given = TransferSet.load(cfg.transfer)
+        examples += given.examples
+        info["file"] = {"path": cfg.transfer, "examples": len(given.examples)}
+    paired = {e.text_pair is not None for e in examples}
+    if examples and paired != {spec.is_pair}:
+        raise TextdistillError(
+            f"the transfer set must {'' if spec.is_pair else 'not '}have a text_pair on every row: "
+            f"the task {spec.name!r} is {'a pair' if spec.is_pair else 'a single-sentence'} task"
+        )
+    assert all(e.label is None for e in examples)  # the teacher labels them, never the gold data
+    info["examples"] = len(examples)
+    return examples, info
+
+
+def load_run_task(cfg: DistillConfig) -> TaskData:
+    """The data a config names: the user's ``files``, or the task ``task`` (``data``: GLUE folder)."""
+    f = cfg.files
+    if f is None:
+        return load_task(cfg.task, cfg.data)
+    from textdistill.data.load import load_files
+    from textdistill.data.readers import Columns
+
+    columns = Columns(**f.columns) if f.columns else None
+    labels = tuple(f.labels) if f.labels else None
+    return load_files(f.train, f.dev, f.test, columns, labels, f.regression, name=cfg.task)
+
+
 def distill(cfg: DistillConfig, task: TaskData | None = None) -> dict:
     """Run one distillation and write its folder; returns the metrics."""
     seed = set_seed(cfg.train.seed)
     threads = set_threads()
-    task = task or load_task(cfg.task, cfg.data)
+    task = task or load_run_task(cfg)
     spec = task.spec
     teacher_dir = Path(cfg.teacher)
     teacher_metrics = check_teacher(teacher_dir, spec)
@@ -133,19 +175,22 @@ def distill(cfg: DistillConfig, task: TaskData | None = None) -> dict:
     (out / "log.jsonl").unlink(missing_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
 
-    train_examples = subsample(task.splits["train"], cfg.train.max_train_examples, seed)
+    train_examples = subsample(task.splits["train"], cfg.train.max_train_examples)
+    transfer, transfer_info = transfer_examples(cfg, spec, train_examples)
     teacher = None
     if method.needs_teacher:
         started = time.perf_counter()
         teacher = teacher_outputs(teacher_dir, train_examples, cfg.train.max_length)
+        if transfer:  # cached on its own: the labelled part is shared with runs without a transfer set
+            teacher = teacher.concat(teacher_outputs(teacher_dir, transfer, cfg.train.max_length))
         teacher_seconds = time.perf_counter() - started
     set_seed(seed)  # again: the student must not depend on whether the teacher ran or came from the cache
-    student = build_student(cfg, spec, train_examples)
+    student = build_student(cfg, spec, train_examples + transfer)
     lr = cfg.train.lr or (1e-3 if student.kind == "bilstm" else 1e-4)
-    train_loader = student.loader(train_examples, cfg.train.batch_size, shuffle=True, seed=seed)
+    train_loader = student.loader(train_examples + transfer, cfg.train.batch_size, shuffle=True, seed=seed)
     evals = {}
     for split in task.labelled_splits:
-        examples = subsample(task.splits[split], cfg.train.max_eval_examples, seed)
+        examples = subsample(task.splits[split], cfg.train.max_eval_examples)
         evals[split] = (student.loader(examples, 64), np.array([e.label for e in examples]))
     total_steps = cfg.train.max_steps or int(np.ceil(cfg.train.epochs * len(train_loader)))
 
@@ -200,6 +245,7 @@ def distill(cfg: DistillConfig, task: TaskData | None = None) -> dict:
         "best_step": result.best_step,
         "steps": result.steps,
         "train_examples": len(train_examples),
+        "transfer": transfer_info if transfer else None,
         "train_seconds": round(result.train_seconds, 1),
         "parameters": sum(p.numel() for p in student.model.parameters()),
         "lr": lr,

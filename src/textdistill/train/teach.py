@@ -67,7 +67,7 @@ def teach(cfg: TeachConfig, task: TaskData | None = None) -> dict:
 
     # never longer than the model's position table (a tiny model may have fewer than 128)
     max_length = min(cfg.max_length, tokenizer.model_max_length, model.model.config.max_position_embeddings)
-    train_examples = subsample(task.splits["train"], cfg.max_train_examples, cfg.seed)
+    train_examples = subsample(task.splits["train"], cfg.max_train_examples)
     train_loader = make_loader(
         EncodedDataset(train_examples, tokenizer, max_length),
         tokenizer,
@@ -79,7 +79,7 @@ def teach(cfg: TeachConfig, task: TaskData | None = None) -> dict:
     labelled = task.labelled_splits
     eval_data = {}
     for split in labelled:
-        examples = subsample(task.splits[split], cfg.max_eval_examples, cfg.seed)
+        examples = subsample(task.splits[split], cfg.max_eval_examples)
         dataset = EncodedDataset(examples, tokenizer, max_length)
         eval_data[split] = (
             make_loader(dataset, tokenizer, cfg.eval_batch_size),
