@@ -122,6 +122,7 @@ def main() -> None:
                     "dev": [r["best"][key] for r in results],
                     "test": [r["best"][key.replace("dev", "test")] for r in results],
                     "time": [run_cost(r) for r in results],
+                    "finished": [r["finished"] for r in results],
                     "epochs": EPOCHS[student] if rounds == 0 else args.aug_epochs[student],
                     "train_examples": results[0]["train_examples"],
                     "transfer": transfer,
@@ -132,6 +133,7 @@ def main() -> None:
 
 
 def write_results(table: list[dict], record: dict, args: argparse.Namespace) -> None:
+    finished = [f for row in table for f in row.get("finished", [])]
     out = Path(args.results)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(
@@ -140,11 +142,20 @@ def write_results(table: list[dict], record: dict, args: argparse.Namespace) -> 
     lines = [
         f"# Distillation with a transfer set from augmentation ({len(args.seeds)} seeds)\n",
         header_markdown(record),
+        f"- runs are reused from `{args.runs}` when there; these finished between "
+        f"{min(finished)} and {max(finished)}\n",
         f"- seeds {args.seeds}; augmentation seed {args.aug_seed}, tagger {args.tagger}, paper defaults "
         "p_mask = p_pos = 0.1, p_ng = 0.25; method "
         f"`{args.method}` (alpha 0.5, T 2); mean ± sample sd over seeds; best checkpoint by the dev "
         "metric; retention = dev / teacher dev; time = augmentation + teacher labelling (first seed "
         "only, then cached) + training, mean over seeds\n",
+        *(
+            f"- {task}: students train on a random {lim['max_train_examples']:,} training examples and "
+            f"are scored on the same {lim['max_eval_examples']:,} dev and test examples as their teacher "
+            f"(results/teachers-{task}.md)\n"
+            for task, lim in LIMITS.items()
+            if any(r["task"] == task for r in table)
+        ),
         "| task | model | method | transfer set | epochs | dev | test | retention | time s |",
         "|---|---|---|---|---|---|---|---|---|",
     ]

@@ -106,3 +106,16 @@ def test_spacy_tagger_from_the_offline_asset(real_home: Path) -> None:
     assert dict((w, t) for w, t, _ in tokens)["great"] == "JJ"
     out = augment([Example("It's a great film, isn't it?")] * 1, AugmentParams(rounds=20, seed=1), tagger)
     assert out.stats["kept"] > 0 and out.stats["replace_rate"] > 0
+
+
+def test_augment_command_on_a_real_task(real_home: Path, tmp_path: Path) -> None:
+    pytest.importorskip("spacy")
+    out = tmp_path / "trec6.jsonl"
+    args = ["augment", "--task", "trec6", "--rounds", "3", "--max-examples", "300", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    stats = json.loads(Path(str(out) + ".stats.json").read_text())
+    assert stats["source_examples"] == 300 and stats["tagger"].startswith("spacy")
+    assert 0 < stats["kept"] <= 900 and stats["replace_rate"] > 0.05
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == stats["kept"] and all("label" not in r for r in rows)
