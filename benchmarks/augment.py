@@ -122,6 +122,10 @@ def main() -> None:
                     "dev": [r["best"][key] for r in results],
                     "test": [r["best"][key.replace("dev", "test")] for r in results],
                     "time": [run_cost(r) for r in results],
+                    "teacher_seconds": max(
+                        (c["seconds"] for r in results if (c := r["teacher"]["cache"]) and not c["hit"]),
+                        default=0.0,
+                    ),
                     "finished": [r["finished"] for r in results],
                     "epochs": EPOCHS[student] if rounds == 0 else args.aug_epochs[student],
                     "train_examples": results[0]["train_examples"],
@@ -148,7 +152,8 @@ def write_results(table: list[dict], record: dict, args: argparse.Namespace) -> 
         "p_mask = p_pos = 0.1, p_ng = 0.25; method "
         f"`{args.method}` (alpha 0.5, T 2); mean ± sample sd over seeds; best checkpoint by the dev "
         "metric; retention = dev / teacher dev; time = augmentation + teacher labelling (first seed "
-        "only, then cached) + training, mean over seeds\n",
+        "only, then cached) + training, mean over seeds; teacher s = the teacher labelling the training "
+        "and transfer sets, where it was not already cached\n",
         *(
             f"- {task}: students train on a random {lim['max_train_examples']:,} training examples and "
             f"are scored on the same {lim['max_eval_examples']:,} dev and test examples as their teacher "
@@ -156,8 +161,8 @@ def write_results(table: list[dict], record: dict, args: argparse.Namespace) -> 
             for task, lim in LIMITS.items()
             if any(r["task"] == task for r in table)
         ),
-        "| task | model | method | transfer set | epochs | dev | test | retention | time s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| task | model | method | transfer set | epochs | dev | test | retention | time s | teacher s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in table:
         teacher = next(r for r in table if r["task"] == row["task"] and r["method"] == "-")
@@ -165,14 +170,16 @@ def write_results(table: list[dict], record: dict, args: argparse.Namespace) -> 
         size = (
             "-"
             if row["method"] == "-"
-            else (f"{row['rounds']} rounds: +{row['transfer']:,}" if row["rounds"] else "none")
+            else f"{row['rounds']} round{'s' * (row['rounds'] > 1)}: +{row['transfer']:,}"
+            if row["rounds"]
+            else "none"
         )
         epochs = row.get("epochs", "-")
         time_s = f"{statistics.fmean(row['time']):.0f}" if row["time"] else "-"
         lines.append(
             f"| {row['task']} | {row['model']} | {row['method']} | {size} | {epochs} "
             f"| {pm(row['dev'])} | {pm(row['test'])} | {dev / teacher['dev'][0]:.1%} "
-            f"| {time_s} |"
+            f"| {time_s} | {row.get('teacher_seconds', 0) or '-'} |"
         )
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     plot(table, out.with_suffix(".png"))
