@@ -299,3 +299,20 @@ def test_transfer_file_must_match_the_task_shape(tmp_path: Path) -> None:
     (tmp_path / "t.jsonl").write_text('{"text": "good film"}\n')
     result = runner.invoke(app, ["distill", str(config), f"transfer={tmp_path / 't.jsonl'}"])
     assert result.exit_code == 2 and "text_pair on every row" in result.output
+
+
+def test_augment_command_on_the_users_own_file(tmp_path: Path) -> None:
+    src = tmp_path / "reviews.csv"
+    src.write_text("id,review,stars\n" + "".join(f"{i},the film{i} is good .,5\n" for i in range(20)))
+    out = tmp_path / "t.jsonl"
+    args = ["augment", "--input", str(src), "--columns", "text=review", "--rounds", "3", "--tagger", "none"]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    for r in rows:  # no tagger: only masks and n-grams of the row's own source
+        assert set(r["text"].split()) <= {"the", f"film{r['source']}", "is", "good", ".", "[MASK]"}
+    assert all("label" not in r for r in rows)
+    bad = runner.invoke(app, ["augment", "--input", str(src), "--columns", "text=body", "--tagger", "none"])
+    assert bad.exit_code == 2 and "reviews.csv" in bad.output and "body" in bad.output
+    both = runner.invoke(app, ["augment", "--input", str(src), "--task", "trec6"])
+    assert both.exit_code == 2 and "one of them" in both.output

@@ -235,10 +235,39 @@ def teach_cmd(
 
 
 # ----------------------------------------------------------------------------------------- augment
+def _augment_source(
+    task: str | None, data: Path | None, split: str, input_: Path | None, columns: str | None
+) -> tuple[str, list]:
+    """What ``augment`` reads: a split of a named task, or the texts of the user's file."""
+    if (task is None) == (input_ is None):
+        raise TextdistillError("give --task (a named task) or --input (your own file of texts), one of them")
+    if input_ is not None:
+        import dataclasses
+
+        from textdistill.data.readers import Columns, read_table
+        from textdistill.data.tasks import TaskSpec
+
+        cols = dataclasses.replace(Columns.parse(columns) if columns else Columns(), label=None)
+        spec = TaskSpec(input_.stem, None, ("pearson",), is_pair=cols.text_pair is not None)
+        return input_.stem, read_table(input_, spec, cols)
+    from textdistill.data.load import load_task
+
+    task_data = load_task(task, data)
+    if split not in task_data.splits:
+        raise TextdistillError(f"task {task!r} has no split {split!r}; splits: {', '.join(task_data.splits)}")
+    return f"{task}-{split}" if split != "train" else task, task_data.splits[split]
+
+
 @app.command("augment")
 @friendly
 def augment_cmd(
-    task: Annotated[str, typer.Option(help="task name (see `textdistill tasks`)")],
+    task: Annotated[str | None, typer.Option(help="task name (see `textdistill tasks`)")] = None,
+    input_: Annotated[
+        Path | None, typer.Option("--input", help="or your own .csv/.tsv/.jsonl of texts (labels unread)")
+    ] = None,
+    columns: Annotated[
+        str | None, typer.Option(help="--input's columns, e.g. text=review[,text_pair=answer]")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="JSONL to write [default: runs/transfer/TASK.jsonl]")] = (
         None
     ),
@@ -257,18 +286,16 @@ def augment_cmd(
 ) -> None:
     """Grow a transfer set by masking, POS-guided replacement and n-grams (Tang et al. 2019)."""
     from textdistill.data.augment import AugmentParams, augment, load_tagger
-    from textdistill.data.load import load_task, subsample
+    from textdistill.data.load import subsample
 
-    task_data = load_task(task, data)
-    if split not in task_data.splits:
-        raise TextdistillError(f"task {task!r} has no split {split!r}; splits: {', '.join(task_data.splits)}")
-    examples = subsample(task_data.splits[split], max_examples)
-    params = AugmentParams(rounds, p_mask, p_pos, p_ng, max_ngram, seed)
+    params = AugmentParams(rounds, p_mask, p_pos, p_ng, max_ngram, seed)  # bad values fail before reading
+    source, examples = _augment_source(task, data, split, input_, columns)
+    examples = subsample(examples, max_examples)
     transfer = augment(examples, params, load_tagger(tagger, fallback=True))
-    out = out or Path("runs/transfer") / f"{task}.jsonl"
+    out = out or Path("runs/transfer") / f"{source}.jsonl"
     transfer.save(out)
     st = transfer.stats
-    table = Table("measure", "value", title=f"transfer set from {task} {split} ({st['tagger']})")
+    table = Table("measure", "value", title=f"transfer set from {source} ({st['tagger']})")
     for key in ("source_examples", "rounds", "generated", "same_as_source", "duplicates", "empty", "kept"):
         table.add_row(key.replace("_", " "), f"{st[key]:,}")
     for key in ("mask_rate", "replace_rate", "ngram_rate"):
