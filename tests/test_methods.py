@@ -198,7 +198,10 @@ def test_hard_needs_labels_and_distillers_need_a_teacher(cls_case) -> None:
 
 # ------------------------------------------------------------------------------------------ registry
 def test_registry_and_method_attributes() -> None:
-    assert {"hard": Hard, "hinton": Hinton, "tang": Tang} == METHODS
+    from textdistill.methods import LRCBert
+
+    assert {"hard": Hard, "hinton": Hinton, "tang": Tang, "lrc_bert": LRCBert} == METHODS
+    assert (LRCBert.name, LRCBert.needs_teacher) == ("lrc_bert", True)
     assert (Hard.name, Hard.needs_teacher) == ("hard", False)
     assert (Hinton.name, Hinton.needs_teacher) == ("hinton", True)
     assert (Tang.name, Tang.needs_teacher) == ("tang", True)

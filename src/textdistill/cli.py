@@ -307,6 +307,80 @@ def augment_cmd(
     console.print(f"saved to {out} (statistics: {out}.stats.json)")
 
 
+# --------------------------------------------------------------------------------- general-distill
+@app.command("general-distill")
+@friendly
+def general_distill_cmd(
+    teacher: Annotated[str, typer.Option(help="pre-trained encoder: asset name or folder")] = "minilm-l6",
+    out: Annotated[Path, typer.Option(help="run folder; the student lands in OUT/student")] = Path(
+        "runs/general"
+    ),
+    tasks: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--task", help="take this task's training texts (repeatable) [default: every offline task]"
+        ),
+    ] = None,
+    files: Annotated[
+        list[Path] | None,
+        typer.Option("--files", help="more texts: .jsonl (text, text_pair) or .txt (repeatable)"),
+    ] = None,
+    exclude: Annotated[
+        list[Path] | None, typer.Option("--exclude", help="texts never to train on, e.g. your dev/test files")
+    ] = None,
+    max_texts: Annotated[int | None, typer.Option(min=4, help="use at most this many texts")] = None,
+    layers: Annotated[int, typer.Option(min=1)] = 4,
+    hidden: Annotated[int, typer.Option(min=1)] = 312,
+    heads: Annotated[int, typer.Option(min=1)] = 12,
+    intermediate: Annotated[int, typer.Option(min=1)] = 1200,
+    pooling: Annotated[str, typer.Option(help="mean or cls")] = "mean",
+    negatives: Annotated[int, typer.Option(min=1, help="K negatives per example (batch + memory bank)")] = 32,
+    perturbation: Annotated[float, typer.Option(min=0.0, help="gradient perturbation size; 0 = off")] = 0.0,
+    epochs: Annotated[float, typer.Option(min=0.01)] = 1.0,
+    batch_size: Annotated[int, typer.Option(min=2)] = 32,
+    lr: Annotated[float, typer.Option(min=0.0)] = 1e-4,
+    max_length: Annotated[int, typer.Option(min=8)] = 128,
+    seed: int = 0,
+) -> None:
+    """Task-agnostic distillation: a fresh student learns the teacher's layers (COS-NCE) on text."""
+    from textdistill.data.load import OFFLINE_TASKS
+    from textdistill.train.general import GeneralConfig, general_distill
+
+    if tasks is None and not files:
+        tasks = sorted(OFFLINE_TASKS)
+    cfg = GeneralConfig(
+        teacher=teacher,
+        out=str(out),
+        tasks=list(tasks or []),
+        files=[str(f) for f in files or []],
+        exclude=[str(f) for f in exclude or []],
+        max_texts=max_texts,
+        layers=layers,
+        hidden=hidden,
+        heads=heads,
+        intermediate=intermediate,
+        pooling=pooling,
+        negatives=negatives,
+        perturbation=perturbation,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        max_length=max_length,
+        seed=seed,
+    )
+    record = general_distill(cfg)
+    texts = record["texts"]
+    table = Table("measure", "value", title=f"general student {layers}L/{hidden}H from {teacher}")
+    table.add_row("texts (train + held out)", f"{texts['train']:,} + {texts['held_out']:,}")
+    table.add_row("removed (in a dev/test split)", f"{texts['removed_as_dev_or_test']:,}")
+    table.add_row("layer map (student 1..m -> teacher)", str(record["layer_map"]))
+    table.add_row("steps", f"{record['steps']:,}")
+    table.add_row("held-out COS-NCE (best)", f"{record['best_held_out_cos_nce']:.4f}")
+    table.add_row("seconds (teacher + training)", f"{record['teacher_seconds']} + {record['train_seconds']}")
+    console.print(table)
+    console.print(f"student: {out / 'student'} (use it as student.init_from)")
+
+
 # ----------------------------------------------------------------------------------------- distill
 @app.command("distill")
 @friendly

@@ -48,7 +48,16 @@ class TransformerStudentConfig(Strict):
     heads: Annotated[int, Field(gt=0)] = 12
     intermediate: Annotated[int, Field(gt=0)] = 1200
     init_from_teacher: list[Annotated[int, Field(ge=0)]] | None = None
+    init_from: str | None = None  # a general student's folder (textdistill general-distill)
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
+
+    @model_validator(mode="after")
+    def _one_init(self) -> TransformerStudentConfig:
+        if self.init_from is not None and self.init_from_teacher is not None:
+            raise ValueError(
+                "give init_from (a general student) or init_from_teacher (teacher layers), not both"
+            )
+        return self
 
 
 class HardMethodConfig(Strict):
@@ -67,9 +76,30 @@ class TangMethodConfig(Strict):
     alpha: Annotated[float, Field(ge=0, le=1)] = 0.5
 
 
+Weights = tuple[Annotated[float, Field(ge=0)], Annotated[float, Field(ge=0)], Annotated[float, Field(ge=0)]]
+
+
+class LRCBertMethodConfig(Strict):
+    """LRC-BERT (Fu et al. 2021); ``intermediate`` swaps COS-NCE for a baseline (see
+    :mod:`textdistill.methods.lrc_bert`). Weights are (intermediate, soft, hard)."""
+
+    name: Literal["lrc_bert"]
+    intermediate: Literal["cos_nce", "hidden_mse", "attention_mse", "none"] = "cos_nce"
+    pooling: Literal["mean", "cls", "token"] = "mean"
+    negatives: Annotated[int, Field(ge=1)] = 32
+    temperature: Annotated[float, Field(gt=0)] = 1.1
+    two_stage: bool = True
+    stage1_fraction: Annotated[float, Field(ge=0, le=1)] = 0.8
+    stage1_weights: Weights = (1.0, 0.0, 0.0)
+    weights: Weights = (1.0, 1.0, 3.0)
+    perturbation: Annotated[float, Field(ge=0)] = 1.0
+    seed: int = 0
+
+
 StudentConfig = Annotated[BiLSTMStudentConfig | TransformerStudentConfig, Field(discriminator="kind")]
 MethodConfig = Annotated[
-    HardMethodConfig | HintonMethodConfig | TangMethodConfig, Field(discriminator="name")
+    HardMethodConfig | HintonMethodConfig | TangMethodConfig | LRCBertMethodConfig,
+    Field(discriminator="name"),
 ]
 
 
@@ -143,6 +173,14 @@ class DistillConfig(Strict):
         if self.files is not None and self.data is not None:
             raise ValueError(
                 "give either data (a GLUE folder for a named task) or files (your own), not both"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _lrc_needs_transformer(self) -> DistillConfig:
+        if self.method.name == "lrc_bert" and self.student.kind != "transformer":
+            raise ValueError(
+                "lrc_bert distils intermediate layers: it needs a transformer student, not a bilstm"
             )
         return self
 

@@ -157,6 +157,86 @@ def regression_kd_mse(student_pred: Tensor, teacher_pred: Tensor) -> Tensor:
     return F.mse_loss(s, t)
 
 
+# ------------------------------------------------------------------ intermediate layers
+def angular_distance(x: Tensor, y: Tensor, eps: float = 1e-8) -> Tensor:
+    """``g(x, y) = 1 - cos(x, y)`` over the last dimension, in ``[0, 2]`` (Fu et al. 2021, eq. 5).
+
+    ``x`` and ``y``: ``(..., D)``, broadcast against each other; returns ``(...)``.
+    """
+    return 1.0 - F.cosine_similarity(x, y, dim=-1, eps=eps)
+
+
+def cos_nce(student: Tensor, teacher: Tensor, negatives: Tensor) -> Tensor:
+    """COS-NCE, LRC-BERT's contrastive loss on one layer (Fu et al. 2021, "LRC-BERT", AAAI).
+
+    For a student representation ``z_s``, its own teacher representation ``z_t`` and ``K`` teacher
+    representations ``n_k`` of other examples, each negative contributes
+    ``2 - (g(n_k, z_s) - g(z_t, z_s))`` with ``g`` the angular distance: low when the student is
+    close to its teacher and far from the others. The paper sums over negatives; we average over
+    them (and over the batch) so that the loss keeps its size, ``[0, 4]``, whatever ``K`` is.
+
+    Args:
+        student: ``(B, D)`` the student's (projected) representations.
+        teacher: ``(B, D)`` the teacher's representations of the same examples.
+        negatives: ``(B, K, D)`` for each row, ``K`` teacher representations of other examples.
+
+    Returns:
+        A scalar: the mean over ``B`` and ``K``.
+    """
+    if student.shape != teacher.shape or student.dim() != 2:
+        raise ValueError(
+            f"student {tuple(student.shape)} and teacher {tuple(teacher.shape)} must both be (B, D)"
+        )
+    if (
+        negatives.dim() != 3
+        or negatives.shape[0] != student.shape[0]
+        or negatives.shape[2] != student.shape[1]
+    ):
+        raise ValueError(
+            f"negatives must be (B, K, D) = ({student.shape[0]}, K, {student.shape[1]}); "
+            f"got {tuple(negatives.shape)}"
+        )
+    positive = angular_distance(teacher, student)  # (B,)
+    negative = angular_distance(negatives, student.unsqueeze(1))  # (B, K)
+    return (2.0 - (negative - positive.unsqueeze(1))).mean()
+
+
+def hidden_mse(student: Tensor, teacher: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Mean squared error between (projected) student and teacher hidden states (TinyBERT's
+    hidden-state loss, Jiao et al. 2020; BERT-PKD's on [CLS], Sun et al. 2019).
+
+    Args:
+        student, teacher: ``(B, D)`` pooled representations, or ``(B, L, D)`` token states.
+        mask: ``(B, L)`` for token states: 1 on real tokens; padding is left out of the mean.
+
+    Returns:
+        A scalar: the mean over the (unmasked) elements.
+    """
+    _check_same_shape(student, teacher, "student", "teacher")
+    if mask is None:
+        return F.mse_loss(student, teacher)
+    weight = mask.to(student.dtype).unsqueeze(-1)  # (B, L, 1)
+    return ((student - teacher) ** 2 * weight).sum() / (weight.sum() * student.shape[-1]).clamp_min(1.0)
+
+
+def attention_mse(student: Tensor, teacher: Tensor, mask: Tensor) -> Tensor:
+    """Mean squared error between attention distributions (TinyBERT's attention loss, on the
+    softmax probabilities that Hugging Face models return rather than TinyBERT's raw scores).
+
+    Args:
+        student, teacher: ``(B, heads, L, L)`` attention probabilities of one layer each (same
+            number of heads).
+        mask: ``(B, L)``, 1 on real tokens; rows and columns of padding are left out.
+
+    Returns:
+        A scalar: the mean over heads and over (query, key) pairs of real tokens.
+    """
+    _check_same_shape(student, teacher, "student attention", "teacher attention")
+    m = mask.to(student.dtype)
+    pairs = (m.unsqueeze(2) * m.unsqueeze(1)).unsqueeze(1)  # (B, 1, L, L)
+    return ((student - teacher) ** 2 * pairs).sum() / (pairs.sum() * student.shape[1]).clamp_min(1.0)
+
+
 # ---------------------------------------------------------------------------- helpers
 def _as_column(pred: Tensor, name: str) -> Tensor:
     if pred.dim() == 2 and pred.shape[-1] == 1:

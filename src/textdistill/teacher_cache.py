@@ -3,7 +3,11 @@
 The key is a fingerprint of everything the outputs depend on: the teacher's weights, config and
 tokenizer files, the texts (in order) and the tokenisation settings. Labels do not enter it (the
 teacher never sees them). A changed teacher or dataset gives a new fingerprint, so a stale cache
-is never read; entries live in ``<home>/teacher_cache/<fingerprint>.safetensors``.
+is never read. Intermediate-layer methods also get ``features``: each teacher layer pooled to one
+row per example (mean or [CLS]), stored in the same file under a key that adds the pooling;
+token-level states and attention maps are never cached (gigabytes per task), the methods that
+need them run the teacher live. Entries live in
+``<home>/teacher_cache/<fingerprint>.safetensors``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from tqdm.auto import tqdm
 from textdistill.assets.fetch import sha256_of
 from textdistill.data.encode import EncodedDataset
 from textdistill.data.tasks import Example
+from textdistill.models.features import pool
 from textdistill.models.outputs import ModelOutput
 from textdistill.paths import home
 from textdistill.train.trainer import progress_interval
@@ -59,58 +64,93 @@ class TeacherOutputs:
     logits: Tensor
     fingerprint: str
     from_cache: bool
+    features: Tensor | None = None  # (N, n_layers, H): layers 1..n pooled, when asked for
 
     def concat(self, other: TeacherOutputs) -> TeacherOutputs:
         """These rows, then ``other``'s (a labelled set followed by its transfer set)."""
         key = hashlib.sha256(f"{self.fingerprint}+{other.fingerprint}".encode()).hexdigest()
+        if (self.features is None) != (other.features is None):
+            raise ValueError("cannot concatenate teacher outputs with and without layer features")
+        features = None if self.features is None else torch.cat([self.features, other.features])
         return TeacherOutputs(
-            torch.cat([self.logits, other.logits]), key, self.from_cache and other.from_cache
+            torch.cat([self.logits, other.logits]), key, self.from_cache and other.from_cache, features
         )
 
     def lookup(self, index: Tensor) -> ModelOutput:
-        """The teacher's output for a batch, by the batch's ``index`` (B,) -> logits (B, C)."""
-        return ModelOutput(logits=self.logits[index])
+        """The teacher's output for a batch, by the batch's ``index`` (B,): logits (B, C) and,
+        when cached, ``layer_features`` (B, n_layers, H)."""
+        features = None if self.features is None else self.features[index]
+        return ModelOutput(logits=self.logits[index], layer_features=features)
 
 
 @torch.no_grad()
-def compute_logits(
-    teacher: torch.nn.Module, dataset: EncodedDataset, collate, batch_size: int = 64
-) -> Tensor:
-    """Teacher logits ``(N, C)`` in dataset order; batches are formed by length to cut padding."""
+def compute_outputs(
+    teacher: torch.nn.Module,
+    dataset: EncodedDataset,
+    collate,
+    batch_size: int = 64,
+    features: str | None = None,
+) -> tuple[Tensor, Tensor | None]:
+    """Teacher logits ``(N, C)`` and, with ``features`` (a pooling, ``mean`` or ``cls``), every
+    layer pooled ``(N, n_layers, H)``, in dataset order; batches are formed by length to cut
+    padding."""
     teacher.eval()
     order = sorted(range(len(dataset)), key=dataset.lengths.__getitem__)
     loader = DataLoader(Subset(dataset, order), batch_size=batch_size, collate_fn=collate)
-    chunks = []
+    logit_chunks, feature_chunks = [], []
     for batch in tqdm(
         loader, desc="teacher", unit="batch", dynamic_ncols=True, leave=False, mininterval=progress_interval()
     ):
-        chunks.append(teacher(**{k: batch[k] for k in teacher.input_names if k in batch}).logits.float())
-    logits = torch.empty_like(torch.cat(chunks))
-    logits[torch.tensor(order)] = torch.cat(chunks)
-    return logits
+        out = teacher(
+            **{k: batch[k] for k in teacher.input_names if k in batch},
+            output_hidden_states=features is not None,
+        )
+        logit_chunks.append(out.logits.float())
+        if features is not None:
+            layers = [pool(h.float(), batch["attention_mask"], features) for h in out.hidden_states[1:]]
+            feature_chunks.append(torch.stack(layers, dim=1))
+    where = torch.tensor(order)
+    logits = torch.empty_like(torch.cat(logit_chunks))
+    logits[where] = torch.cat(logit_chunks)
+    if features is None:
+        return logits, None
+    pooled = torch.empty_like(torch.cat(feature_chunks))
+    pooled[where] = torch.cat(feature_chunks)
+    return logits, pooled
 
 
 def teacher_outputs(
-    teacher_dir: str | Path, examples: Sequence[Example], max_length: int = 128, batch_size: int = 64
+    teacher_dir: str | Path,
+    examples: Sequence[Example],
+    max_length: int = 128,
+    batch_size: int = 64,
+    features: str | None = None,
 ) -> TeacherOutputs:
-    """The teacher's logits on ``examples``: read from the cache, or computed once and stored."""
+    """The teacher's logits on ``examples`` (and, with ``features`` = ``"mean"`` or ``"cls"``,
+    its layers pooled that way): read from the cache, or computed once and stored."""
+    if features not in (None, "mean", "cls"):
+        raise ValueError(f"only pooled features are cached (mean or cls); got {features!r}")
     from transformers import AutoTokenizer
 
     from textdistill.data.encode import PaddingCollator
     from textdistill.models.teacher import HFClassifier
 
     key = fingerprint(teacher_dir, examples, max_length)
+    if features is not None:
+        key = hashlib.sha256(f"{key}+features:{features}".encode()).hexdigest()
     path = home() / "teacher_cache" / f"{key}.safetensors"
     if path.exists():
-        return TeacherOutputs(load_file(path)["logits"], key, from_cache=True)
+        stored = load_file(path)
+        return TeacherOutputs(stored["logits"], key, from_cache=True, features=stored.get("features"))
     tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
     teacher = HFClassifier.from_pretrained(str(teacher_dir))
     started = time.perf_counter()
-    logits = compute_logits(
+    logits, pooled = compute_outputs(
         teacher,
         EncodedDataset(examples, tokenizer, max_length),
         PaddingCollator(tokenizer),
         batch_size,
+        features,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp-{os.getpid()}")
@@ -120,6 +160,10 @@ def teacher_outputs(
         "max_length": str(max_length),
         "seconds": f"{time.perf_counter() - started:.1f}",
     }
-    save_file({"logits": logits.contiguous()}, tmp, metadata=meta)
+    tensors = {"logits": logits.contiguous()}
+    if pooled is not None:
+        tensors["features"] = pooled.contiguous()
+        meta["features"] = features
+    save_file(tensors, tmp, metadata=meta)
     os.replace(tmp, path)
-    return TeacherOutputs(logits, key, from_cache=False)
+    return TeacherOutputs(logits, key, from_cache=False, features=pooled)

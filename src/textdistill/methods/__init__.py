@@ -12,9 +12,10 @@ from textdistill.errors import TextdistillError
 from textdistill.methods.base import Method
 from textdistill.methods.hard import Hard
 from textdistill.methods.hinton import Hinton
+from textdistill.methods.lrc_bert import LRCBert
 from textdistill.methods.tang import Tang
 
-METHODS: dict[str, type] = {"hard": Hard, "hinton": Hinton, "tang": Tang}
+METHODS: dict[str, type] = {"hard": Hard, "hinton": Hinton, "tang": Tang, "lrc_bert": LRCBert}
 
 
 def get_method(name: str, **params: Any) -> Method:
@@ -28,7 +29,7 @@ def get_method(name: str, **params: Any) -> Method:
     if key not in METHODS:
         raise TextdistillError(f"unknown method {name!r}; valid methods: {', '.join(sorted(METHODS))}")
     cls = METHODS[key]
-    accepted = [f.name for f in fields(cls)]
+    accepted = [f.name for f in fields(cls) if f.init]
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise TextdistillError(
@@ -38,4 +39,4 @@ def get_method(name: str, **params: Any) -> Method:
     return cls(**params)
 
 
-__all__ = ["METHODS", "Hard", "Hinton", "Method", "Tang", "get_method"]
+__all__ = ["METHODS", "Hard", "Hinton", "LRCBert", "Method", "Tang", "get_method"]

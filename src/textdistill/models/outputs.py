@@ -18,9 +18,13 @@ class ModelOutput:
         attentions: when asked, one ``(B, heads, L, L)`` tensor per layer.
         embeddings: when asked, the ``(B, L, H)`` embedding output (the tensor that gradient
             perturbation differentiates against).
+        layer_features: ``(B, n_layers, H)``, one pooled representation per layer (layers
+            ``1..n``, see :func:`textdistill.models.features.pool`); what the teacher cache keeps
+            for intermediate-layer methods instead of whole hidden states.
     """
 
     logits: Tensor
     hidden_states: tuple[Tensor, ...] | None = None
     attentions: tuple[Tensor, ...] | None = None
     embeddings: Tensor | None = None
+    layer_features: Tensor | None = None

@@ -71,17 +71,32 @@ class HFClassifier(nn.Module):
         token_type_ids: Tensor | None = None,
         output_hidden_states: bool = False,
         output_attentions: bool = False,
+        embedding_delta: Tensor | None = None,
     ) -> ModelOutput:
-        """``input_ids``, ``attention_mask``, ``token_type_ids``: (B, L) -> logits (B, C)."""
+        """``input_ids``, ``attention_mask``, ``token_type_ids``: (B, L) -> logits (B, C).
+
+        ``embedding_delta`` ``(B, L, H)``, when given, is added to the embedding output before the
+        first layer (gradient perturbation, :mod:`textdistill.train.perturbation`); the returned
+        ``embeddings`` (``hidden_states[0]``) are then the perturbed ones.
+        """
         kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
-        out = self.model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            output_hidden_states=output_hidden_states,
-            output_attentions=output_attentions,
-            return_dict=True,
-            **kwargs,
-        )
+        handle = None
+        if embedding_delta is not None:
+            handle = self.model.base_model.embeddings.register_forward_hook(
+                lambda _module, _inputs, output: output + embedding_delta
+            )
+        try:
+            out = self.model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                output_hidden_states=output_hidden_states,
+                output_attentions=output_attentions,
+                return_dict=True,
+                **kwargs,
+            )
+        finally:
+            if handle is not None:
+                handle.remove()
         hidden = tuple(out.hidden_states) if out.hidden_states is not None else None
         return ModelOutput(
             logits=out.logits,

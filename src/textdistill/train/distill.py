@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import torch
 import yaml
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
@@ -29,7 +30,9 @@ from textdistill.data.tasks import Example, TaskSpec
 from textdistill.errors import TextdistillError
 from textdistill.evaluate.quality import score_splits
 from textdistill.methods import get_method
+from textdistill.models.outputs import ModelOutput
 from textdistill.teacher_cache import teacher_outputs
+from textdistill.train.perturbation import perturbed_step
 from textdistill.train.trainer import TrainConfig, set_seed, set_threads, train
 
 
@@ -95,12 +98,39 @@ def build_student(cfg: DistillConfig, spec: TaskSpec, train_examples: list[Examp
 
     from textdistill.models.transformer import build_transformer_student
 
-    model = build_transformer_student(
-        cfg.teacher, spec, s.layers, s.hidden, s.heads, s.intermediate, s.init_from_teacher, s.dropout
-    )
+    if s.init_from is not None:
+        model = general_student(s.init_from, spec, s.layers, s.hidden, s.heads, s.intermediate, s.dropout)
+    else:
+        model = build_transformer_student(
+            cfg.teacher, spec, s.layers, s.hidden, s.heads, s.intermediate, s.init_from_teacher, s.dropout
+        )
     tokenizer = AutoTokenizer.from_pretrained(cfg.teacher)
     max_length = min(cfg.train.max_length, model.model.config.max_position_embeddings)
     return Student(model, "transformer", tokenizer=tokenizer, max_length=max_length)
+
+
+def general_student(
+    folder: str, spec: TaskSpec, layers: int, hidden: int, heads: int, intermediate: int, dropout: float
+) -> nn.Module:
+    """A student that starts from a general (task-agnostic) student's encoder, with a new head;
+    its sizes must be the configured ones."""
+    from transformers import AutoConfig
+
+    from textdistill.models.teacher import HFClassifier
+
+    path = Path(folder)
+    if not (path / "config.json").exists():
+        raise TextdistillError(
+            f"student.init_from: {folder} is not a student folder (make one with textdistill general-distill)"
+        )
+    c = AutoConfig.from_pretrained(path)
+    have = (c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.intermediate_size)
+    if have != (layers, hidden, heads, intermediate):
+        raise TextdistillError(
+            f"student.init_from: {folder} has layers/hidden/heads/intermediate {have}, the config asks for "
+            f"{(layers, hidden, heads, intermediate)}; set the student's sizes to the general student's"
+        )
+    return HFClassifier.from_pretrained(str(path), spec, dropout=dropout)
 
 
 def check_teacher(teacher: Path, spec: TaskSpec) -> dict:
@@ -178,15 +208,40 @@ def distill(cfg: DistillConfig, task: TaskData | None = None) -> dict:
     train_examples = subsample(task.splits["train"], cfg.train.max_train_examples)
     transfer, transfer_info = transfer_examples(cfg, spec, train_examples)
     teacher = None
+    features = getattr(method, "teacher_features", None)  # intermediate-layer methods only
+    cached = features if features in ("mean", "cls") else None
     if method.needs_teacher:
         started = time.perf_counter()
-        teacher = teacher_outputs(teacher_dir, train_examples, cfg.train.max_length)
+        teacher = teacher_outputs(teacher_dir, train_examples, cfg.train.max_length, features=cached)
         if transfer:  # cached on its own: the labelled part is shared with runs without a transfer set
-            teacher = teacher.concat(teacher_outputs(teacher_dir, transfer, cfg.train.max_length))
+            teacher = teacher.concat(
+                teacher_outputs(teacher_dir, transfer, cfg.train.max_length, features=cached)
+            )
         teacher_seconds = time.perf_counter() - started
     set_seed(seed)  # again: the student must not depend on whether the teacher ran or came from the cache
     student = build_student(cfg, spec, train_examples + transfer)
     lr = cfg.train.lr or (1e-3 if student.kind == "bilstm" else 1e-4)
+    trainable, live_teacher = student.model, None
+    if hasattr(method, "setup"):  # intermediate layers: projections to train, the bank, a live teacher
+        from transformers import AutoConfig
+
+        from textdistill.models.teacher import HFClassifier
+
+        t_cfg, s_cfg = AutoConfig.from_pretrained(teacher_dir), student.model.model.config
+        extra = method.setup(
+            s_cfg.num_hidden_layers,
+            s_cfg.hidden_size,
+            t_cfg.num_hidden_layers,
+            t_cfg.hidden_size,
+            teacher.features,
+        )
+        trainable = nn.ModuleDict({"student": student.model, "method": extra})
+        if features == "live":
+            live_teacher = HFClassifier.from_pretrained(str(teacher_dir)).eval()
+            for p in live_teacher.parameters():
+                p.requires_grad_(False)
+    model_kwargs = method.model_kwargs() if hasattr(method, "model_kwargs") else {}
+    epsilon = getattr(method, "perturbation", 0.0)
     train_loader = student.loader(train_examples + transfer, cfg.train.batch_size, shuffle=True, seed=seed)
     evals = {}
     for split in task.labelled_splits:
@@ -194,21 +249,32 @@ def distill(cfg: DistillConfig, task: TaskData | None = None) -> dict:
         evals[split] = (student.loader(examples, 64), np.array([e.label for e in examples]))
     total_steps = cfg.train.max_steps or int(np.ceil(cfg.train.epochs * len(train_loader)))
 
-    def step_fn(model: nn.Module, batch: dict[str, Tensor], step: int) -> tuple[Tensor, dict[str, float]]:
-        output = model(**{k: batch[k] for k in model.input_names if k in batch})
+    def step_fn(_trained: nn.Module, batch: dict[str, Tensor], step: int) -> tuple[Tensor, dict[str, float]]:
+        model = student.model
+        inputs = {k: batch[k] for k in model.input_names if k in batch}
         teacher_output = teacher.lookup(batch["index"]) if teacher is not None else None
-        return method.loss(batch, output, teacher_output, step, total_steps)
+        if live_teacher is not None:
+            with torch.no_grad():
+                live = live_teacher(**inputs, **model_kwargs)
+            teacher_output.hidden_states, teacher_output.attentions = live.hidden_states, live.attentions
+
+        def loss_fn(output: ModelOutput) -> tuple[Tensor, dict[str, float]]:
+            return method.loss(batch, output, teacher_output, step, total_steps)
+
+        if epsilon > 0:
+            return perturbed_step(model, {**inputs, **model_kwargs}, loss_fn, epsilon)
+        return loss_fn(model(**inputs, **model_kwargs))
 
     def evaluate(model: nn.Module, splits: list[str]) -> dict[str, float]:
         return score_splits(model, spec, evals, splits)
 
     primary = f"{task.eval_splits[0]}/{spec.primary_metric}"
     result = train(
-        student.model,
+        trainable,
         train_loader,
         step_fn,
-        lambda m: evaluate(m, task.eval_splits),
-        lambda m: student.save(out / "student"),
+        lambda _m: evaluate(student.model, task.eval_splits),
+        lambda _m: student.save(out / "student"),
         primary,
         TrainConfig(
             cfg.train.epochs,

@@ -1,0 +1,237 @@
+"""Task-agnostic ("general") distillation: a fresh transformer student learns the teacher's
+intermediate layers on unlabelled text, before any task (LRC-BERT's first stage, done on
+Wikipedia in the paper, on the offline datasets' training texts here).
+
+The corpus: every text (both sides of pairs) of the chosen tasks' training splits and of the
+user's files, minus any text that also occurs in a dev or test split of those tasks or in an
+``exclude`` file, deduplicated, shuffled with the seed, capped at ``max_texts``; a slice is held
+out to pick the best checkpoint. The loss is COS-NCE alone (intermediate layers only, mean-pooled
+by default), negatives from the batch and from the bank of the teacher's cached features. The
+result, ``<out>/student``, is what ``student.init_from`` takes in a distillation config.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from textdistill.data.tasks import Example, TaskSpec
+from textdistill.errors import TextdistillError
+from textdistill.methods.lrc_bert import LRCBert
+from textdistill.models.outputs import ModelOutput
+from textdistill.teacher_cache import teacher_outputs
+from textdistill.train.perturbation import perturbed_step
+from textdistill.train.trainer import TrainConfig, set_seed, set_threads, train
+
+HEADLESS = TaskSpec("general", ("a", "b"), ("accuracy",), description="no task: the head is unused")
+
+
+@dataclass
+class GeneralConfig:
+    teacher: str = "minilm-l6"
+    out: str = "runs/general"
+    tasks: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    max_texts: int | None = None
+    held_out: int = 500
+    layers: int = 4
+    hidden: int = 312
+    heads: int = 12
+    intermediate: int = 1200
+    pooling: str = "mean"
+    negatives: int = 32
+    perturbation: float = 0.0
+    epochs: float = 1.0
+    batch_size: int = 32
+    lr: float = 1e-4
+    max_length: int = 128
+    seed: int = 0
+
+
+def _file_texts(path: str) -> list[str]:
+    """Texts of a JSONL file (``text`` and ``text_pair`` fields) or a plain text file (a line each)."""
+    p = Path(path)
+    if not p.is_file():
+        raise TextdistillError(f"no such file: {path}")
+    lines = [line for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if p.suffix != ".jsonl":
+        return lines
+    texts = []
+    for n, line in enumerate(lines, 1):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise TextdistillError(f"{path}, line {n}: not JSON ({err.msg})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise TextdistillError(f"{path}, line {n}: a JSON object with a 'text' string is needed")
+        texts += [t for t in (row.get("text"), row.get("text_pair")) if isinstance(t, str)]
+    return texts
+
+
+def build_corpus(cfg: GeneralConfig) -> tuple[list[str], dict]:
+    """The shuffled, deduplicated training texts and a record of where they came from."""
+    from textdistill.data.load import load_task
+
+    sources: dict[str, int] = {}
+    texts: list[str] = []
+    banned: set[str] = {t for f in cfg.exclude for t in _file_texts(f)}
+    for name in cfg.tasks:
+        task = load_task(name)
+        train = [t for e in task.splits["train"] for t in (e.text, e.text_pair) if t]
+        sources[f"task:{name}"] = len(train)
+        texts += train
+        banned |= {
+            t
+            for split, rows in task.splits.items()
+            if split != "train"
+            for e in rows
+            for t in (e.text, e.text_pair)
+            if t
+        }
+    for f in cfg.files:
+        found = _file_texts(f)
+        sources[f"file:{f}"] = len(found)
+        texts += found
+    unique = list(dict.fromkeys(t.strip() for t in texts if t.strip()))
+    kept = [t for t in unique if t not in banned]
+    if len(kept) < 4:
+        raise TextdistillError(f"general distillation needs text: only {len(kept)} usable text(s) found")
+    random.Random(cfg.seed).shuffle(kept)
+    if cfg.max_texts is not None:
+        kept = kept[: cfg.max_texts]
+    record = {
+        "sources": sources,
+        "unique": len(unique),
+        "removed_as_dev_or_test": len(unique) - len([t for t in unique if t not in banned]),
+        "total": len(kept),
+    }
+    return kept, record
+
+
+def general_distill(cfg: GeneralConfig) -> dict:
+    """Distil the teacher's layers into a fresh student; writes ``<out>/student`` and
+    ``<out>/general.json``; returns that record."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from textdistill.data.encode import EncodedDataset, make_loader
+    from textdistill.models.teacher import resolve_model
+    from textdistill.models.transformer import build_transformer_student
+
+    if cfg.pooling not in ("mean", "cls"):
+        raise TextdistillError(
+            f"general distillation pools mean or cls (cached features); got {cfg.pooling!r}"
+        )
+    seed = set_seed(cfg.seed)
+    set_threads()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "log.jsonl").unlink(missing_ok=True)
+    texts, corpus = build_corpus(cfg)
+    n_held = min(cfg.held_out, max(2, len(texts) // 20))
+    held = [Example(t) for t in texts[:n_held]]
+    train_examples = [Example(t) for t in texts[n_held:]]
+    corpus.update(train=len(train_examples), held_out=len(held))
+
+    teacher_dir = resolve_model(cfg.teacher)
+    started = time.perf_counter()
+    teacher = teacher_outputs(teacher_dir, train_examples, cfg.max_length, features=cfg.pooling)
+    held_teacher = teacher_outputs(teacher_dir, held, cfg.max_length, features=cfg.pooling)
+    teacher_seconds = time.perf_counter() - started
+
+    set_seed(seed)
+    student = build_transformer_student(
+        teacher_dir, HEADLESS, cfg.layers, cfg.hidden, cfg.heads, cfg.intermediate
+    )
+    tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
+    t_cfg = AutoConfig.from_pretrained(teacher_dir)
+    max_length = min(cfg.max_length, student.model.config.max_position_embeddings)
+
+    def make_method(negatives: int, bank: Tensor | None) -> LRCBert:
+        method = LRCBert(
+            pooling=cfg.pooling,
+            negatives=negatives,
+            stage1_fraction=1.0,
+            perturbation=cfg.perturbation,
+            seed=seed,
+        )
+        method.setup(cfg.layers, cfg.hidden, t_cfg.num_hidden_layers, t_cfg.hidden_size, bank)
+        return method
+
+    method = make_method(cfg.negatives, teacher.features)
+    scorer = make_method(10**6, None)  # held out: every other row of the batch, no random bank draws
+    scorer.projections = method.projections
+    loader = make_loader(
+        EncodedDataset(train_examples, tokenizer, max_length),
+        tokenizer,
+        cfg.batch_size,
+        shuffle=True,
+        seed=seed,
+    )
+    held_loader = make_loader(EncodedDataset(held, tokenizer, max_length), tokenizer, 64)
+    total_steps = int(torch.ceil(torch.tensor(cfg.epochs * len(loader))).item())
+    kwargs = method.model_kwargs()
+
+    def step_fn(_trained: nn.Module, batch: dict[str, Tensor], step: int) -> tuple[Tensor, dict[str, float]]:
+        inputs = {k: batch[k] for k in student.input_names if k in batch}
+        target = teacher.lookup(batch["index"])
+
+        def loss_fn(output: ModelOutput) -> tuple[Tensor, dict[str, float]]:
+            return method.loss(batch, output, target, step, total_steps)
+
+        if cfg.perturbation > 0:
+            return perturbed_step(student, {**inputs, **kwargs}, loss_fn, cfg.perturbation)
+        return loss_fn(student(**inputs, **kwargs))
+
+    @torch.no_grad()
+    def evaluate(_trained: nn.Module) -> dict[str, float]:
+        student.eval()
+        losses, sizes = [], []
+        for batch in held_loader:
+            if len(batch["index"]) < 2:  # no negative for a lone row
+                continue
+            inputs = {k: batch[k] for k in student.input_names if k in batch}
+            output = student(**inputs, output_hidden_states=True)
+            losses.append(scorer.intermediate_loss(batch, output, held_teacher.lookup(batch["index"])).item())
+            sizes.append(len(batch["index"]))
+        return {"held_out/cos_nce": sum(v * n for v, n in zip(losses, sizes, strict=True)) / sum(sizes)}
+
+    def save(_trained: nn.Module) -> None:
+        student.save(out / "student")
+        tokenizer.save_pretrained(out / "student")
+
+    result = train(
+        nn.ModuleDict({"student": student, "projections": method.projections}),
+        loader,
+        step_fn,
+        evaluate,
+        save,
+        "held_out/cos_nce",
+        TrainConfig(cfg.epochs, cfg.lr, eval_every=max(1, total_steps // 4)),
+        out / "log.jsonl",
+        higher_is_better=False,
+    )
+    record = {
+        "config": asdict(cfg),
+        "teacher_folder": str(teacher_dir),
+        "texts": corpus,
+        "layer_map": method.mapping,
+        "steps": result.steps,
+        "best_step": result.best_step,
+        "best_held_out_cos_nce": result.best_metric,
+        "teacher_seconds": round(teacher_seconds, 1),
+        "teacher_cache_hit": teacher.from_cache,
+        "train_seconds": round(result.train_seconds, 1),
+        "parameters": student.num_parameters,
+        "history": result.history,
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    (out / "general.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
