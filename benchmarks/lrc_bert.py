@@ -105,7 +105,13 @@ def main() -> None:
     ap.add_argument("--teachers", default="runs/teachers")
     ap.add_argument("--runs", default="runs/lrc-bench")
     ap.add_argument("--results", default="results/lrc_bert")
+    ap.add_argument("--render", action="store_true", help="only rewrite the .md/.png from the .json")
     args = ap.parse_args()
+    if args.render:
+        saved = json.loads(Path(args.results).with_suffix(".json").read_text())
+        args.seeds = saved["seeds"]
+        write_results(saved["rows"], saved["run"], saved["general_student"], args)
+        return
     record = run_record()
     general, general_record = general_student(args)
     rows: list[dict] = []
@@ -217,6 +223,19 @@ def write_results(rows: list[dict], record: dict, general: dict, args: argparse.
             f"| {mean_sd(row['dev'])[0] / teacher['dev'][0]:.1%} | {speedup} | {size} | {params} "
             f"| {seconds} |"
         )
+    lines += ["", "## Does LRC-BERT (full) beat Hinton KD only and hard labels only? (mean dev)", ""]
+    for task in dict.fromkeys(r["task"] for r in rows):
+        for init in ("random", "general"):
+            got = {
+                r["variant"]: mean_sd(r["dev"])[0] for r in rows if r["task"] == task and r["init"] == init
+            }
+            if {"LRC-BERT", "Hinton KD only", "hard labels only"} <= set(got):
+                wins = got["LRC-BERT"] > max(got["Hinton KD only"], got["hard labels only"])
+                best = max(got, key=got.get)
+                lines.append(
+                    f"- {task}, {init} init: {'yes' if wins else 'no'} (LRC-BERT {got['LRC-BERT']:.4f}, "
+                    f"Hinton {got['Hinton KD only']:.4f}, hard {got['hard labels only']:.4f}; best: {best})"
+                )
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     plot(rows, out.with_suffix(".png"))
 

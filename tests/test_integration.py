@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from textdistill.cli import app
@@ -119,3 +120,41 @@ def test_augment_command_on_a_real_task(real_home: Path, tmp_path: Path) -> None
     assert 0 < stats["kept"] <= 900 and stats["replace_rate"] > 0.05
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == stats["kept"] and all("label" not in r for r in rows)
+
+
+def test_general_then_lrc_bert_distillation_on_real_assets(real_home: Path, tmp_path: Path) -> None:
+    """``general-distill`` from the real minilm-l6 encoder on real movie-sentiment texts, then an
+    LRC-BERT ``distill`` that starts from that student (the encoder's untrained head stands in for
+    a fine-tuned teacher: this checks the plumbing on real models, not quality)."""
+    general = tmp_path / "general"
+    sizes = ["--layers", "2", "--hidden", "64", "--heads", "4", "--intermediate", "128"]
+    args = [
+        "general-distill",
+        "--task",
+        "movie-sentiment",
+        "--max-texts",
+        "300",
+        *sizes,
+        "--out",
+        str(general),
+    ]
+    result = runner.invoke(app, [*args, "--batch-size", "16"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((general / "general.json").read_text())
+    assert report["texts"]["total"] == 300 and report["layer_map"] == [3, 6]
+    assert report["best_held_out_cos_nce"] < 4.0  # two layers, chance is 2 each
+    teacher = Path(runner.invoke(app, ["assets", "path", "minilm-l6"]).output.strip())
+    student = {"kind": "transformer", "layers": 2, "hidden": 64, "heads": 4, "intermediate": 128}
+    config = {
+        "task": "movie-sentiment",
+        "teacher": str(teacher),
+        "out": str(tmp_path / "run"),
+        "student": {**student, "init_from": str(general / "student")},
+        "method": {"name": "lrc_bert", "negatives": 8},
+        "train": {"max_steps": 4, "batch_size": 8, "max_train_examples": 200, "max_eval_examples": 50},
+    }
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
+    result = runner.invoke(app, ["distill", str(tmp_path / "run.yaml")])
+    assert result.exit_code == 0, result.output
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert {"cos_nce", "loss_clean", "stage"} <= set(log[0])

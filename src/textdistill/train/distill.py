@@ -32,7 +32,7 @@ from textdistill.evaluate.quality import score_splits
 from textdistill.methods import get_method
 from textdistill.models.outputs import ModelOutput
 from textdistill.teacher_cache import teacher_outputs
-from textdistill.train.perturbation import perturbed_step
+from textdistill.train.perturbation import step_loss
 from textdistill.train.trainer import TrainConfig, set_seed, set_threads, train
 
 
@@ -261,9 +261,7 @@ def distill(cfg: DistillConfig, task: TaskData | None = None) -> dict:
         def loss_fn(output: ModelOutput) -> tuple[Tensor, dict[str, float]]:
             return method.loss(batch, output, teacher_output, step, total_steps)
 
-        if epsilon > 0:
-            return perturbed_step(model, {**inputs, **model_kwargs}, loss_fn, epsilon)
-        return loss_fn(model(**inputs, **model_kwargs))
+        return step_loss(model, {**inputs, **model_kwargs}, loss_fn, epsilon)
 
     def evaluate(model: nn.Module, splits: list[str]) -> dict[str, float]:
         return score_splits(model, spec, evals, splits)

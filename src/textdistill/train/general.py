@@ -27,7 +27,7 @@ from textdistill.errors import TextdistillError
 from textdistill.methods.lrc_bert import LRCBert
 from textdistill.models.outputs import ModelOutput
 from textdistill.teacher_cache import teacher_outputs
-from textdistill.train.perturbation import perturbed_step
+from textdistill.train.perturbation import step_loss
 from textdistill.train.trainer import TrainConfig, set_seed, set_threads, train
 
 HEADLESS = TaskSpec("general", ("a", "b"), ("accuracy",), description="no task: the head is unused")
@@ -186,9 +186,7 @@ def general_distill(cfg: GeneralConfig) -> dict:
         def loss_fn(output: ModelOutput) -> tuple[Tensor, dict[str, float]]:
             return method.loss(batch, output, target, step, total_steps)
 
-        if cfg.perturbation > 0:
-            return perturbed_step(student, {**inputs, **kwargs}, loss_fn, cfg.perturbation)
-        return loss_fn(student(**inputs, **kwargs))
+        return step_loss(student, {**inputs, **kwargs}, loss_fn, cfg.perturbation)
 
     @torch.no_grad()
     def evaluate(_trained: nn.Module) -> dict[str, float]:

@@ -50,3 +50,12 @@ def perturbed_step(
     perturbed = model(**inputs, embedding_delta=delta)
     loss_p, terms = loss_fn(perturbed)
     return loss_p, {**terms, "loss_clean": loss.item()}
+
+
+def step_loss(
+    model: nn.Module, inputs: dict[str, Tensor], loss_fn: LossFn, epsilon: float = 0.0
+) -> tuple[Tensor, dict[str, float]]:
+    """A training step's loss: on perturbed embeddings when ``epsilon`` > 0, else plain."""
+    if epsilon > 0:
+        return perturbed_step(model, inputs, loss_fn, epsilon)
+    return loss_fn(model(**inputs))
