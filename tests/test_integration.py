@@ -138,7 +138,7 @@ def test_general_then_lrc_bert_distillation_on_real_assets(real_home: Path, tmp_
         "--out",
         str(general),
     ]
-    result = runner.invoke(app, [*args, "--batch-size", "16"])
+    result = runner.invoke(app, [*args, "--batch-size", "16", "--epochs", "3", "--lr", "1e-3"])
     assert result.exit_code == 0, result.output
     report = json.loads((general / "general.json").read_text())
     assert report["texts"]["total"] == 300 and report["layer_map"] == [3, 6]
