@@ -13,6 +13,7 @@ result, ``<out>/student``, is what ``student.init_from`` takes in a distillation
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -102,6 +103,7 @@ def build_corpus(cfg: GeneralConfig) -> tuple[list[str], dict]:
         texts += found
     unique = list(dict.fromkeys(t.strip() for t in texts if t.strip()))
     kept = [t for t in unique if t not in banned]
+    removed = len(unique) - len(kept)
     if len(kept) < 4:
         raise TextdistillError(f"general distillation needs text: only {len(kept)} usable text(s) found")
     random.Random(cfg.seed).shuffle(kept)
@@ -110,7 +112,7 @@ def build_corpus(cfg: GeneralConfig) -> tuple[list[str], dict]:
     record = {
         "sources": sources,
         "unique": len(unique),
-        "removed_as_dev_or_test": len(unique) - len([t for t in unique if t not in banned]),
+        "removed_as_dev_or_test": removed,
         "total": len(kept),
     }
     return kept, record
@@ -176,7 +178,7 @@ def general_distill(cfg: GeneralConfig) -> dict:
         seed=seed,
     )
     held_loader = make_loader(EncodedDataset(held, tokenizer, max_length), tokenizer, 64)
-    total_steps = int(torch.ceil(torch.tensor(cfg.epochs * len(loader))).item())
+    total_steps = math.ceil(cfg.epochs * len(loader))
     kwargs = method.model_kwargs()
 
     def step_fn(_trained: nn.Module, batch: dict[str, Tensor], step: int) -> tuple[Tensor, dict[str, float]]:
