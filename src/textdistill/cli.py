@@ -193,6 +193,10 @@ def teach_cmd(
     max_steps: Annotated[int | None, typer.Option(min=1, help="stop after this many steps")] = None,
     max_train_examples: Annotated[int | None, typer.Option(min=1, help="train on a random subset")] = None,
     max_eval_examples: Annotated[int | None, typer.Option(min=1, help="evaluate on a random subset")] = None,
+    device: Annotated[str, typer.Option(help="auto (the GPU when there is one), cpu or cuda")] = "auto",
+    precision: Annotated[
+        str, typer.Option(help="auto (bf16 on a GPU that has it, else fp32), fp32, bf16 or fp16")
+    ] = "auto",
 ) -> None:
     """Fine-tune a Hugging Face encoder on a task: the teacher."""
     from textdistill.train.teach import TeachConfig, teach
@@ -217,6 +221,8 @@ def teach_cmd(
         max_steps,
         max_train_examples,
         max_eval_examples,
+        device=device,
+        precision=precision,
     )
     metrics = teach(cfg, task_data)
     table = Table(
@@ -389,13 +395,37 @@ def distill_cmd(
     overrides: Annotated[
         list[str] | None, typer.Argument(help="KEY=VALUE overrides, e.g. train.epochs=1")
     ] = None,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="data-parallel processes on this machine (torchrun; gloo on CPU, NCCL on GPUs)",
+        ),
+    ] = 1,
+    resume: Annotated[
+        bool, typer.Option(help="continue the killed run in the config's out folder from its checkpoint")
+    ] = False,
 ) -> None:
     """Distil a teacher into a student, as a YAML config says (validated before any compute)."""
+    import json
+    import os
+
     from textdistill.config import load_config
     from textdistill.train.distill import distill
 
-    cfg = load_config(config, overrides or [])
-    metrics = distill(cfg)
+    cfg = load_config(config, overrides or [])  # validated here, before any process starts
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        from textdistill.train.distributed import launch
+
+        argv = ["distill", str(config), *(overrides or []), *(["--resume"] if resume else [])]
+        code = launch(nproc, argv)
+        if code:
+            raise typer.Exit(code)
+        metrics = json.loads((Path(cfg.out) / "metrics.json").read_text())
+    else:
+        metrics = distill(cfg, resume=resume)
+        if not metrics:  # a rank other than 0: rank 0 reports
+            return
     table = Table(
         "split/metric",
         "student",

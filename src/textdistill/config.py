@@ -116,6 +116,23 @@ class TrainSection(Strict):
     max_length: Annotated[int, Field(ge=8)] = 128
     max_train_examples: Annotated[int, Field(gt=0)] | None = None
     max_eval_examples: Annotated[int, Field(gt=0)] | None = None
+    # scale and faults (see textdistill.train.trainer): batch_size is the effective batch of one
+    # optimizer step over all processes and accumulated micro-batches
+    grad_accumulation: Annotated[int, Field(ge=1)] = 1
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: the GPU when there is one
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 on a GPU that has it, else fp32
+    checkpoint_every: Annotated[int, Field(ge=0)] = (
+        0  # steps between resumable checkpoints; 0 = each evaluation
+    )
+
+    @model_validator(mode="after")
+    def _micro_batches(self) -> TrainSection:
+        if self.batch_size % self.grad_accumulation:
+            raise ValueError(
+                f"batch_size {self.batch_size} must be a multiple of "
+                f"grad_accumulation {self.grad_accumulation}"
+            )
+        return self
 
 
 class AugmentSection(Strict):

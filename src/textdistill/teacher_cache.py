@@ -93,8 +93,9 @@ def compute_outputs(
 ) -> tuple[Tensor, Tensor | None]:
     """Teacher logits ``(N, C)`` and, with ``features`` (a pooling, ``mean`` or ``cls``), every
     layer pooled ``(N, n_layers, H)``, in dataset order; batches are formed by length to cut
-    padding."""
+    padding. The teacher runs where its weights are; the outputs come back to the CPU."""
     teacher.eval()
+    device = next(teacher.parameters()).device
     order = sorted(range(len(dataset)), key=dataset.lengths.__getitem__)
     loader = DataLoader(Subset(dataset, order), batch_size=batch_size, collate_fn=collate)
     logit_chunks, feature_chunks = [], []
@@ -102,13 +103,14 @@ def compute_outputs(
         loader, desc="teacher", unit="batch", dynamic_ncols=True, leave=False, mininterval=progress_interval()
     ):
         out = teacher(
-            **{k: batch[k] for k in teacher.input_names if k in batch},
+            **{k: batch[k].to(device) for k in teacher.input_names if k in batch},
             output_hidden_states=features is not None,
         )
-        logit_chunks.append(out.logits.float())
+        logit_chunks.append(out.logits.float().cpu())
         if features is not None:
-            layers = [pool(h.float(), batch["attention_mask"], features) for h in out.hidden_states[1:]]
-            feature_chunks.append(torch.stack(layers, dim=1))
+            mask = batch["attention_mask"].to(device)
+            layers = [pool(h.float(), mask, features) for h in out.hidden_states[1:]]
+            feature_chunks.append(torch.stack(layers, dim=1).cpu())
     where = torch.tensor(order)
     logits = torch.empty_like(torch.cat(logit_chunks))
     logits[where] = torch.cat(logit_chunks)
@@ -125,9 +127,10 @@ def teacher_outputs(
     max_length: int = 128,
     batch_size: int = 64,
     features: str | None = None,
+    device: str | torch.device = "cpu",
 ) -> TeacherOutputs:
     """The teacher's logits on ``examples`` (and, with ``features`` = ``"mean"`` or ``"cls"``,
-    its layers pooled that way): read from the cache, or computed once and stored."""
+    its layers pooled that way): read from the cache, or computed once (on ``device``) and stored."""
     if features not in (None, "mean", "cls"):
         raise ValueError(f"only pooled features are cached (mean or cls); got {features!r}")
     from transformers import AutoTokenizer
@@ -143,7 +146,7 @@ def teacher_outputs(
         stored = load_file(path)
         return TeacherOutputs(stored["logits"], key, from_cache=True, features=stored.get("features"))
     tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
-    teacher = HFClassifier.from_pretrained(str(teacher_dir))
+    teacher = HFClassifier.from_pretrained(str(teacher_dir)).to(device)
     started = time.perf_counter()
     logits, pooled = compute_outputs(
         teacher,

@@ -2,7 +2,7 @@
 
 Texts are tokenised once, unpadded; each batch is padded to its own longest row by the
 ``transformers`` collator. With ``group_by_length`` the training sampler puts rows of similar
-length together (``LengthGroupedSampler``), which cuts padding, and so CPU time, on short texts.
+length together (:mod:`textdistill.data.sampling`), which cuts padding, and so CPU time, on short texts.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +18,8 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader, Dataset
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
-from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from textdistill.data.sampling import EpochBatchSampler
 from textdistill.data.tasks import Example
 
 
@@ -91,22 +91,34 @@ def make_loader(
     shuffle: bool = False,
     seed: int = 0,
     group_by_length: bool = True,
+    rank: int = 0,
+    world: int = 1,
+    accumulation: int = 1,
 ) -> DataLoader:
     """A loader of padded batches: ``input_ids`` (B, L), ``attention_mask`` (B, L), ``index`` (B,),
     ``labels`` (B,) (long for classes, float for scores) and ``label_mask`` (B,) when the batch
     mixes labelled and unlabelled rows (:func:`collate_labels`).
 
     Evaluation loaders (``shuffle=False``) keep the dataset order, so row ``i`` of the
-    concatenated outputs is example ``i``.
+    concatenated outputs is example ``i``. Training loaders (``shuffle=True``) draw their batches
+    from an :class:`EpochBatchSampler` (seeded per epoch, resumable, ``batch_size`` rows split
+    over ``world`` processes and ``accumulation`` micro-batches; ``loader.batch_sampler.set_epoch``
+    picks the epoch).
     """
     collate = PaddingCollator(tokenizer)
     if not shuffle:
         return DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate)
-    generator = torch.Generator().manual_seed(seed)
-    if group_by_length:
-        sampler = LengthGroupedSampler(batch_size, lengths=dataset.lengths, generator=generator)
-        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator, collate_fn=collate)
+    sampler = EpochBatchSampler(
+        len(dataset), batch_size, seed, dataset.lengths, group_by_length, rank, world, accumulation
+    )
+    return seeded_loader(dataset, sampler, collate)
+
+
+def seeded_loader(dataset: Dataset, sampler: EpochBatchSampler, collate: Callable) -> DataLoader:
+    """A loader over ``sampler``'s batches that never draws from the global RNG (a ``DataLoader``
+    draws a worker seed from it on every ``iter`` unless it has its own generator), so a run's
+    dropout does not depend on how many epochs its loader was iterated: resumed runs match."""
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, generator=torch.Generator())
 
 
 # ---------------------------------------------------------------------------- word-level vocabulary
@@ -203,10 +215,19 @@ def collate_words(rows: list[dict]) -> dict[str, torch.Tensor]:
 
 
 def make_word_loader(
-    dataset: WordDataset, batch_size: int, shuffle: bool = False, seed: int = 0
+    dataset: WordDataset,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+    rank: int = 0,
+    world: int = 1,
+    accumulation: int = 1,
 ) -> DataLoader:
-    """A loader of :func:`collate_words` batches; ``shuffle`` draws a seeded order, else dataset order."""
-    generator = torch.Generator().manual_seed(seed) if shuffle else None
-    return DataLoader(
-        dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, collate_fn=collate_words
+    """A loader of :func:`collate_words` batches; ``shuffle`` draws a seeded order per epoch (an
+    :class:`EpochBatchSampler`, as :func:`make_loader`), else dataset order."""
+    if not shuffle:
+        return DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_words)
+    sampler = EpochBatchSampler(
+        len(dataset), batch_size, seed, rank=rank, world=world, accumulation=accumulation
     )
+    return seeded_loader(dataset, sampler, collate_words)

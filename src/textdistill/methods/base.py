@@ -5,9 +5,10 @@ its terms by ``step``); it never runs a model and never owns a loop.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import ClassVar, Protocol
 
-from torch import Tensor
+import torch
+from torch import Tensor, nn
 
 from textdistill.models.outputs import ModelOutput
 
@@ -31,3 +32,38 @@ class Method(Protocol):
         are ``(B, C)`` (``(B, 1)`` for regression).
         """
         ...
+
+
+class MethodHooks:
+    """The optional parts of a method, with the defaults of a logits-only method. A method that
+    reads the models' inner layers (LRC-BERT) overrides them; the trainer calls them on every
+    method, so none is found by duck typing.
+
+    * ``uses_layers``: ``setup`` must be called with the student's and teacher's sizes;
+    * ``teacher_features``: what the teacher must provide beyond logits (``"mean"``/``"cls"``:
+      pooled layers, cached; ``"live"``: the teacher runs every step; ``None``: logits only);
+    * ``perturbation``: size of the gradient perturbation of the embeddings (0 = none);
+    * ``model_kwargs()``: extra outputs the student must return;
+    * ``setup(...)``: the modules the method trains beside the student (projections);
+    * ``generators()``: RNGs of the method that a resumable checkpoint must carry, by name.
+    """
+
+    uses_layers: ClassVar[bool] = False
+    teacher_features: ClassVar[str | None] = None
+    perturbation: ClassVar[float] = 0.0
+
+    def model_kwargs(self) -> dict[str, bool]:
+        return {}
+
+    def setup(
+        self,
+        student_layers: int,
+        student_hidden: int,
+        teacher_layers: int,
+        teacher_hidden: int,
+        bank: Tensor | None = None,
+    ) -> nn.Module | None:
+        return None
+
+    def generators(self) -> dict[str, torch.Generator]:
+        return {}

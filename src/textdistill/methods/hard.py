@@ -21,6 +21,7 @@ from torch import Tensor
 
 from textdistill.errors import TextdistillError
 from textdistill.losses import hard_loss
+from textdistill.methods.base import MethodHooks
 from textdistill.models.outputs import ModelOutput
 
 LABELS = "labels"
@@ -64,7 +65,7 @@ def check_alpha(method: str, alpha: float) -> None:
 
 
 @dataclass(frozen=True)
-class Hard:
+class Hard(MethodHooks):
     """The student trained alone on gold labels: the no-distillation baseline.
 
     ``loss = hard`` (cross-entropy, or MSE for regression; mean over labelled rows).

@@ -9,12 +9,13 @@ from torch import Tensor
 
 from textdistill.errors import TextdistillError
 from textdistill.losses import kd_kl, regression_kd_mse
+from textdistill.methods.base import MethodHooks
 from textdistill.methods.hard import check_alpha, hard_term, is_regression, require_teacher
 from textdistill.models.outputs import ModelOutput
 
 
 @dataclass(frozen=True)
-class Hinton:
+class Hinton(MethodHooks):
     """``loss = alpha * hard + (1 - alpha) * soft``.
 
     * classification: ``soft = T^2 * KL(softmax(t/T) || softmax(s/T))`` (``kd_kl``; the ``T^2``

@@ -41,6 +41,7 @@ from torch import Tensor, nn
 
 from textdistill.errors import TextdistillError
 from textdistill.losses import attention_mse, cos_nce, hidden_mse, kd_kl, regression_kd_mse
+from textdistill.methods.base import MethodHooks
 from textdistill.methods.hard import hard_term, is_regression, require_teacher
 from textdistill.models.features import POOLINGS, layer_map, pool
 from textdistill.models.outputs import ModelOutput
@@ -49,7 +50,7 @@ INTERMEDIATE = ("cos_nce", "hidden_mse", "attention_mse", "none")
 
 
 @dataclass
-class LRCBert:
+class LRCBert(MethodHooks):
     """LRC-BERT's loss and schedule; ``intermediate`` swaps COS-NCE for a baseline or removes it.
 
     Call :meth:`setup` once the student and the teacher are known: it builds the projections (an
@@ -71,6 +72,7 @@ class LRCBert:
 
     name: ClassVar[str] = "lrc_bert"
     needs_teacher: ClassVar[bool] = True
+    uses_layers: ClassVar[bool] = True
 
     projections: nn.ModuleList | None = field(default=None, init=False, repr=False)
     mapping: list[int] = field(default_factory=list, init=False, repr=False)
@@ -134,6 +136,10 @@ class LRCBert:
         self.generator = torch.Generator().manual_seed(self.seed)
         return self.projections
 
+    def generators(self) -> dict[str, torch.Generator]:
+        """The sampler of memory-bank negatives (its state goes into resumable checkpoints)."""
+        return {} if self.generator is None else {"negatives": self.generator}
+
     # --------------------------------------------------------------------------------- schedule
     def weights_at(self, step: int, total_steps: int) -> tuple[int, tuple[float, float, float]]:
         """``(stage, (a, b, c))`` for ``step`` (0-based) of ``total_steps``."""
@@ -183,7 +189,7 @@ class LRCBert:
             raise TextdistillError(f"{self.name}: the student must return hidden states")
         mask = batch["attention_mask"]
         total = student.logits.flatten()[:0].sum()
-        negatives = self._negative_rows(batch["index"]) if self.intermediate == "cos_nce" else None
+        negatives = self._negative_rows(batch) if self.intermediate == "cos_nce" else None
         for j, t_layer in enumerate(self.mapping):
             if self.intermediate == "attention_mse":
                 if student.attentions is None or teacher.attentions is None:
@@ -211,30 +217,44 @@ class LRCBert:
                 else:
                     total = total + hidden_mse(pool(z_s, mask, self.pooling), z_t)
                 continue
+            if "global_index" in batch and self.bank is not None:  # the batches of every process
+                z_pool = self.bank[batch["global_index"].cpu(), t_layer - 1].to(z_t)  # (G, H_t)
+            else:
+                z_pool = z_t
             total = total + cos_nce(
-                pool(z_s, mask, self.pooling), z_t, self._negatives(z_t, negatives, t_layer)
+                pool(z_s, mask, self.pooling), z_t, self._negatives(z_pool, negatives, t_layer)
             )
         return total
 
-    def _negative_rows(self, index: Tensor) -> tuple[Tensor, Tensor | None]:
-        """For each row: ``K`` negatives as (in-batch positions ``(B, K1)``, bank rows ``(B, K2)``)."""
-        batch = index.shape[0]
-        k_batch = min(self.negatives, batch - 1)
-        # row i takes the rows i+1, i+2, ... (mod B): every other row once, none twice
+    def _negative_rows(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
+        """For each row: ``K`` negatives as (in-batch positions ``(B, K1)``, bank rows ``(B, K2)``).
+
+        In-batch positions index the batch, or, in data-parallel training (the batch has
+        ``global_index`` ``(G,)``: the rows of every process's batch, and ``global_position``
+        ``(B,)``: where this process's rows sit in it), the global batch: K does not shrink with
+        the number of processes."""
+        index = batch["index"].cpu()
+        n = index.shape[0]
+        if "global_index" in batch and self.bank is not None:
+            size, position = batch["global_index"].shape[0], batch["global_position"].cpu()
+        else:
+            size, position = n, torch.arange(n)
+        k_batch = min(self.negatives, size - 1)
+        # row i takes the rows after it, i+1, i+2, ... (mod size): every other row once, none twice
         offsets = torch.arange(1, k_batch + 1)
-        in_batch = (torch.arange(batch).unsqueeze(1) + offsets.unsqueeze(0)) % batch  # (B, K1)
+        in_batch = (position.unsqueeze(1) + offsets.unsqueeze(0)) % size  # (B, K1)
         k_bank = self.negatives - k_batch if self.pooling != "token" else 0
         if k_bank == 0 or self.bank is None:
             return in_batch, None
-        size = self.bank.shape[0]
-        rows = torch.randint(0, size - 1, (batch, k_bank), generator=self.generator)
-        rows = rows + (rows >= index.cpu().unsqueeze(1)).long()  # skip the example itself
-        return in_batch, rows
+        drawn = torch.randint(0, self.bank.shape[0] - 1, (n, k_bank), generator=self.generator)
+        drawn = drawn + (drawn >= index.unsqueeze(1)).long()  # skip the example itself
+        return in_batch, drawn
 
-    def _negatives(self, z_t: Tensor, rows: tuple[Tensor, Tensor | None], t_layer: int) -> Tensor:
-        """``(B, K, H_t)`` negatives of one teacher layer."""
+    def _negatives(self, z_pool: Tensor, rows: tuple[Tensor, Tensor | None], t_layer: int) -> Tensor:
+        """``(B, K, H_t)`` negatives of one teacher layer; ``z_pool`` ``(B or G, H_t)``: the
+        teacher features of the batch (or of the global batch) that in-batch positions index."""
         in_batch, bank_rows = rows
-        parts = [z_t[in_batch]]  # (B, K1, H_t)
+        parts = [z_pool[in_batch.to(z_pool.device)]]  # (B, K1, H_t)
         if bank_rows is not None:
-            parts.append(self.bank[bank_rows, t_layer - 1].to(z_t.dtype))  # (B, K2, H_t)
+            parts.append(self.bank[bank_rows, t_layer - 1].to(z_pool))  # (B, K2, H_t)
         return torch.cat(parts, dim=1)

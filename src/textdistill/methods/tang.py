@@ -8,12 +8,13 @@ from typing import ClassVar
 from torch import Tensor
 
 from textdistill.losses import logit_mse, regression_kd_mse
+from textdistill.methods.base import MethodHooks
 from textdistill.methods.hard import check_alpha, hard_term, is_regression, require_teacher
 from textdistill.models.outputs import ModelOutput
 
 
 @dataclass(frozen=True)
-class Tang:
+class Tang(MethodHooks):
     """``loss = alpha * hard + (1 - alpha) * mse``.
 
     * classification: ``mse = mean_{b,c} (s - t)^2`` over the raw logits (``logit_mse``: no

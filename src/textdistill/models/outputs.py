@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 
@@ -28,3 +29,19 @@ class ModelOutput:
     attentions: tuple[Tensor, ...] | None = None
     embeddings: Tensor | None = None
     layer_features: Tensor | None = None
+
+    def to(self, device: str | torch.device) -> ModelOutput:
+        """The same output with every tensor on ``device`` (cached teacher outputs live on the CPU)."""
+
+        def move(x: Tensor | tuple[Tensor, ...] | None) -> Tensor | tuple[Tensor, ...] | None:
+            if x is None:
+                return None
+            return tuple(t.to(device) for t in x) if isinstance(x, tuple) else x.to(device)
+
+        return ModelOutput(
+            move(self.logits),
+            move(self.hidden_states),
+            move(self.attentions),
+            move(self.embeddings),
+            move(self.layer_features),
+        )

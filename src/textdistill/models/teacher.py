@@ -121,9 +121,11 @@ def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
 @torch.no_grad()
 def predict_logits(model: nn.Module, loader: torch.utils.data.DataLoader) -> Tensor:
     """Logits ``(N, C)`` of any teacher or student (it reads the batch keys in ``model.input_names``)
-    over an evaluation loader, in dataset order."""
+    over an evaluation loader, in dataset order, on the CPU (the model runs where its weights are)."""
     model.eval()
+    device = next(model.parameters()).device
     outs = []
     for batch in loader:
-        outs.append(model(**{k: batch[k] for k in model.input_names if k in batch}).logits.float())
+        inputs = {k: batch[k].to(device) for k in model.input_names if k in batch}
+        outs.append(model(**inputs).logits.float().cpu())
     return torch.cat(outs)

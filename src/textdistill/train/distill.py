@@ -12,6 +12,7 @@ tokenizer), ``metrics.json``, ``config.yaml`` (the resolved configuration), ``lo
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -32,8 +33,18 @@ from textdistill.evaluate.quality import score_splits
 from textdistill.methods import get_method
 from textdistill.models.outputs import ModelOutput
 from textdistill.teacher_cache import teacher_outputs
+from textdistill.train.checkpoint import atomic_folder, recover_folder
+from textdistill.train.distributed import Dist, global_rows, main_first, teardown
+from textdistill.train.distributed import setup as setup_dist
 from textdistill.train.perturbation import step_loss
-from textdistill.train.trainer import TrainConfig, set_seed, set_threads, train
+from textdistill.train.trainer import (
+    Checkpointing,
+    TrainConfig,
+    resolve_precision,
+    set_seed,
+    set_threads,
+    train,
+)
 
 
 @dataclass
@@ -47,14 +58,23 @@ class Student:
     max_length: int = 128
 
     def loader(
-        self, examples: list[Example], batch_size: int, shuffle: bool = False, seed: int = 0
+        self,
+        examples: list[Example],
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        rank: int = 0,
+        world: int = 1,
+        accumulation: int = 1,
     ) -> DataLoader:
+        """Batches of ``examples``; a shuffled (training) loader gives process ``rank`` of
+        ``world`` its share of every ``batch_size``-row batch, in ``accumulation`` micro-batches."""
+        split = {"rank": rank, "world": world, "accumulation": accumulation}
         if self.vocab is not None:
-            return make_word_loader(
-                WordDataset(examples, self.vocab, self.max_length), batch_size, shuffle, seed
-            )
+            dataset = WordDataset(examples, self.vocab, self.max_length)
+            return make_word_loader(dataset, batch_size, shuffle, seed, **split)
         dataset = EncodedDataset(examples, self.tokenizer, self.max_length)
-        return make_loader(dataset, self.tokenizer, batch_size, shuffle=shuffle, seed=seed)
+        return make_loader(dataset, self.tokenizer, batch_size, shuffle=shuffle, seed=seed, **split)
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -191,38 +211,64 @@ def load_run_task(cfg: DistillConfig) -> TaskData:
     return load_files(f.train, f.dev, f.test, columns, labels, f.regression, name=cfg.task)
 
 
-def distill(cfg: DistillConfig, task: TaskData | None = None) -> dict:
-    """Run one distillation and write its folder; returns the metrics."""
+def distill(cfg: DistillConfig, task: TaskData | None = None, resume: bool = False) -> dict:
+    """Run one distillation and write its folder; returns the metrics (``{}`` on ranks other than
+    0 of a data-parallel run). ``resume``: continue from ``<out>/checkpoint.pt`` (same config)."""
+    dist = setup_dist(cfg.train.device)
+    try:
+        return _distill(cfg, task, resume, dist)
+    finally:
+        teardown(dist)
+
+
+def _distill(cfg: DistillConfig, task: TaskData | None, resume: bool, dist: Dist) -> dict:
     seed = set_seed(cfg.train.seed)
-    threads = set_threads()
+    threads = set_threads(max(1, (os.cpu_count() or 1) // dist.local_world))
     task = task or load_run_task(cfg)
     spec = task.spec
     teacher_dir = Path(cfg.teacher)
     teacher_metrics = check_teacher(teacher_dir, spec)
     method = get_method(cfg.method.name, **cfg.method.model_dump(exclude={"name"}))
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "log.jsonl").unlink(missing_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
+    accum = cfg.train.grad_accumulation
+    if cfg.train.batch_size % (accum * dist.world):
+        raise TextdistillError(
+            f"train.batch_size {cfg.train.batch_size} must split evenly over {dist.world} processes "
+            f"x {accum} accumulated micro-batches"
+        )
+    if resume:
+        check_resumable(cfg, out)
+        if dist.main:
+            recover_folder(out / "student")
+    elif dist.main:
+        out.mkdir(parents=True, exist_ok=True)
+        for stale in ("log.jsonl", "checkpoint.pt", "metrics.json"):
+            (out / stale).unlink(missing_ok=True)
+        (out / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
 
     train_examples = subsample(task.splits["train"], cfg.train.max_train_examples)
-    transfer, transfer_info = transfer_examples(cfg, spec, train_examples)
     teacher = None
-    features = getattr(method, "teacher_features", None)  # intermediate-layer methods only
+    features = method.teacher_features
     cached = features if features in ("mean", "cls") else None
-    if method.needs_teacher:
-        started = time.perf_counter()
-        teacher = teacher_outputs(teacher_dir, train_examples, cfg.train.max_length, features=cached)
-        if transfer:  # cached on its own: the labelled part is shared with runs without a transfer set
-            teacher = teacher.concat(
-                teacher_outputs(teacher_dir, transfer, cfg.train.max_length, features=cached)
+    with main_first(dist):  # rank 0 fills the caches (transfer set, teacher outputs); the others read them
+        transfer, transfer_info = transfer_examples(cfg, spec, train_examples)
+        if method.needs_teacher:
+            started = time.perf_counter()
+            teacher = teacher_outputs(
+                teacher_dir, train_examples, cfg.train.max_length, features=cached, device=dist.device
             )
-        teacher_seconds = time.perf_counter() - started
+            if transfer:  # cached on its own: the labelled part is shared with runs without a transfer set
+                teacher = teacher.concat(
+                    teacher_outputs(
+                        teacher_dir, transfer, cfg.train.max_length, features=cached, device=dist.device
+                    )
+                )
+            teacher_seconds = time.perf_counter() - started
     set_seed(seed)  # again: the student must not depend on whether the teacher ran or came from the cache
     student = build_student(cfg, spec, train_examples + transfer)
     lr = cfg.train.lr or (1e-3 if student.kind == "bilstm" else 1e-4)
     trainable, live_teacher = student.model, None
-    if hasattr(method, "setup"):  # intermediate layers: projections to train, the bank, a live teacher
+    if method.uses_layers:  # intermediate layers: projections to train, the bank, maybe a live teacher
         from transformers import AutoConfig
 
         from textdistill.models.teacher import HFClassifier
@@ -237,34 +283,55 @@ def distill(cfg: DistillConfig, task: TaskData | None = None) -> dict:
         )
         trainable = nn.ModuleDict({"student": student.model, "method": extra})
         if features == "live":
-            live_teacher = HFClassifier.from_pretrained(str(teacher_dir)).eval()
+            live_teacher = HFClassifier.from_pretrained(str(teacher_dir)).eval().to(dist.device)
             for p in live_teacher.parameters():
                 p.requires_grad_(False)
-    model_kwargs = method.model_kwargs() if hasattr(method, "model_kwargs") else {}
-    epsilon = getattr(method, "perturbation", 0.0)
-    train_loader = student.loader(train_examples + transfer, cfg.train.batch_size, shuffle=True, seed=seed)
+    trainable.to(dist.device)
+    model_kwargs = method.model_kwargs()
+    train_loader = student.loader(
+        train_examples + transfer,
+        cfg.train.batch_size,
+        shuffle=True,
+        seed=seed,
+        rank=dist.rank,
+        world=dist.world,
+        accumulation=accum,
+    )
     evals = {}
     for split in task.labelled_splits:
         examples = subsample(task.splits[split], cfg.train.max_eval_examples)
         evals[split] = (student.loader(examples, 64), np.array([e.label for e in examples]))
-    total_steps = cfg.train.max_steps or int(np.ceil(cfg.train.epochs * len(train_loader)))
+    total_steps = cfg.train.max_steps or int(np.ceil(cfg.train.epochs * len(train_loader) / accum))
 
     def step_fn(_trained: nn.Module, batch: dict[str, Tensor], step: int) -> tuple[Tensor, dict[str, float]]:
         model = student.model
         inputs = {k: batch[k] for k in model.input_names if k in batch}
-        teacher_output = teacher.lookup(batch["index"]) if teacher is not None else None
+        teacher_output = None
+        if teacher is not None:
+            teacher_output = teacher.lookup(batch["index"].cpu()).to(dist.device)
         if live_teacher is not None:
             with torch.no_grad():
                 live = live_teacher(**inputs, **model_kwargs)
             teacher_output.hidden_states, teacher_output.attentions = live.hidden_states, live.attentions
+        if dist.active:  # the rows of every process's batch: in-batch negatives span the global batch
+            batch = {**batch, **global_rows(batch["index"], dist)}
 
         def loss_fn(output: ModelOutput) -> tuple[Tensor, dict[str, float]]:
             return method.loss(batch, output, teacher_output, step, total_steps)
 
-        return step_loss(model, {**inputs, **model_kwargs}, loss_fn, epsilon)
+        return step_loss(model, {**inputs, **model_kwargs}, loss_fn, method.perturbation)
 
     def evaluate(model: nn.Module, splits: list[str]) -> dict[str, float]:
         return score_splits(model, spec, evals, splits)
+
+    def save(_trained: nn.Module) -> None:
+        with atomic_folder(out / "student") as folder:
+            student.save(folder)
+
+    def describe(batch: dict[str, Tensor]) -> str:
+        rows = batch["index"].tolist()
+        first = (train_examples + transfer)[rows[0]]
+        return f"training rows {rows} (the first: {first.text[:80]!r}, label {first.label!r})"
 
     primary = f"{task.eval_splits[0]}/{spec.primary_metric}"
     result = train(
@@ -272,7 +339,7 @@ def distill(cfg: DistillConfig, task: TaskData | None = None) -> dict:
         train_loader,
         step_fn,
         lambda _m: evaluate(student.model, task.eval_splits),
-        lambda _m: student.save(out / "student"),
+        save,
         primary,
         TrainConfig(
             cfg.train.epochs,
@@ -282,10 +349,20 @@ def distill(cfg: DistillConfig, task: TaskData | None = None) -> dict:
             cfg.train.max_grad_norm,
             cfg.train.eval_every,
             cfg.train.max_steps,
+            grad_accumulation=cfg.train.grad_accumulation,
+            precision=resolve_precision(cfg.train.precision, dist.device),
+            checkpoint_every=cfg.train.checkpoint_every,
         ),
         out / "log.jsonl",
+        checkpointing=Checkpointing(out / "checkpoint.pt", resume, method.generators()),
+        dist=dist,
+        describe_batch=describe,
+        find_unused_parameters=method.uses_layers,
     )
+    if not dist.main:
+        return {}
     best = load_student(out / "student", student.max_length)
+    best.model.to(dist.device)
     final = evaluate(best.model, task.labelled_splits)
     teacher_best = teacher_metrics.get("best", {})
     metrics = {
@@ -308,6 +385,7 @@ def distill(cfg: DistillConfig, task: TaskData | None = None) -> dict:
         "retention": round(final[primary] / teacher_best[primary], 4) if primary in teacher_best else None,
         "best_step": result.best_step,
         "steps": result.steps,
+        "resumed_from": result.resumed_from,
         "train_examples": len(train_examples),
         "transfer": transfer_info if transfer else None,
         "train_seconds": round(result.train_seconds, 1),
@@ -315,11 +393,44 @@ def distill(cfg: DistillConfig, task: TaskData | None = None) -> dict:
         "lr": lr,
         "seed": seed,
         "threads": threads,
+        "processes": dist.world,
+        "device": str(dist.device),
         "history": result.history,
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (out / "checkpoint.pt").unlink(missing_ok=True)  # finished: the best student is in student/
     return metrics
+
+
+def check_resumable(cfg: DistillConfig, out: Path) -> None:
+    """``--resume`` continues the run in ``out`` only if it has a checkpoint and the same config."""
+    if (out / "metrics.json").exists() and not (out / "checkpoint.pt").exists():
+        raise TextdistillError(f"{out} holds a finished run (metrics.json): nothing to resume")
+    if not (out / "checkpoint.pt").exists():
+        raise TextdistillError(
+            f"no checkpoint at {out / 'checkpoint.pt'}: nothing to resume (start the run without --resume)"
+        )
+    saved = yaml.safe_load((out / "config.yaml").read_text()) if (out / "config.yaml").exists() else {}
+    now = cfg.model_dump()
+    changed = _changed_keys(saved, now)
+    if changed:
+        raise TextdistillError(
+            f"--resume needs the config the run started with; these keys differ from {out / 'config.yaml'}: "
+            + ", ".join(changed)
+        )
+
+
+def _changed_keys(saved: dict, now: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested dicts."""
+    keys = []
+    for key in sorted(set(saved) | set(now)):
+        a, b = saved.get(key), now.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += _changed_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            keys.append(f"{prefix}{key}")
+    return keys
 
 
 def load_student(folder: str | Path, max_length: int = 128) -> Student:

@@ -21,10 +21,12 @@ from torch import Tensor, nn
 
 from textdistill.data.encode import EncodedDataset, make_loader
 from textdistill.data.load import TaskData, load_task, subsample
+from textdistill.errors import TextdistillError
 from textdistill.evaluate.quality import score_splits
 from textdistill.losses import hard_loss
 from textdistill.models.teacher import HFClassifier, load_tokenizer
-from textdistill.train.trainer import TrainConfig, set_seed, set_threads, train
+from textdistill.train.distributed import Dist, pick_device
+from textdistill.train.trainer import TrainConfig, resolve_precision, set_seed, set_threads, train
 
 
 @dataclass
@@ -47,6 +49,8 @@ class TeachConfig:
     max_eval_examples: int | None = None
     eval_batch_size: int = 64
     group_by_length: bool = True
+    device: str = "auto"  # auto: the GPU when there is one
+    precision: str = "auto"  # auto: bf16 on a GPU that has it, else fp32
 
 
 def teach(cfg: TeachConfig, task: TaskData | None = None) -> dict:
@@ -60,7 +64,13 @@ def teach(cfg: TeachConfig, task: TaskData | None = None) -> dict:
     (out / "log.jsonl").unlink(missing_ok=True)
 
     tokenizer = load_tokenizer(cfg.model)
-    model = HFClassifier.from_pretrained(cfg.model, spec, cfg.dropout)
+    if cfg.precision not in ("auto", "fp32", "bf16", "fp16") or cfg.device not in ("auto", "cpu", "cuda"):
+        raise TextdistillError(
+            f"--precision must be auto, fp32, bf16 or fp16 (got {cfg.precision!r}) and --device auto, cpu "
+            f"or cuda (got {cfg.device!r})"
+        )
+    device = pick_device(cfg.device)
+    model = HFClassifier.from_pretrained(cfg.model, spec, cfg.dropout).to(device)
     tokenizer.save_pretrained(out)
     (out / "task.json").write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
     (out / "teach_config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
@@ -108,11 +118,13 @@ def teach(cfg: TeachConfig, task: TaskData | None = None) -> dict:
             cfg.warmup_ratio,
             eval_every=cfg.eval_every,
             max_steps=cfg.max_steps,
+            precision=resolve_precision(cfg.precision, device),
         ),
         out / "log.jsonl",
+        dist=Dist(device=device),
     )
 
-    best_model = HFClassifier.from_pretrained(str(out))
+    best_model = HFClassifier.from_pretrained(str(out)).to(device)
     started = time.perf_counter()
     final = evaluate(best_model, labelled)
     eval_seconds = time.perf_counter() - started

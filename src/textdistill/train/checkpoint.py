@@ -1,0 +1,98 @@
+"""Resumable training state, written atomically and read back without unpickling code.
+
+A checkpoint is one file (``<run>/checkpoint.pt``) holding the trained weights, the optimiser,
+scheduler and grad-scaler states, the step, the best metric so far and the evaluation history,
+every rank's RNG states (Python, NumPy, torch CPU and CUDA) and named extra generators (a
+method's negative sampler). The data order needs nothing more: an epoch's batches are a function
+of the seed and the epoch (:mod:`textdistill.data.sampling`), so the step says where to go on.
+
+It is written to a temporary file in the same folder and renamed over the old one
+(``os.replace`` is atomic), so a run killed while saving leaves the previous checkpoint whole. It
+is read with ``torch.load(weights_only=True)``: tensors, numbers, strings and containers only,
+never arbitrary pickled objects.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from textdistill.errors import TextdistillError
+
+FORMAT = 1
+
+
+def rng_state() -> dict[str, Any]:
+    """This process's RNG states (Python, NumPy, torch CPU and every CUDA device)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned."""
+    random.setstate(state["python"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` to ``path`` atomically (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    torch.save({"format": FORMAT, **payload}, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint written by :func:`save_checkpoint`, loaded with ``weights_only=True``."""
+    if not path.exists():
+        raise TextdistillError(f"no checkpoint at {path}: nothing to resume (start the run without --resume)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a foreign or damaged file: say which, do not unpickle anything
+        raise TextdistillError(f"{path} is not a textdistill checkpoint that loads safely: {err}") from None
+    if payload.get("format") != FORMAT:
+        raise TextdistillError(f"{path} has checkpoint format {payload.get('format')}, expected {FORMAT}")
+    return payload
+
+
+@contextmanager
+def atomic_folder(folder: Path) -> Iterator[Path]:
+    """Write a folder's files into a fresh sibling, then swap it in: a run killed mid-save keeps
+    the previous folder (at ``folder`` or, killed between the two renames, ``<folder>.old``,
+    which :func:`recover_folder` puts back)."""
+    new = folder.with_name(folder.name + ".new")
+    old = folder.with_name(folder.name + ".old")
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir(parents=True)
+    yield new
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    new.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_folder(folder: Path) -> None:
+    """Undo a swap of :func:`atomic_folder` that a kill interrupted."""
+    old = folder.with_name(folder.name + ".old")
+    if not folder.exists() and old.exists():
+        old.rename(folder)
