@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -407,7 +408,6 @@ def distill_cmd(
     ] = False,
 ) -> None:
     """Distil a teacher into a student, as a YAML config says (validated before any compute)."""
-    import json
     import os
 
     from textdistill.config import load_config
@@ -462,6 +462,126 @@ def evaluate_cmd(
     table.add_row("throughput, batch 32", f"{r['throughput_bs32']} examples/s")
     table.add_row("latency, batch 1", f"p50 {r['latency_p50_ms']} ms, p90 {r['latency_p90_ms']} ms")
     console.print(table)
+
+
+# ------------------------------------------------------------------------------ export / predict
+@app.command("export")
+@friendly
+def export_cmd(
+    folder: Annotated[Path, typer.Argument(help="a distillation run folder (or a teacher folder)")],
+    format: Annotated[str, typer.Option("--format", help="onnx (the one format so far)")] = "onnx",
+    int8: Annotated[bool, typer.Option(help="also write a dynamically int8-quantised model")] = False,
+    check_examples: Annotated[
+        int | None, typer.Option(min=1, help="dev examples for the check (default: all)")
+    ] = None,
+) -> None:
+    """Export the student to ONNX (dynamic batch and length) with its tokenizer or vocabulary into
+    FOLDER/onnx, and check the exported model against PyTorch on the dev set."""
+    from textdistill.deploy import export_folder
+
+    if format != "onnx":
+        raise TextdistillError(f"unknown format {format!r}; the one format is onnx")
+    r = export_folder(folder, int8=int8, check_examples=check_examples)
+    check = r["check"]
+    metric = next(iter(check["torch"]))
+    table = Table("model", "file MB", metric, "same prediction", "max |logit diff|",
+                  title=f"{folder} on {check['examples']} {check['split']} examples")  # fmt: skip
+    table.add_row("pytorch fp32", "", f"{check['torch'][metric]:.4f}", "", "")
+    for backend in r["files"]:
+        c = check[backend]
+        same = f"{c['same_prediction']:.2%}" if "same_prediction" in c else ""
+        table.add_row(backend, f"{c['size_mb']}", f"{c[metric]:.4f}", same, f"{c['max_abs_logit_diff']:.2e}")
+    console.print(table)
+    console.print(f"written to {Path(folder) / 'onnx'} in {r['export_seconds']} s")
+
+
+@app.command("predict")
+@friendly
+def predict_cmd(
+    folder: Annotated[Path, typer.Argument(help="a distillation run folder (or a teacher folder)")],
+    text: Annotated[str | None, typer.Argument(help="the text to classify")] = None,
+    pair: Annotated[str | None, typer.Option(help="the second text, for pair tasks")] = None,
+    file: Annotated[
+        Path | None, typer.Option(help="JSONL with text (and text_pair) per line: predicts them all")
+    ] = None,
+    backend: Annotated[
+        str, typer.Option(help="torch, onnx or onnx-int8 (after textdistill export)")
+    ] = "torch",
+    truncate: Annotated[bool, typer.Option(help="cut inputs longer than the model reads")] = False,
+) -> None:
+    """Labels and probabilities (scores for regression) for a text, a pair, or a JSONL file; one
+    JSON object per input on standard output."""
+    from textdistill.deploy import Predictor
+
+    if (text is None) == (file is None):
+        raise TextdistillError("give a TEXT or --file (one of them)")
+    if file is not None:
+        if pair is not None:
+            raise TextdistillError("--pair goes with a TEXT; in --file give text_pair on each line")
+        texts, pairs = read_predict_file(file)
+    else:
+        texts, pairs = [text], [pair]
+    results = Predictor.open(folder, backend).predict(texts, pairs, truncate)
+    for result in results:
+        typer.echo(json.dumps(result))
+
+
+def read_predict_file(path: Path) -> tuple[list[str], list[str | None]]:
+    """``text`` and ``text_pair`` of every line of a JSONL file; bad lines named all at once."""
+    if not path.exists():
+        raise TextdistillError(f"{path}: no such file")
+    texts, pairs, problems = [], [], []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            problems.append(f"line {n}: not JSON ({err.msg})")
+            continue
+        if not isinstance(row, dict) or "text" not in row:
+            problems.append(f"line {n}: needs a text field")
+            continue
+        texts.append(row["text"])
+        pairs.append(row.get("text_pair"))
+    if problems:
+        raise TextdistillError(f"{path}: " + "; ".join(problems))
+    return texts, pairs
+
+
+@app.command("bench")
+@friendly
+def bench_cmd(
+    folders: Annotated[list[Path], typer.Argument(help="distillation run folders")],
+    batch_sizes: Annotated[str, typer.Option(help="comma-separated batch sizes")] = "1,8,32,128",
+    examples: Annotated[int, typer.Option(min=8, help="dev examples to run")] = 512,
+    out: Annotated[Path | None, typer.Option(help="write OUT.json, OUT.md and OUT.png")] = None,
+) -> None:
+    """Serving speed: throughput at several batch sizes and latency percentiles at batch 1, for
+    PyTorch fp32, ONNX fp32 and ONNX int8 (exported when missing), and each run's teacher."""
+    from textdistill.evaluate.bench import bench_folder, plot, table_markdown
+
+    try:
+        sizes = tuple(int(b) for b in batch_sizes.split(","))
+    except ValueError:
+        raise TextdistillError(
+            f"--batch-sizes takes integers separated by commas, got {batch_sizes!r}"
+        ) from None
+    rows, teachers = [], set()
+    for folder in folders:
+        for row in bench_folder(folder, sizes, examples):
+            if row["model"] == "teacher" and row["folder"] in teachers:
+                continue  # one row per teacher, however many of its students are benched
+            teachers.add(row["folder"])
+            rows.append(row)
+    markdown = table_markdown(rows)
+    console.print(markdown)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")
+        out.with_suffix(".md").write_text(markdown + "\n")
+        plot(rows, out.with_suffix(".png"))
+        console.print(f"written: {out.with_suffix('.md')}, .json, .png")
 
 
 # --------------------------------------------------------------------------------------------- run

@@ -15,6 +15,7 @@ import numpy as np
 import yaml
 
 from textdistill.data.load import load_task
+from textdistill.data.tasks import TaskSpec
 from textdistill.errors import TextdistillError
 from textdistill.evaluate.quality import score_splits
 from textdistill.evaluate.speed import measure
@@ -29,20 +30,42 @@ def open_model(folder: str | Path) -> tuple[Student, str, str | None, Path]:
         cfg = yaml.safe_load((folder / "config.yaml").read_text())
         student = load_student(folder / "student", cfg["train"]["max_length"])
         return student, cfg["task"], cfg.get("data"), folder / "student" / "model.safetensors"
-    if (folder / "config.json").exists() and (folder / "teach_config.json").exists():
+    described = [folder / "teach_config.json", folder / "task.json"]
+    if (folder / "config.json").exists() and any(p.exists() for p in described):
         from transformers import AutoTokenizer
 
         from textdistill.models.teacher import HFClassifier
 
-        cfg = json.loads((folder / "teach_config.json").read_text())
+        if described[0].exists():
+            cfg = json.loads(described[0].read_text())
+        else:  # a teacher made elsewhere: its task.json names the task
+            cfg = {"task": json.loads(described[1].read_text())["name"], "max_length": 128}
         model = HFClassifier.from_pretrained(str(folder))
         tokenizer = AutoTokenizer.from_pretrained(folder)
-        student = Student(model, "teacher", tokenizer=tokenizer, max_length=cfg["max_length"])
+        max_length = min(cfg["max_length"], model.model.config.max_position_embeddings)
+        student = Student(model, "teacher", tokenizer=tokenizer, max_length=max_length)
         return student, cfg["task"], cfg.get("data"), folder / "model.safetensors"
     raise TextdistillError(
         f"{folder} is neither a teacher folder (textdistill teach) nor a distillation run "
         "(textdistill distill)"
     )
+
+
+def task_spec(folder: Path, task_name: str, data: str | None) -> TaskSpec:
+    """The task a folder's model was trained for, from its teacher's ``task.json`` (no data read),
+    else from the task itself."""
+    from textdistill.data.tasks import TaskSpec
+
+    candidates = [folder / "task.json"]
+    if (folder / "config.yaml").exists():
+        teacher = yaml.safe_load((folder / "config.yaml").read_text()).get("teacher")
+        if teacher:
+            candidates.append(Path(teacher) / "task.json")
+    for path in candidates:
+        described = json.loads(path.read_text()) if path.exists() else {}
+        if {"name", "labels", "metrics"} <= set(described):
+            return TaskSpec.from_dict(described)
+    return load_task(task_name, data).spec
 
 
 def evaluate_folder(folder: str | Path, speed_examples: int = 320) -> dict:

@@ -451,10 +451,11 @@ def load_student(folder: str | Path, max_length: int = 128) -> Student:
 
         from textdistill.models.teacher import HFClassifier
 
+        model = HFClassifier.from_pretrained(str(folder))
         return Student(
-            HFClassifier.from_pretrained(str(folder)),
+            model,
             "transformer",
             tokenizer=AutoTokenizer.from_pretrained(folder),
-            max_length=max_length,
+            max_length=min(max_length, model.model.config.max_position_embeddings),
         )
     raise TextdistillError(f"{folder} holds no student (no student_config.json or config.json)")

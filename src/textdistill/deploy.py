@@ -1,0 +1,284 @@
+"""A student ready to serve: ONNX export (fp32 and dynamic int8), a checked round trip, and one
+predictor for PyTorch and ONNX Runtime with clear answers to bad input.
+
+``export_folder(run)`` writes ``<run>/onnx/``: ``model.onnx`` (dynamic batch and sequence axes),
+``model.int8.onnx`` (with ``int8``: ONNX Runtime's dynamic quantisation, int8 weights of every
+MatMul / Gemm / LSTM, activations quantised on the fly), the tokenizer or word vocabulary, and
+``export.json`` (task, labels, inputs, files, and the check: the exported models against PyTorch on
+the dev set).
+
+The BiLSTM reads packed sequences in PyTorch, which ONNX cannot express; :class:`OnnxBiLSTM`
+computes the same two final states without packing: the forward LSTM's output at each row's last
+word, and the backward LSTM run over each row reversed within its length. Tests check that it
+equals the packed student.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from textdistill.data.tasks import Example, TaskSpec
+from textdistill.errors import TextdistillError
+from textdistill.train.distill import Student
+
+BACKENDS = ("torch", "onnx", "onnx-int8")
+ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
+
+
+class LogitsOnly(nn.Module):
+    """A transformer student as ONNX sees it: token tensors in, logits ``(B, C)`` out."""
+
+    def __init__(self, model: nn.Module, names: tuple[str, ...]):
+        super().__init__()
+        self.model, self.names = model, names
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        return self.model(**dict(zip(self.names, inputs, strict=True))).logits
+
+
+class OnnxBiLSTM(nn.Module):
+    """The BiLSTM student without packed sequences (same weights, same logits)."""
+
+    def __init__(self, student: nn.Module):
+        super().__init__()
+        self.student = student
+        lstm = student.lstm
+        self.forward_lstm = nn.LSTM(lstm.input_size, lstm.hidden_size, batch_first=True)
+        self.backward_lstm = nn.LSTM(lstm.input_size, lstm.hidden_size, batch_first=True)
+        for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+            getattr(self.forward_lstm, name).data.copy_(getattr(lstm, name).data)
+            getattr(self.backward_lstm, name).data.copy_(getattr(lstm, name + "_reverse").data)
+
+    def encode(self, embedded: Tensor, lengths: Tensor) -> Tensor:
+        """``embedded`` (B, L, E), ``lengths`` (B,) -> ``[h_forward, h_backward]`` (B, 2H)."""
+        lengths = lengths.clamp(min=1)
+        hidden = self.forward_lstm.hidden_size
+        position = torch.arange(embedded.shape[1], device=embedded.device).unsqueeze(0)  # (1, L)
+        last = (lengths - 1).view(-1, 1, 1).expand(-1, 1, hidden)  # (B, 1, H)
+        forward_out, _ = self.forward_lstm(embedded)
+        h_forward = forward_out.gather(1, last).squeeze(1)
+        inside = position < lengths.unsqueeze(1)
+        reverse = torch.where(inside, lengths.unsqueeze(1) - 1 - position, position)  # (B, L)
+        reversed_rows = embedded.gather(1, reverse.unsqueeze(-1).expand(-1, -1, embedded.shape[-1]))
+        backward_out, _ = self.backward_lstm(reversed_rows)
+        h_backward = backward_out.gather(1, last).squeeze(1)
+        return torch.cat([h_forward, h_backward], dim=-1)
+
+    def forward(self, word_ids: Tensor, word_lengths: Tensor, *pair: Tensor) -> Tensor:
+        s = self.student
+        feature = self.encode(s.embedding(word_ids), word_lengths)
+        if pair:
+            h2 = self.encode(s.embedding(pair[0]), pair[1])
+            feature = torch.cat([feature, h2, feature * h2, (feature - h2).abs()], dim=-1)
+        return s.classifier(torch.relu(s.fc(feature)))
+
+
+def _input_names(student: Student, spec: TaskSpec) -> tuple[str, ...]:
+    if student.vocab is not None:
+        return ("word_ids", "word_lengths") + (("word_ids_b", "word_lengths_b") if spec.is_pair else ())
+    probe = student.tokenizer("a", "b" if spec.is_pair else None)
+    return tuple(k for k in ("input_ids", "attention_mask", "token_type_ids") if k in probe)
+
+
+def export_onnx(student: Student, spec: TaskSpec, path: Path, opset: int = 17) -> tuple[str, ...]:
+    """Write ``student`` to ``path`` as ONNX with dynamic batch and sequence axes; its input names."""
+    model = student.model.eval()
+    names = _input_names(student, spec)
+    example = [Example("a good film", "a bad film" if spec.is_pair else None)] * 2
+    batch = next(iter(student.loader(example, 2)))
+    inputs = tuple(batch[n] for n in names)
+    wrapped = OnnxBiLSTM(model) if student.vocab is not None else LogitsOnly(model, names)
+    axes = {
+        n: {0: "batch"} if n.startswith("word_lengths") else {0: "batch", 1: f"length_{n}"} for n in names
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        torch.onnx.export(
+            wrapped.eval(),
+            inputs,
+            str(path),
+            input_names=list(names),
+            output_names=["logits"],
+            dynamic_axes={**axes, "logits": {0: "batch"}},
+            opset_version=opset,
+            dynamo=False,
+        )
+    return names
+
+
+def quantize_int8(source: Path, target: Path) -> None:
+    """Dynamic int8 quantisation (weights int8, activations quantised per batch) by ONNX Runtime."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+
+
+def onnx_session(path: Path, threads: int | None = None):
+    import os
+
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or os.cpu_count() or 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+@dataclass
+class Predictor:
+    """Labels and probabilities (scores for regression) from a student folder, on one backend."""
+
+    student: Student
+    spec: TaskSpec
+    backend: str = "torch"
+    session: object | None = None
+    names: tuple[str, ...] = ()
+
+    @classmethod
+    def open(cls, folder: str | Path, backend: str = "torch") -> Predictor:
+        """A teacher folder or a distillation run; ONNX backends read ``<folder>/onnx/``."""
+        from textdistill.evaluate.run_eval import open_model, task_spec
+
+        if backend not in BACKENDS:
+            raise TextdistillError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        student, task_name, data, _ = open_model(folder)
+        spec = task_spec(Path(folder), task_name, data)
+        if backend == "torch":
+            return cls(student, spec, backend)
+        path = Path(folder) / "onnx" / ONNX_FILES[backend]
+        if not path.exists():
+            flag = " --int8" if backend == "onnx-int8" else ""
+            raise TextdistillError(f"{path} does not exist: run `textdistill export {folder}{flag}` first")
+        session = onnx_session(path)
+        return cls(student, spec, backend, session, tuple(i.name for i in session.get_inputs()))
+
+    def check(
+        self, texts: list[str], pairs: list[str | None] | None, truncate: bool = False
+    ) -> list[Example]:
+        """The examples to score; every problem of the input at once, with its row."""
+        pairs = pairs if pairs is not None else [None] * len(texts)
+        problems = []
+        if not texts:
+            problems.append("no text given")
+        for i, (text, pair) in enumerate(zip(texts, pairs, strict=True), 1):
+            where = f"row {i}: " if len(texts) > 1 else ""
+            if not isinstance(text, str) or not text.strip():
+                problems.append(f"{where}the text is empty")
+                continue
+            if self.spec.is_pair and (pair is None or not str(pair).strip()):
+                problems.append(
+                    f"{where}{self.spec.name} compares two texts: give the second (--pair or text_pair)"
+                )
+                continue
+            if not self.spec.is_pair and pair is not None:
+                problems.append(f"{where}{self.spec.name} reads one text, but a second one was given")
+                continue
+            length = self.length(text, pair)
+            if length > self.student.max_length and not truncate:
+                problems.append(
+                    f"{where}the input is {length} {'words' if self.student.vocab else 'tokens'} long; the "
+                    f"model reads at most {self.student.max_length}: shorten it or pass --truncate"
+                )
+        if problems:
+            raise TextdistillError("; ".join(problems))
+        return [Example(t, p) for t, p in zip(texts, pairs, strict=True)]
+
+    def length(self, text: str, pair: str | None) -> int:
+        if self.student.vocab is not None:
+            from textdistill.data.encode import words
+
+            return max(len(words(text)), len(words(pair)) if pair else 0)
+        return len(self.student.tokenizer(text, pair)["input_ids"])
+
+    def logits(self, examples: list[Example], batch_size: int = 64) -> np.ndarray:
+        """``(N, C)`` logits in input order."""
+        outs = []
+        for batch in self.student.loader(examples, batch_size):
+            if self.session is None:
+                model = self.student.model.eval()
+                with torch.inference_mode():
+                    inputs = {k: batch[k] for k in model.input_names if k in batch}
+                    outs.append(model(**inputs).logits.float().numpy())
+            else:
+                outs.append(self.session.run(None, {n: batch[n].numpy() for n in self.names})[0])
+        return np.concatenate(outs)
+
+    def predict(
+        self, texts: list[str], pairs: list[str | None] | None = None, truncate: bool = False
+    ) -> list[dict]:
+        """One ``{"label", "probabilities"}`` (or ``{"score"}``) per text."""
+        logits = self.logits(self.check(texts, pairs, truncate))
+        if self.spec.labels is None:
+            return [{"score": float(row[0])} for row in logits]
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs = shifted / shifted.sum(axis=1, keepdims=True)
+        return [
+            {
+                "label": self.spec.labels[int(p.argmax())],
+                "probabilities": {
+                    name: round(float(v), 6) for name, v in zip(self.spec.labels, p, strict=True)
+                },
+            }
+            for p in probs
+        ]
+
+
+def export_folder(folder: str | Path, int8: bool = False, check_examples: int | None = None) -> dict:
+    """Export a run's student (or a teacher) to ``<folder>/onnx`` and check it on the dev set."""
+    from textdistill.data.load import load_task
+    from textdistill.evaluate.metrics import compute_metrics
+    from textdistill.evaluate.run_eval import open_model
+
+    folder = Path(folder)
+    student, task_name, data, _ = open_model(folder)
+    task = load_task(task_name, data)
+    spec = task.spec
+    out = folder / "onnx"
+    shutil.rmtree(out, ignore_errors=True)
+    started = time.perf_counter()
+    names = export_onnx(student, spec, out / ONNX_FILES["onnx"])
+    files = {"onnx": ONNX_FILES["onnx"]}
+    if int8:
+        quantize_int8(out / ONNX_FILES["onnx"], out / ONNX_FILES["onnx-int8"])
+        files["onnx-int8"] = ONNX_FILES["onnx-int8"]
+    if student.vocab is not None:
+        student.vocab.save(out / "vocab.json")
+    else:
+        student.tokenizer.save_pretrained(out)
+    seconds = time.perf_counter() - started
+    split = task.eval_splits[0]
+    examples = task.splits[split][:check_examples]
+    labels = np.array([e.label for e in examples])
+    reference = Predictor(student, spec).logits(examples)
+    check: dict = {"split": split, "examples": len(examples)}
+    check["torch"] = compute_metrics(spec, reference, labels)
+    for backend, name in files.items():
+        session = onnx_session(out / name)
+        got = Predictor(student, spec, backend, session, names).logits(examples)
+        entry = {
+            **compute_metrics(spec, got, labels),
+            "max_abs_logit_diff": float(np.abs(got - reference).max()),
+            "size_mb": round((out / name).stat().st_size / 1e6, 2),
+        }
+        if spec.labels is not None:
+            entry["same_prediction"] = float((got.argmax(1) == reference.argmax(1)).mean())
+        check[backend] = entry
+    record = {
+        "kind": student.kind,
+        "task": spec.to_dict(),
+        "max_length": student.max_length,
+        "inputs": list(names),
+        "files": files,
+        "export_seconds": round(seconds, 1),
+        "check": check,
+    }
+    (out / "export.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record

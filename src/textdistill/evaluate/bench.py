@@ -1,0 +1,148 @@
+"""Serving speed of a student on every backend, and of its teacher: ``textdistill bench``.
+
+For each folder: PyTorch fp32, ONNX fp32 and ONNX int8 (exported first when ``<folder>/onnx`` is
+missing), and the run's teacher in PyTorch fp32. Throughput (examples/s) at several batch sizes
+over the same dev examples, and latency percentiles at batch 1. Batches are tokenised and padded
+before the clock starts (the model's cost, not the tokenizer's); one warm-up batch precedes every
+measurement; PyTorch and ONNX Runtime use every core.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import yaml
+
+from textdistill.data.load import load_task
+from textdistill.deploy import ONNX_FILES, export_folder, onnx_session
+from textdistill.evaluate.run_eval import open_model
+from textdistill.train.distill import Student
+from textdistill.train.trainer import set_threads
+
+BATCH_SIZES = (1, 8, 32, 128)
+Runner = Callable[[dict], object]
+
+
+def _torch_runner(model: torch.nn.Module) -> Runner:
+    model.eval()
+
+    def run(batch: dict) -> object:
+        with torch.inference_mode():
+            return model(**{k: batch[k] for k in model.input_names if k in batch})
+
+    return run
+
+
+def _onnx_runner(path: Path) -> Runner:
+    session = onnx_session(path)
+    names = [i.name for i in session.get_inputs()]
+
+    def run(batch: dict) -> object:
+        return session.run(None, {n: batch[n].numpy() for n in names})
+
+    return run
+
+
+def measure(
+    run: Runner, student: Student, examples: list, batch_sizes: tuple[int, ...], latency_n: int
+) -> dict:
+    """``{"throughput": {bs: examples/s}, "latency_ms": {"p50", "p90", "p99"}}``."""
+    result: dict = {"throughput": {}}
+    for bs in batch_sizes:
+        batches = list(student.loader(examples, bs))
+        run(batches[0])
+        started = time.perf_counter()
+        for batch in batches:
+            run(batch)
+        result["throughput"][bs] = round(len(examples) / (time.perf_counter() - started), 1)
+    singles = list(student.loader(examples[:latency_n], 1))
+    run(singles[0])
+    times = []
+    for batch in singles:
+        started = time.perf_counter()
+        run(batch)
+        times.append((time.perf_counter() - started) * 1000)
+    cuts = statistics.quantiles(times, n=100)
+    result["latency_ms"] = {"p50": round(statistics.median(times), 3), "p90": round(cuts[89], 3),
+                            "p99": round(cuts[98], 3)}  # fmt: skip
+    return result
+
+
+def bench_folder(
+    folder: str | Path,
+    batch_sizes: tuple[int, ...] = BATCH_SIZES,
+    examples: int = 512,
+    latency_n: int = 200,
+    teacher: bool = True,
+) -> list[dict]:
+    """One row per (model, backend): the student on torch / onnx / onnx-int8, then its teacher."""
+    set_threads()
+    folder = Path(folder)
+    student, task_name, data, _ = open_model(folder)
+    task = load_task(task_name, data)
+    sample = task.splits[task.eval_splits[0]][:examples]
+    onnx_dir = folder / "onnx"
+    if not all((onnx_dir / f).exists() for f in ONNX_FILES.values()):
+        export_folder(folder, int8=True)
+    rows = []
+    runners = {"torch fp32": _torch_runner(student.model)}
+    runners["onnx fp32"] = _onnx_runner(onnx_dir / ONNX_FILES["onnx"])
+    runners["onnx int8"] = _onnx_runner(onnx_dir / ONNX_FILES["onnx-int8"])
+    for backend, run in runners.items():
+        rows.append({"folder": str(folder), "model": student.kind, "backend": backend,
+                     **measure(run, student, sample, batch_sizes, latency_n)})  # fmt: skip
+    config = folder / "config.yaml"
+    if teacher and config.exists():
+        teacher_dir = yaml.safe_load(config.read_text())["teacher"]
+        t, _, _, _ = open_model(teacher_dir)
+        rows.append({"folder": teacher_dir, "model": "teacher", "backend": "torch fp32",
+                     **measure(_torch_runner(t.model), t, sample, batch_sizes, latency_n)})  # fmt: skip
+    for row in rows:
+        row["examples"], row["threads"] = len(sample), torch.get_num_threads()
+    return rows
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Throughput against batch size, one line per model and backend (log scales)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for row in rows:
+        sizes = [int(b) for b in row["throughput"]]
+        ax.plot(sizes, list(row["throughput"].values()), marker="o",
+                label=f"{Path(row['folder']).name}: {row['model']}, {row['backend']}")  # fmt: skip
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("examples / s")
+    ax.set_title(f"Serving throughput on {os.cpu_count()} CPU cores")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def table_markdown(rows: list[dict]) -> str:
+    sizes = list(rows[0]["throughput"])
+    head = "| model | backend | " + " | ".join(f"ex/s bs{b}" for b in sizes) + " | p50 ms | p90 ms | p99 ms |"
+    lines = [head, "|" + "---|" * (len(sizes) + 5)]
+    for r in rows:
+        name = f"{Path(r['folder']).name} ({r['model']})"
+        tp = " | ".join(f"{v:,.0f}" for v in r["throughput"].values())
+        lat = r["latency_ms"]
+        lines.append(f"| {name} | {r['backend']} | {tp} | {lat['p50']} | {lat['p90']} | {lat['p99']} |")
+    return "\n".join(lines)
+
+
+def ratio(rows: list[dict], folder: str, backend: str, base: str = "torch fp32", bs: int = 32) -> float:
+    by = {(r["folder"], r["backend"]): r for r in rows}
+    return by[(folder, backend)]["throughput"][bs] / by[(folder, base)]["throughput"][bs]
