@@ -1,6 +1,8 @@
 """The same distillation with TextBrewer 0.2.1.post1 and with textdistill, side by side.
 
     python benchmarks/compare_textbrewer.py [--rounds 2] [--train-examples 2000] [--epochs 3]
+    python benchmarks/compare_textbrewer.py --teacher runs/teachers/mpnet-base-movie-sentiment-2k \
+        --init-layers none --lr 5e-4 --results results/compare_textbrewer-mpnet   # a BERT-base-size teacher
 
 Both sides get the same fine-tuned teacher (minilm-l6 on movie-sentiment, from
 ``benchmarks/teachers.py``), the same student (2 layers, hidden 384, initialised from teacher
@@ -40,23 +42,25 @@ TEXTBREWER = "textbrewer==0.2.1.post1"
 
 
 def spec(args: argparse.Namespace, out: Path) -> dict:
+    """The run: a 2-layer student as wide as the teacher, from the teacher layers ``--init-layers``
+    (``none``: a random 2-layer, width-384 student, for teachers it cannot copy layers from)."""
+    from transformers import AutoConfig
+
+    t = AutoConfig.from_pretrained(args.teacher)
+    student = {"kind": "transformer", "layers": 2, "hidden": 384, "heads": 12, "intermediate": 1536}
+    if args.init_layers != "none":
+        student.update(hidden=t.hidden_size, heads=t.num_attention_heads, intermediate=t.intermediate_size,
+                       init_from_teacher=[int(i) for i in args.init_layers.split(",")])  # fmt: skip
     return {
         "task": "movie-sentiment",
-        "teacher": str(Path(args.teachers) / "minilm-l6-movie-sentiment"),
+        "teacher": args.teacher,
         "out": str(out),
-        "student": {
-            "kind": "transformer",
-            "layers": 2,
-            "hidden": 384,
-            "heads": 12,
-            "intermediate": 1536,
-            "init_from_teacher": [1, 4],
-        },
+        "student": student,
         "method": {"name": "hinton", "alpha": 0.5, "temperature": 2.0},
         "train": {
             "epochs": args.epochs,
             "batch_size": 32,
-            "lr": 1e-4,
+            "lr": args.lr,
             "max_train_examples": args.train_examples,
             "max_eval_examples": 500,
             "seed": 1,
@@ -299,9 +303,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--worker", nargs=2, metavar=("KIND", "SPEC"), help=argparse.SUPPRESS)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--train-examples", type=int, default=2000)
-    ap.add_argument("--teachers", default="runs/teachers")
+    ap.add_argument("--teacher", default="runs/teachers/minilm-l6-movie-sentiment", help="the teacher folder")
+    ap.add_argument("--init-layers", default="1,4", help="teacher layers the student starts from, or none")
     ap.add_argument("--runs", default="runs/compare-textbrewer")
     ap.add_argument("--results", default="results/compare_textbrewer")
     args = ap.parse_args()
@@ -350,12 +356,16 @@ def render(results: str) -> None:
     warm = {s: mean(s, lambda r: sum(r["epoch_s"])) for s in sides}
     no_eval = {s: mean(s, lambda r: r["teacher_s"] + sum(r["epoch_s"]) - sum(r["eval_s"])) for s in sides}
     n = a["train_examples"] * a["epochs"]
+    student = "2-layer student, random, width 384"
+    if a.get("init_layers", "1,4") != "none":
+        student = f"2-layer student as wide as the teacher, from teacher layers {a.get('init_layers', '1,4')}"
     lines = [
         "# textdistill and TextBrewer: the same distillation, side by side\n",
         header_markdown(out),
         f"- TextBrewer {next((r['textbrewer'] for r in rows if 'textbrewer' in r), '?')} (PyPI, own venv); "
-        f"minilm-l6 teacher (movie-sentiment) -> 2-layer, hidden-384 student from teacher layers 1 and 4; "
-        f"{a['train_examples']} training sentences, {a['epochs']} epochs, batch 32, AdamW lr 1e-4, "
+        f"teacher {a.get('teacher', 'runs/teachers/minilm-l6-movie-sentiment')} -> {student}; "
+        f"{a['train_examples']} training sentences, {a['epochs']} epochs, batch 32, "
+        f"AdamW lr {a.get('lr', 1e-4):g}, "
         "0.5 hard + 0.5 T^2 soft at T = 2, the same batches in the same order; "
         f"{a['rounds']} alternating rounds (mean shown); evaluation on 500 dev sentences after every epoch "
         "(included in the times).\n",
@@ -393,15 +403,14 @@ def render(results: str) -> None:
         lines += [
             f"- Without evaluation (the same on both sides): {no_eval[theirs] / no_eval[ours]:.2f}x.",
             "",
-            "## What stands in the way of 2x: profile",
+            "## Where a step's time goes: profile",
             f"On {p['batches']} batches of this run: the teacher's forward pass takes "
             f"{p['teacher_forward_ms']} ms per batch, the student's own training step (forward, backward, "
             "clipping, AdamW) "
             f"{p['student_step_ms']} ms. A TextBrewer step is both, a textdistill step the second alone, so "
-            f"skipping the teacher can make a step at most {bound:.2f}x faster here: minilm-l6 is a small "
-            "teacher (6 layers, width 384) next to a 2-layer student of the same width, and its forward pass "
-            "costs less than the student's forward plus backward. The ratio grows with the teacher: with a "
-            "BERT-base-size teacher the teacher pass is many student steps.",
+            f"skipping the teacher can make a step at most {bound:.2f}x faster here. The bound is the "
+            "teacher's forward pass over the student's training step: small for a small teacher next to a "
+            "student of its width (minilm-l6: 6 layers, width 384), large for a BERT-base-size teacher.",
             "",
             "torch.profiler, one textdistill distillation step (self CPU time; the student's operators only, "
             "no teacher):",
