@@ -198,8 +198,19 @@ def teach_cmd(
     precision: Annotated[
         str, typer.Option(help="auto (bf16 on a GPU that has it, else fp32), fp32, bf16 or fp16")
     ] = "auto",
+    ensemble: Annotated[
+        int, typer.Option(min=1, help="train this many teachers (seeds and dropouts differ): an ensemble")
+    ] = 1,
+    keep: Annotated[
+        int | None, typer.Option(min=1, help="keep the best K of the ensemble (default all)")
+    ] = None,
+    dropouts: Annotated[str, typer.Option(help="the ensemble members' dropouts, in turn")] = "0.1,0.2,0.3",
+    combine: Annotated[
+        str, typer.Option(help="ensemble soft targets: probs (mean probabilities) or logits")
+    ] = "probs",
 ) -> None:
-    """Fine-tune a Hugging Face encoder on a task: the teacher."""
+    """Fine-tune a Hugging Face encoder on a task: the teacher (or, with --ensemble N, N teachers
+    whose averaged probabilities are the soft targets)."""
     from textdistill.train.teach import TeachConfig, teach
 
     task_data = _load_task_from_options(
@@ -225,6 +236,25 @@ def teach_cmd(
         device=device,
         precision=precision,
     )
+    if ensemble > 1 or keep is not None:
+        from textdistill.ensemble import teach_ensemble
+
+        try:
+            rates = tuple(float(d) for d in dropouts.split(","))
+        except ValueError:
+            raise TextdistillError(
+                f"--dropouts takes numbers separated by commas, got {dropouts!r}"
+            ) from None
+        metrics = teach_ensemble(cfg, task_data, ensemble, keep or ensemble, rates, combine)
+        table = Table(
+            "member", "seed", "dropout", metrics["primary_metric"], "kept", title=f"ensemble in {out}"
+        )
+        for m in metrics["members"]:
+            kept = "yes" if m["member"] in metrics["kept"] else ""
+            table.add_row(m["member"], str(m["seed"]), f"{m['dropout']}", f"{m['dev']:.4f}", kept)
+        table.add_row("ensemble", "", "", f"{metrics['best'][metrics['primary_metric']]:.4f}", "")
+        console.print(table)
+        return
     metrics = teach(cfg, task_data)
     table = Table(
         "split/metric",

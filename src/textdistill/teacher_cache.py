@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from textdistill.assets.fetch import sha256_of
 from textdistill.data.encode import EncodedDataset
 from textdistill.data.tasks import Example
+from textdistill.errors import TextdistillError
 from textdistill.models.features import pool
 from textdistill.models.outputs import ModelOutput
 from textdistill.paths import home
@@ -133,6 +134,19 @@ def teacher_outputs(
     its layers pooled that way): read from the cache, or computed once (on ``device``) and stored."""
     if features not in (None, "mean", "cls"):
         raise ValueError(f"only pooled features are cached (mean or cls); got {features!r}")
+    from textdistill.ensemble import combine, is_ensemble, read_ensemble
+
+    if is_ensemble(teacher_dir):  # each member through the cache, then combined (cheap)
+        if features is not None:
+            raise TextdistillError(
+                f"{teacher_dir} is an ensemble: intermediate-layer methods need a single teacher"
+            )
+        members, mode = read_ensemble(teacher_dir)
+        parts = [teacher_outputs(m, examples, max_length, batch_size, None, device) for m in members]
+        key = hashlib.sha256(f"ensemble:{mode}:{'+'.join(p.fingerprint for p in parts)}".encode()).hexdigest()
+        return TeacherOutputs(
+            combine([p.logits for p in parts], mode), key, from_cache=all(p.from_cache for p in parts)
+        )
     from transformers import AutoTokenizer
 
     from textdistill.data.encode import PaddingCollator

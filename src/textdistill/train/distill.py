@@ -28,6 +28,7 @@ from textdistill.config import BiLSTMStudentConfig, DistillConfig
 from textdistill.data.encode import EncodedDataset, WordDataset, WordVocab, make_loader, make_word_loader
 from textdistill.data.load import TaskData, load_task, subsample
 from textdistill.data.tasks import Example, TaskSpec
+from textdistill.ensemble import is_ensemble
 from textdistill.errors import TextdistillError
 from textdistill.evaluate.quality import score_splits
 from textdistill.methods import get_method
@@ -118,6 +119,11 @@ def build_student(cfg: DistillConfig, spec: TaskSpec, train_examples: list[Examp
 
     from textdistill.models.transformer import build_transformer_student
 
+    if s.init_from_teacher is not None and is_ensemble(cfg.teacher):
+        raise TextdistillError(
+            f"student.init_from_teacher: {cfg.teacher} is an ensemble, and copying layers needs one "
+            "teacher: drop init_from_teacher (a random student) or distil from one member folder"
+        )
     if s.init_from is not None:
         model = general_student(s.init_from, spec, s.layers, s.hidden, s.heads, s.intermediate, s.dropout)
     else:
@@ -229,6 +235,11 @@ def _distill(cfg: DistillConfig, task: TaskData | None, resume: bool, dist: Dist
     teacher_dir = Path(cfg.teacher)
     teacher_metrics = check_teacher(teacher_dir, spec)
     method = get_method(cfg.method.name, **cfg.method.model_dump(exclude={"name"}))
+    if method.uses_layers and is_ensemble(teacher_dir):
+        raise TextdistillError(
+            f"{cfg.method.name} reads the teacher's layers, and {teacher_dir} is an ensemble: use a "
+            "logits method (hinton, tang) or one member folder"
+        )
     out = Path(cfg.out)
     accum = cfg.train.grad_accumulation
     if cfg.train.batch_size % (accum * dist.world):
