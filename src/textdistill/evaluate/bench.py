@@ -10,9 +10,6 @@ measurement; PyTorch and ONNX Runtime use every core.
 from __future__ import annotations
 
 import os
-import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -21,21 +18,11 @@ import yaml
 from textdistill.data.load import load_task
 from textdistill.deploy import ONNX_FILES, export_folder, onnx_session
 from textdistill.evaluate.run_eval import open_model
+from textdistill.evaluate.speed import Runner, latency_ms, throughput, torch_runner
 from textdistill.train.distill import Student
 from textdistill.train.trainer import set_threads
 
 BATCH_SIZES = (1, 8, 32, 128)
-Runner = Callable[[dict], object]
-
-
-def _torch_runner(model: torch.nn.Module) -> Runner:
-    model.eval()
-
-    def run(batch: dict) -> object:
-        with torch.inference_mode():
-            return model(**{k: batch[k] for k in model.input_names if k in batch})
-
-    return run
 
 
 def _onnx_runner(path: Path) -> Runner:
@@ -52,25 +39,9 @@ def measure(
     run: Runner, student: Student, examples: list, batch_sizes: tuple[int, ...], latency_n: int
 ) -> dict:
     """``{"throughput": {bs: examples/s}, "latency_ms": {"p50", "p90", "p99"}}``."""
-    result: dict = {"throughput": {}}
-    for bs in batch_sizes:
-        batches = list(student.loader(examples, bs))
-        run(batches[0])
-        started = time.perf_counter()
-        for batch in batches:
-            run(batch)
-        result["throughput"][bs] = round(len(examples) / (time.perf_counter() - started), 1)
-    singles = list(student.loader(examples[:latency_n], 1))
-    run(singles[0])
-    times = []
-    for batch in singles:
-        started = time.perf_counter()
-        run(batch)
-        times.append((time.perf_counter() - started) * 1000)
-    cuts = statistics.quantiles(times, n=100)
-    result["latency_ms"] = {"p50": round(statistics.median(times), 3), "p90": round(cuts[89], 3),
-                            "p99": round(cuts[98], 3)}  # fmt: skip
-    return result
+    speeds = {bs: round(throughput(run, list(student.loader(examples, bs))), 1) for bs in batch_sizes}
+    latency = latency_ms(run, list(student.loader(examples[:latency_n], 1)))
+    return {"throughput": speeds, "latency_ms": {k: round(v, 3) for k, v in latency.items()}}
 
 
 def bench_folder(
@@ -90,7 +61,7 @@ def bench_folder(
     if not all((onnx_dir / f).exists() for f in ONNX_FILES.values()):
         export_folder(folder, int8=True)
     rows = []
-    runners = {"torch fp32": _torch_runner(student.model)}
+    runners = {"torch fp32": torch_runner(student.model)}
     runners["onnx fp32"] = _onnx_runner(onnx_dir / ONNX_FILES["onnx"])
     runners["onnx int8"] = _onnx_runner(onnx_dir / ONNX_FILES["onnx-int8"])
     for backend, run in runners.items():
@@ -101,7 +72,7 @@ def bench_folder(
         teacher_dir = yaml.safe_load(config.read_text())["teacher"]
         t, _, _, _ = open_model(teacher_dir)
         rows.append({"folder": teacher_dir, "model": "teacher", "backend": "torch fp32",
-                     **measure(_torch_runner(t.model), t, sample, batch_sizes, latency_n)})  # fmt: skip
+                     **measure(torch_runner(t.model), t, sample, batch_sizes, latency_n)})  # fmt: skip
     for row in rows:
         row["examples"], row["threads"] = len(sample), torch.get_num_threads()
     return rows

@@ -6,6 +6,7 @@ model's own loader makes (dynamic padding). One warm-up pass precedes every meas
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import time
 from collections.abc import Callable
@@ -15,46 +16,50 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 LoaderFn = Callable[[int], DataLoader]  # batch size -> a loader over the measurement examples
+Runner = Callable[[dict], object]  # runs a model (any backend) on one batch
 
 
-def _run(model: nn.Module, batch: dict[str, torch.Tensor]) -> None:
-    model(**{k: batch[k] for k in model.input_names if k in batch})
-
-
-@torch.inference_mode()
-def throughput(model: nn.Module, loader: DataLoader, repeats: int = 1) -> float:
-    """Examples per second over the whole loader (after one warm-up batch)."""
+def torch_runner(model: nn.Module) -> Runner:
+    """A PyTorch model as it serves: ``eval()``, ``inference_mode``, the batch keys it reads."""
     model.eval()
-    batches = list(loader)
-    _run(model, batches[0])
+
+    def run(batch: dict) -> object:
+        with torch.inference_mode():
+            return model(**{k: batch[k] for k in model.input_names if k in batch})
+
+    return run
+
+
+def throughput(run: Runner, batches: list[dict]) -> float:
+    """Examples per second over ``batches`` (after one warm-up batch)."""
+    run(batches[0])
     n, started = 0, time.perf_counter()
-    for _ in range(repeats):
-        for batch in batches:
-            _run(model, batch)
-            n += len(batch["index"])
+    for batch in batches:
+        run(batch)
+        n += len(batch["index"])
     return n / (time.perf_counter() - started)
 
 
-@torch.inference_mode()
-def latency_ms(model: nn.Module, loader: DataLoader, limit: int = 200) -> dict[str, float]:
-    """Milliseconds per single example (a batch-1 loader): median and 90th percentile."""
-    model.eval()
-    batches = [b for _, b in zip(range(limit), loader, strict=False)]
-    _run(model, batches[0])
+def latency_ms(run: Runner, batches: list[dict]) -> dict[str, float]:
+    """Milliseconds per batch (batch-1 batches: per example): median, 90th and 99th percentiles."""
+    run(batches[0])
     times = []
     for batch in batches:
         started = time.perf_counter()
-        _run(model, batch)
+        run(batch)
         times.append((time.perf_counter() - started) * 1000)
-    cuts = statistics.quantiles(times, n=10)
-    return {"p50": statistics.median(times), "p90": cuts[-1]}
+    cuts = statistics.quantiles(times, n=100)
+    return {"p50": statistics.median(times), "p90": cuts[89], "p99": cuts[98]}
 
 
-def measure(model: nn.Module, make_loader: LoaderFn, batch_size: int = 32) -> dict[str, float]:
+def measure(
+    model: nn.Module, make_loader: LoaderFn, batch_size: int = 32, limit: int = 200
+) -> dict[str, float]:
     """``{"throughput_bs32": examples/s, "latency_p50_ms", "latency_p90_ms"}`` for one model."""
-    lat = latency_ms(model, make_loader(1))
+    run = torch_runner(model)
+    lat = latency_ms(run, list(itertools.islice(make_loader(1), limit)))
     return {
-        f"throughput_bs{batch_size}": throughput(model, make_loader(batch_size)),
+        f"throughput_bs{batch_size}": throughput(run, list(make_loader(batch_size))),
         "latency_p50_ms": lat["p50"],
         "latency_p90_ms": lat["p90"],
     }

@@ -314,7 +314,7 @@ def train(
         log.write(json.dumps({**row, "write_s": round(time.perf_counter() - began, 3)}) + "\n")
         log.flush()
 
-    def first_micro_of_epoch(s: int) -> bool:
+    def ends_epoch(s: int) -> bool:
         """Whether step ``s`` (1-based, completed) crossed the end of an epoch."""
         return (s * accum) // micro_per_epoch > ((s - 1) * accum) // micro_per_epoch
 
@@ -371,7 +371,7 @@ def train(
                     **terms,
                 }
                 log.write(json.dumps(row) + "\n")
-            evaluated = (step % cfg.eval_every == 0) if cfg.eval_every else first_micro_of_epoch(step)
+            evaluated = (step % cfg.eval_every == 0) if cfg.eval_every else ends_epoch(step)
             if evaluated or step == total:
                 evaluate()
             if checkpointing is not None and step < total:
