@@ -3,18 +3,24 @@ receive only their own task's gradients."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from transformers import AutoModel
+from typer.testing import CliRunner
 
+from tests.test_distill import TINY_TRANSFORMER, setup_task
+from textdistill.cli import app
 from textdistill.data.multitask import TaskSampler
 from textdistill.data.tasks import TaskSpec
 from textdistill.models.multitask import MultiTaskModel
 
 SIZES = {"big": 40, "mid": 10, "small": 2}
+runner = CliRunner()
 
 
 def test_temperature_one_takes_every_batch_once_in_proportion_to_size() -> None:
@@ -67,3 +73,36 @@ def test_each_head_gets_only_its_own_task_gradients(tiny_bert: Path) -> None:
         model("mnli", ids, mask)
     with pytest.raises(ValueError, match="must differ"):
         MultiTaskModel(encoder, [specs[0], specs[0]])
+
+
+@pytest.mark.parametrize("student", [None, TINY_TRANSFORMER], ids=["encoder", "small-student"])
+def test_multitask_distillation_through_the_cli(tmp_path: Path, student: dict | None) -> None:
+    """Two tasks through one shared encoder: movie-sentiment with a teacher (Hinton KD), movie-score
+    (regression) without one (its labels alone)."""
+    data_a, teacher_a = setup_task(tmp_path / "a", "movie-sentiment")
+    data_b, _ = setup_task(tmp_path / "b", "movie-score")
+    config = {
+        "tasks": [
+            {"task": "movie-sentiment", "data": str(data_a), "teacher": str(teacher_a)},
+            {"task": "movie-score", "data": str(data_b)},
+        ],
+        "encoder": str(teacher_a),
+        "out": str(tmp_path / "run"),
+        "train": {"epochs": 1, "batch_size": 8},
+        **({"student": student} if student else {}),
+    }
+    path = tmp_path / "mt.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = runner.invoke(app, ["distill", str(path)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["steps"] == 12 and metrics["steps_per_epoch"] == {"movie-sentiment": 6, "movie-score": 6}
+    assert {"movie-sentiment/dev/accuracy", "movie-score/dev/pearson", "mean/primary"} <= set(metrics["best"])
+    assert metrics["tasks"]["movie-sentiment"]["method"] == "hinton"
+    assert metrics["tasks"]["movie-score"]["method"] == "hard"
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    terms = {k for r in log if r["type"] == "train" for k in r} - {"type", "step", "epoch", "lr", "loss"}
+    assert terms and terms <= {"movie-sentiment/hard", "movie-sentiment/kl", "movie-score/hard"}  # per task
+    assert (tmp_path / "run" / "model" / "heads.safetensors").exists()
+    bad = runner.invoke(app, ["distill", str(path), "tasks=[{task: trec6}, {task: trec6}]"])
+    assert bad.exit_code == 2 and "each task may appear once" in bad.output

@@ -444,6 +444,21 @@ def distill_cmd(
     from textdistill.train.distill import distill
 
     cfg = load_config(config, overrides or [])  # validated here, before any process starts
+    from textdistill.config import MultiTaskConfig
+
+    if isinstance(cfg, MultiTaskConfig):
+        if nproc > 1 or resume:
+            raise TextdistillError(
+                "--nproc and --resume are for single-task runs; a multi-task run takes neither yet"
+            )
+        from textdistill.train.multitask import multitask_distill
+
+        result = multitask_distill(cfg)
+        table = Table("task/split/metric", "value", title=f"multi-task run in {cfg.out}")
+        for key, value in result["best"].items():
+            table.add_row(key, f"{value:.4f}")
+        console.print(table)
+        return
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         from textdistill.train.distributed import launch
 

@@ -265,10 +265,46 @@ def _describe(err: dict[str, Any]) -> str:
     return f"{where}: {msg}, got {given!r}"
 
 
-def validate(data: dict[str, Any], source: str = "config") -> DistillConfig:
-    """Validate a plain dict; raise :class:`ConfigError` listing every problem."""
+class MultiTaskEntry(Strict):
+    """One task of a multi-task run: a named task (``data``: its GLUE folder or a folder in our
+    layout) and, optionally, its teacher (a teacher or an ensemble folder); without one the task
+    trains on its labels alone."""
+
+    task: str
+    data: str | None = None
+    teacher: str | None = None
+
+
+class MultiTaskConfig(Strict):
+    """A multi-task run (MT-DNN-KD): a shared encoder with a head per task, one task's mini-batch
+    per step (sampled by size with ``sampling_temperature``), tasks with a teacher trained on
+    ``alpha * hard + (1 - alpha) * T^2 * KL`` against it (Hinton KD at ``temperature``), the others
+    on their labels. ``encoder``: a Hugging Face encoder (asset, folder) whose tokenizer every task
+    uses; with ``student`` a fresh small transformer of those sizes (the encoder's vocabulary)."""
+
+    tasks: Annotated[list[MultiTaskEntry], Field(min_length=1)]
+    encoder: str = "minilm-l6"
+    student: TransformerStudentConfig | None = None
+    sampling_temperature: Annotated[float, Field(ge=1)] = 1.0
+    alpha: Annotated[float, Field(ge=0, le=1)] = 0.5
+    temperature: Annotated[float, Field(gt=0)] = 1.0
+    out: str = "runs/multitask"
+    train: TrainSection = TrainSection()
+
+    @model_validator(mode="after")
+    def _distinct_tasks(self) -> MultiTaskConfig:
+        names = [t.task for t in self.tasks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"each task may appear once; got {names}")
+        return self
+
+
+def validate(data: dict[str, Any], source: str = "config") -> DistillConfig | MultiTaskConfig:
+    """Validate a plain dict (a multi-task run when it has ``tasks``); raise :class:`ConfigError`
+    listing every problem."""
+    schema = MultiTaskConfig if "tasks" in data else DistillConfig
     try:
-        return DistillConfig.model_validate(data)
+        return schema.model_validate(data)
     except ValidationError as exc:
         problems = "\n".join(f"  {_describe(e)}" for e in exc.errors())
         raise ConfigError(f"{source}: {exc.error_count()} problem(s)\n{problems}") from None
@@ -290,7 +326,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> DistillConfig:
+def load_config(path: str | Path, overrides: list[str] | None = None) -> DistillConfig | MultiTaskConfig:
     """Read a YAML config, apply overrides, validate."""
     path = Path(path)
     if not path.is_file():

@@ -140,7 +140,8 @@ def _autocast(precision: str, device: torch.device) -> contextlib.AbstractContex
 
 
 def to_device(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    """The batch's tensors on ``device`` (other values, a multi-task batch's task name, as they are)."""
+    return {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
 
 
 def micro_batches(loader: DataLoader, start: int) -> Iterator[dict[str, Tensor]]:
