@@ -13,7 +13,7 @@ from tests.conftest import make_tiny_bert
 from textdistill.data.tasks import TaskSpec
 from textdistill.errors import TextdistillError
 from textdistill.models.teacher import HFClassifier
-from textdistill.models.transformer import build_transformer_student
+from textdistill.models.transformer import build_transformer_student, keep_units
 
 THREE = TaskSpec("three", ("a", "b", "c"), ("accuracy",))
 TWO = TaskSpec("two", ("no", "yes"), ("accuracy",))
@@ -201,7 +201,7 @@ def test_init_from_teacher_computes_the_teachers_chosen_layers(teacher: Path) ->
         ),
         (
             {"layers": 2, "hidden": 32, "heads": 4, "intermediate": 64},
-            "needs intermediate 37 like the teacher, got 64",
+            "needs intermediate at most the teacher's 37",
         ),
         ({"layers": 3, **TINY}, "lists 2 teacher layer(s) [0, 2] for a 3-layer student"),
     ],
@@ -216,8 +216,45 @@ def test_init_from_teacher_reports_every_difference(teacher: Path) -> None:
     with pytest.raises(TextdistillError) as err:
         build_transformer_student(teacher, TWO, layers=4, hidden=312, heads=12, init_from_teacher=[0, 2])
     text = str(err.value)
-    for part in ("lists 2 teacher layer(s)", "hidden 32", "heads 4", "intermediate 37"):
+    for part in ("lists 2 teacher layer(s)", "hidden 32", "heads 4", "intermediate at most the teacher's 37"):
         assert part in text
+
+
+def test_keep_units_takes_the_largest_paths_in_order() -> None:
+    up = torch.tensor([[1.0, 0.0], [3.0, 4.0], [0.1, 0.1], [0.0, 2.0]])  # (I=4, H=2): norms 1, 5, .14, 2
+    down = torch.tensor([[1.0, 1.0, 9.0, 1.0], [0.0, 0.0, 0.0, 3.0]])  # (H=2, I=4): norms 1, 1, 9, 3.16
+    # scores 1, 5, 1.27, 6.32: the two largest are units 1 and 3, returned in their original order
+    assert keep_units(up, down, 2).tolist() == [1, 3]
+    assert keep_units(up, down, 3).tolist() == [1, 2, 3]
+
+
+def test_init_from_teacher_with_a_narrower_feed_forward_keeps_the_chosen_units(teacher: Path) -> None:
+    """A student with intermediate 20 of the teacher's 37 computes the teacher's layer restricted to
+    the 20 units of largest magnitude: checked against the teacher layer with the other units' up
+    weights zeroed (GELU(0) = 0, so a zeroed unit adds nothing)."""
+    student = build_transformer_student(teacher, TWO, layers=1, hidden=32, heads=4, intermediate=20,
+                                        init_from_teacher=[2])  # fmt: skip
+    source = BertForSequenceClassification.from_pretrained(teacher, attn_implementation="eager")
+    layer = source.bert.encoder.layer[2]
+    keep = keep_units(layer.intermediate.dense.weight, layer.output.dense.weight, 20)
+    assert student.model.bert.encoder.layer[0].intermediate.dense.weight.shape == (20, 32)
+    assert student.model.bert.encoder.layer[0].output.dense.weight.shape == (32, 20)
+    dropped = torch.ones(37, dtype=torch.bool)
+    dropped[keep] = False
+    with torch.no_grad():
+        layer.intermediate.dense.weight[dropped] = 0
+        layer.intermediate.dense.bias[dropped] = 0
+    source.bert.encoder.layer = torch.nn.ModuleList([layer])
+    source.eval()
+    student.eval()
+    inputs = batch(teacher)
+    ours = student.model.bert(**inputs).last_hidden_state
+    theirs = source.bert(**inputs).last_hidden_state
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-5)
+    # and it differs from the whole layer: the dropped units did contribute
+    whole = BertForSequenceClassification.from_pretrained(teacher, attn_implementation="eager").eval()
+    whole.bert.encoder.layer = torch.nn.ModuleList([whole.bert.encoder.layer[2]])
+    assert (whole.bert(**inputs).last_hidden_state - ours).abs().max() > 1e-3
 
 
 @pytest.mark.parametrize("index", [4, 7, -1])

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from torch import Tensor, nn
 from transformers import (
     AutoConfig,
     AutoModel,
@@ -86,10 +87,14 @@ def _check_init(
     for what, theirs, ours in (
         ("hidden", teacher_config.hidden_size, hidden),
         ("heads", teacher_config.num_attention_heads, heads),
-        ("intermediate", teacher_config.intermediate_size, intermediate),
     ):
         if theirs != ours:
             problems.append(f"init_from_teacher needs {what} {theirs} like the teacher, got {ours}")
+    if intermediate > teacher_config.intermediate_size:
+        problems.append(
+            f"init_from_teacher needs intermediate at most the teacher's {teacher_config.intermediate_size} "
+            f"(a smaller one keeps the teacher's most important feed-forward units), got {intermediate}"
+        )
     n_teacher = teacher_config.num_hidden_layers
     bad = [i for i in chosen if not 0 <= i < n_teacher]
     if bad:
@@ -128,8 +133,11 @@ def build_transformer_student(
             weights). A list of teacher layer indices, one per student layer, copies the teacher's
             embeddings, those layers (teacher layer ``init_from_teacher[j]`` -> student layer ``j``)
             and the pooler; the classification head is always new. Needs a BERT teacher with the
-            student's hidden, heads and intermediate sizes; the student then also takes the
-            teacher's activation and layer-norm epsilon, so copied layers compute what they did.
+            student's hidden and heads sizes; the student then also takes the teacher's activation
+            and layer-norm epsilon, so copied layers compute what they did. An ``intermediate``
+            below the teacher's keeps, in each copied layer, the feed-forward units of largest
+            magnitude (:func:`keep_units`), a structured pruning of the feed-forward block that
+            makes each layer cheaper (the first and the largest part of a layer's cost).
         dropout: the dropout probability of the hidden states, the attention probabilities and the
             classifier (BERT's 0.1 by default).
 
@@ -190,9 +198,36 @@ def _copy_from_teacher(student: BertForSequenceClassification, path: str, chosen
         )
     bert = student.bert
     bert.embeddings.load_state_dict(source.embeddings.state_dict())
+    width = student.config.intermediate_size
     for j, i in enumerate(chosen):
-        bert.encoder.layer[j].load_state_dict(source.encoder.layer[i].state_dict())
+        layer = source.encoder.layer[i]
+        if width < layer.intermediate.dense.out_features:
+            keep = keep_units(layer.intermediate.dense.weight, layer.output.dense.weight, width)
+            narrow_feed_forward(layer, keep)
+        bert.encoder.layer[j].load_state_dict(layer.state_dict())
     # A checkpoint without a pooler (a bare encoder saved without one) leaves the student's random.
     has_pooler = source.pooler is not None and not any(k.startswith("pooler.") for k in missing)
     if bert.pooler is not None and has_pooler:
         bert.pooler.load_state_dict(source.pooler.state_dict())
+
+
+def keep_units(up: Tensor, down: Tensor, width: int) -> Tensor:
+    """The ``width`` feed-forward units of a layer worth keeping, in their original order.
+
+    Unit ``u`` reads ``up[u] . x`` (``up``: ``(I, H)``) and writes ``down[:, u]`` (``down``:
+    ``(H, I)``); its score is ``||up[u]|| * ||down[:, u]||``, the size of the path through it (the
+    magnitude criterion of structured pruning, as in Michel et al. 2019's head pruning or CoFi's
+    ``hidden`` masks, without their data-driven importance). Returns ``(width,)`` sorted indices.
+    """
+    score = up.norm(dim=1) * down.norm(dim=0)  # (I,)
+    return score.topk(width).indices.sort().values
+
+
+def narrow_feed_forward(layer: nn.Module, keep: Tensor) -> None:
+    """Cut a BERT layer's feed-forward block to the units ``keep`` (``(width,)`` indices), in place."""
+    up, down = layer.intermediate.dense, layer.output.dense
+    new_up = nn.Linear(up.in_features, len(keep))
+    new_up.weight.data, new_up.bias.data = up.weight.data[keep].clone(), up.bias.data[keep].clone()
+    new_down = nn.Linear(len(keep), down.out_features)
+    new_down.weight.data, new_down.bias.data = down.weight.data[:, keep].clone(), down.bias.data.clone()
+    layer.intermediate.dense, layer.output.dense = new_up, new_down
