@@ -13,6 +13,7 @@ import yaml
 from transformers import AutoModel
 from typer.testing import CliRunner
 
+from tests.test_deploy import json_lines
 from tests.test_distill import TINY_TRANSFORMER, setup_task
 from textdistill.cli import app
 from textdistill.data.multitask import TaskSampler
@@ -106,3 +107,56 @@ def test_multitask_distillation_through_the_cli(tmp_path: Path, student: dict | 
     assert (tmp_path / "run" / "model" / "heads.safetensors").exists()
     bad = runner.invoke(app, ["distill", str(path), "tasks=[{task: trec6}, {task: trec6}]"])
     assert bad.exit_code == 2 and "each task may appear once" in bad.output
+
+
+def test_a_multitask_run_is_evaluated_exported_and_served_per_task(tmp_path: Path) -> None:
+    """evaluate / export / predict take ``--task`` for a multi-task run: the shared encoder with that
+    task's head, reloaded from the run folder, scores what training reported."""
+    data_a, teacher_a = setup_task(tmp_path / "a", "movie-sentiment")
+    data_b, _ = setup_task(tmp_path / "b", "movie-score")
+    run = tmp_path / "run"
+    config = {
+        "tasks": [{"task": "movie-sentiment", "data": str(data_a), "teacher": str(teacher_a)},
+                  {"task": "movie-score", "data": str(data_b)}],
+        "encoder": str(teacher_a), "student": TINY_TRANSFORMER, "out": str(run),
+        "train": {"epochs": 1, "batch_size": 8},
+    }  # fmt: skip
+    (tmp_path / "mt.yaml").write_text(yaml.safe_dump(config))
+    assert runner.invoke(app, ["distill", str(tmp_path / "mt.yaml")]).exit_code == 0
+    best = json.loads((run / "metrics.json").read_text())["best"]
+
+    result = runner.invoke(app, ["evaluate", str(run), "--task", "movie-score"])
+    assert result.exit_code == 0, result.output
+    got = json.loads((run / "evaluation-movie-score.json").read_text())
+    assert got["kind"] == "multitask" and got["task"] == "movie-score"
+    assert got["quality"]["dev/pearson"] == pytest.approx(best["movie-score/dev/pearson"], abs=1e-4)
+    assert got["throughput_bs32"] > 0
+
+    result = runner.invoke(app, ["predict", str(run), "a fine film", "--task", "movie-sentiment"])
+    assert result.exit_code == 0, result.output
+    answer = json_lines(result.output)[-1]
+    assert answer["label"] in ("negative", "positive")
+    assert sum(answer["probabilities"].values()) == pytest.approx(1, abs=1e-5)
+    score = runner.invoke(app, ["predict", str(run), "a fine film", "--task", "movie-score"])
+    assert score.exit_code == 0, score.output
+    assert set(json_lines(score.output)[-1]) == {"score"}
+
+    result = runner.invoke(app, ["export", str(run), "--task", "movie-sentiment", "--check-examples", "8"])
+    assert result.exit_code == 0, result.output
+    check = json.loads((run / "onnx" / "movie-sentiment" / "export.json").read_text())["check"]
+    assert check["onnx"]["same_prediction"] == 1.0 and check["onnx"]["max_abs_logit_diff"] < 1e-4
+    onnx = runner.invoke(app, ["predict", str(run), "a fine film", "--task", "movie-sentiment",
+                               "--backend", "onnx"])  # fmt: skip
+    assert onnx.exit_code == 0, onnx.output
+    probs = json_lines(onnx.output)[-1]["probabilities"]
+    assert probs == pytest.approx(answer["probabilities"], abs=1e-4)
+
+    no_task = runner.invoke(app, ["predict", str(run), "a fine film"])
+    assert (
+        no_task.exit_code != 0
+        and "choose its task with --task (movie-sentiment, movie-score)" in no_task.output
+    )
+    unknown = runner.invoke(app, ["evaluate", str(run), "--task", "trec6"])
+    assert unknown.exit_code != 0 and "has no task 'trec6'" in unknown.output
+    missing = runner.invoke(app, ["predict", str(run), "x", "--task", "movie-score", "--backend", "onnx"])
+    assert missing.exit_code != 0 and "--task movie-score" in missing.output

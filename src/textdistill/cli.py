@@ -494,11 +494,14 @@ def distill_cmd(
 @friendly
 def evaluate_cmd(
     folder: Annotated[Path, typer.Argument(help="a teacher folder or a distillation run folder")],
+    task: Annotated[
+        str | None, typer.Option(help="the task to use, in a multi-task run (textdistill distill with tasks)")
+    ] = None,
 ) -> None:
     """Quality on dev/test, parameters, size on disk, throughput (batch 32), latency (batch 1)."""
     from textdistill.evaluate.run_eval import evaluate_folder
 
-    r = evaluate_folder(folder)
+    r = evaluate_folder(folder, task=task)
     table = Table("measure", "value", title=f"{folder} ({r['kind']} on {r['task']})")
     for key, value in r["quality"].items():
         table.add_row(key, f"{value:.4f}")
@@ -519,6 +522,9 @@ def export_cmd(
     check_examples: Annotated[
         int | None, typer.Option(min=1, help="dev examples for the check (default: all)")
     ] = None,
+    task: Annotated[
+        str | None, typer.Option(help="the task to use, in a multi-task run (textdistill distill with tasks)")
+    ] = None,
 ) -> None:
     """Export the student to ONNX (dynamic batch and length) with its tokenizer or vocabulary into
     FOLDER/onnx, and check the exported model against PyTorch on the dev set."""
@@ -526,7 +532,7 @@ def export_cmd(
 
     if format != "onnx":
         raise TextdistillError(f"unknown format {format!r}; the one format is onnx")
-    r = export_folder(folder, int8=int8, check_examples=check_examples)
+    r = export_folder(folder, int8=int8, check_examples=check_examples, task=task)
     check = r["check"]
     metric = next(iter(check["torch"]))
     table = Table("model", "file MB", metric, "same prediction", "max |logit diff|",
@@ -537,7 +543,7 @@ def export_cmd(
         same = f"{c['same_prediction']:.2%}" if "same_prediction" in c else ""
         table.add_row(backend, f"{c['size_mb']}", f"{c[metric]:.4f}", same, f"{c['max_abs_logit_diff']:.2e}")
     console.print(table)
-    console.print(f"written to {Path(folder) / 'onnx'} in {r['export_seconds']} s")
+    console.print(f"written to {r['folder']} in {r['export_seconds']} s")
 
 
 @app.command("predict")
@@ -553,6 +559,9 @@ def predict_cmd(
         str, typer.Option(help="torch, onnx or onnx-int8 (after textdistill export)")
     ] = "torch",
     truncate: Annotated[bool, typer.Option(help="cut inputs longer than the model reads")] = False,
+    task: Annotated[
+        str | None, typer.Option(help="the task to use, in a multi-task run (textdistill distill with tasks)")
+    ] = None,
 ) -> None:
     """Labels and probabilities (scores for regression) for a text, a pair, or a JSONL file; one
     JSON object per input on standard output."""
@@ -566,7 +575,7 @@ def predict_cmd(
         texts, pairs = read_predict_file(file)
     else:
         texts, pairs = [text], [pair]
-    results = Predictor.open(folder, backend).predict(texts, pairs, truncate)
+    results = Predictor.open(folder, backend, task).predict(texts, pairs, truncate)
     for result in results:
         typer.echo(json.dumps(result))
 

@@ -143,19 +143,22 @@ class Predictor:
     names: tuple[str, ...] = ()
 
     @classmethod
-    def open(cls, folder: str | Path, backend: str = "torch") -> Predictor:
-        """A teacher folder or a distillation run; ONNX backends read ``<folder>/onnx/``."""
+    def open(cls, folder: str | Path, backend: str = "torch", task: str | None = None) -> Predictor:
+        """A teacher folder, a distillation run, or one ``task`` of a multi-task run; ONNX
+        backends read :func:`onnx_dir`."""
         from textdistill.evaluate.run_eval import open_model, task_spec
 
         if backend not in BACKENDS:
             raise TextdistillError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-        student, task_name, data, _ = open_model(folder)
+        student, task_name, data, _ = open_model(folder, task)
         spec = task_spec(Path(folder), task_name, data)
         if backend == "torch":
             return cls(student, spec, backend)
-        path = Path(folder) / "onnx" / ONNX_FILES[backend]
+        path = onnx_dir(folder, student, task_name) / ONNX_FILES[backend]
         if not path.exists():
-            flag = " --int8" if backend == "onnx-int8" else ""
+            flag = (" --int8" if backend == "onnx-int8" else "") + (
+                f" --task {task_name}" if student.kind == "multitask" else ""
+            )
             raise TextdistillError(f"{path} does not exist: run `textdistill export {folder}{flag}` first")
         session = onnx_session(path)
         return cls(student, spec, backend, session, tuple(i.name for i in session.get_inputs()))
@@ -231,17 +234,26 @@ class Predictor:
         ]
 
 
-def export_folder(folder: str | Path, int8: bool = False, check_examples: int | None = None) -> dict:
-    """Export a run's student (or a teacher) to ``<folder>/onnx`` and check it on the dev set."""
+def onnx_dir(folder: str | Path, student: Student, task: str) -> Path:
+    """Where a folder's ONNX export lives: ``<folder>/onnx``, per task (``onnx/<task>``) in a
+    multi-task run."""
+    return Path(folder) / "onnx" / (task if student.kind == "multitask" else "")
+
+
+def export_folder(
+    folder: str | Path, int8: bool = False, check_examples: int | None = None, task: str | None = None
+) -> dict:
+    """Export a run's student (or a teacher, or one ``task`` of a multi-task run: the shared
+    encoder with that task's head) to :func:`onnx_dir` and check it on the dev set."""
     from textdistill.data.load import load_task
     from textdistill.evaluate.metrics import compute_metrics
     from textdistill.evaluate.run_eval import open_model
 
     folder = Path(folder)
-    student, task_name, data, _ = open_model(folder)
-    task = load_task(task_name, data)
-    spec = task.spec
-    out = folder / "onnx"
+    student, task_name, data, _ = open_model(folder, task)
+    task_data = load_task(task_name, data)
+    spec = task_data.spec
+    out = onnx_dir(folder, student, task_name)
     shutil.rmtree(out, ignore_errors=True)
     started = time.perf_counter()
     names = export_onnx(student, spec, out / ONNX_FILES["onnx"])
@@ -254,8 +266,8 @@ def export_folder(folder: str | Path, int8: bool = False, check_examples: int | 
     else:
         student.tokenizer.save_pretrained(out)
     seconds = time.perf_counter() - started
-    split = task.eval_splits[0]
-    examples = task.splits[split][:check_examples]
+    split = task_data.eval_splits[0]
+    examples = task_data.splits[split][:check_examples]
     labels = np.array([e.label for e in examples])
     reference = Predictor(student, spec).logits(examples)
     check: dict = {"split": split, "examples": len(examples)}
@@ -273,6 +285,7 @@ def export_folder(folder: str | Path, int8: bool = False, check_examples: int | 
         check[backend] = entry
     record = {
         "kind": student.kind,
+        "folder": str(out),
         "task": spec.to_dict(),
         "max_length": student.max_length,
         "inputs": list(names),

@@ -68,8 +68,8 @@ def bench_folder(
         rows.append({"folder": str(folder), "model": student.kind, "backend": backend,
                      **measure(run, student, sample, batch_sizes, latency_n)})  # fmt: skip
     config = folder / "config.yaml"
-    if teacher and config.exists():
-        teacher_dir = yaml.safe_load(config.read_text())["teacher"]
+    teacher_dir = yaml.safe_load(config.read_text()).get("teacher") if config.exists() else None
+    if teacher and teacher_dir:
         t, _, _, _ = open_model(teacher_dir)
         rows.append({"folder": teacher_dir, "model": "teacher", "backend": "torch fp32",
                      **measure(torch_runner(t.model), t, sample, batch_sizes, latency_n)})  # fmt: skip

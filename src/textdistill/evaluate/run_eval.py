@@ -20,12 +20,27 @@ from textdistill.errors import TextdistillError
 from textdistill.evaluate.quality import score_splits
 from textdistill.evaluate.speed import measure
 from textdistill.train.distill import Student, load_student
+from textdistill.train.multitask import is_multitask_run, open_task_view
 from textdistill.train.trainer import set_threads
 
 
-def open_model(folder: str | Path) -> tuple[Student, str, str | None, Path]:
-    """``(student-like wrapper, task name, data folder, weights file)`` for a teacher or a run folder."""
+def open_model(folder: str | Path, task: str | None = None) -> tuple[Student, str, str | None, Path]:
+    """``(student-like wrapper, task name, data folder, weights file)`` for a teacher, a run folder,
+    or one ``task`` of a multi-task run (which a single-task folder must match when given)."""
     folder = Path(folder)
+    if is_multitask_run(folder):
+        view, tokenizer, cfg, task = open_task_view(folder, task)
+        max_length = min(cfg["train"]["max_length"], view.model.encoder.config.max_position_embeddings)
+        data = next(e.get("data") for e in cfg["tasks"] if e["task"] == task)
+        student = Student(view, "multitask", tokenizer=tokenizer, max_length=max_length)
+        return student, task, data, folder / "model" / "model.safetensors"
+    student, name, data, weights = _open_single(folder)
+    if task is not None and task != name:
+        raise TextdistillError(f"{folder} is a model of {name}, not of {task}: leave out --task or change it")
+    return student, name, data, weights
+
+
+def _open_single(folder: Path) -> tuple[Student, str, str | None, Path]:
     if (folder / "student").is_dir() and (folder / "config.yaml").exists():
         cfg = yaml.safe_load((folder / "config.yaml").read_text())
         student = load_student(folder / "student", cfg["train"]["max_length"])
@@ -47,7 +62,7 @@ def open_model(folder: str | Path) -> tuple[Student, str, str | None, Path]:
         return student, cfg["task"], cfg.get("data"), folder / "model.safetensors"
     raise TextdistillError(
         f"{folder} is neither a teacher folder (textdistill teach) nor a distillation run "
-        "(textdistill distill)"
+        "(textdistill distill, single- or multi-task)"
     )
 
 
@@ -56,6 +71,9 @@ def task_spec(folder: Path, task_name: str, data: str | None) -> TaskSpec:
     else from the task itself."""
     from textdistill.data.tasks import TaskSpec
 
+    if is_multitask_run(folder):
+        specs = json.loads((folder / "model" / "tasks.json").read_text())
+        return TaskSpec.from_dict(next(d for d in specs if d["name"] == task_name))
     candidates = [folder / "task.json"]
     if (folder / "config.yaml").exists():
         teacher = yaml.safe_load((folder / "config.yaml").read_text()).get("teacher")
@@ -68,10 +86,11 @@ def task_spec(folder: Path, task_name: str, data: str | None) -> TaskSpec:
     return load_task(task_name, data).spec
 
 
-def evaluate_folder(folder: str | Path, speed_examples: int = 320) -> dict:
-    """Quality on every labelled split, size, and speed on ``speed_examples`` dev examples."""
+def evaluate_folder(folder: str | Path, speed_examples: int = 320, task: str | None = None) -> dict:
+    """Quality on every labelled split, size, and speed on ``speed_examples`` dev examples (of
+    ``task`` in a multi-task run: the shared encoder with that task's head)."""
     threads = set_threads()
-    student, task_name, data, weights = open_model(folder)
+    student, task_name, data, weights = open_model(folder, task)
     task = load_task(task_name, data)
     evals = {
         split: (student.loader(task.splits[split], 64), np.array([e.label for e in task.splits[split]]))
@@ -92,5 +111,6 @@ def evaluate_folder(folder: str | Path, speed_examples: int = 320) -> dict:
         "speed_examples": len(sample),
         "machine": {"processor": platform.processor() or platform.machine(), "torch_threads": threads},
     }
-    (Path(folder) / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
+    name = "evaluation.json" if student.kind != "multitask" else f"evaluation-{task_name}.json"
+    (Path(folder) / name).write_text(json.dumps(result, indent=2) + "\n")
     return result

@@ -207,6 +207,34 @@ def multitask_distill(cfg: MultiTaskConfig, tasks: dict[str, TaskData] | None = 
     return metrics
 
 
+def is_multitask_run(folder: str | Path) -> bool:
+    """Whether ``folder`` is a multi-task run (``model/tasks.json`` beside ``config.yaml``)."""
+    return (Path(folder) / "model" / "tasks.json").exists() and (Path(folder) / "config.yaml").exists()
+
+
+def open_task_view(folder: str | Path, task: str | None) -> tuple[TaskView, object, dict, str]:
+    """One task's face of a saved multi-task run: ``(TaskView, tokenizer, run config, task)``.
+
+    ``task`` may be left out when the run has one task; otherwise it must name one of its tasks."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from textdistill.data.tasks import TaskSpec
+
+    folder = Path(folder)
+    specs = [TaskSpec.from_dict(d) for d in json.loads((folder / "model" / "tasks.json").read_text())]
+    names = [s.name for s in specs]
+    if task is None and len(names) > 1:
+        choices = ", ".join(names)
+        raise TextdistillError(f"{folder} is a multi-task run: choose its task with --task ({choices})")
+    task = task or names[0]
+    if task not in names:
+        raise TextdistillError(f"{folder} has no task {task!r}; its tasks are {', '.join(names)}")
+    model = MultiTaskModel(AutoModel.from_pretrained(folder / "model"), specs)
+    load_multitask(folder / "model", model)
+    cfg = yaml.safe_load((folder / "config.yaml").read_text())
+    return TaskView(model, task).eval(), AutoTokenizer.from_pretrained(folder / "model"), cfg, task
+
+
 def load_multitask(folder: Path, model: MultiTaskModel) -> None:
     """Load a saved multi-task model's weights into ``model`` (same tasks and sizes)."""
     from safetensors.torch import load_file
