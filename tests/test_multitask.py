@@ -84,10 +84,11 @@ def test_multitask_distillation_through_the_cli(tmp_path: Path, student: dict | 
     data_b, _ = setup_task(tmp_path / "b", "movie-score")
     config = {
         "tasks": [
-            {"task": "movie-sentiment", "data": str(data_a), "teacher": str(teacher_a)},
+            {"task": "movie-sentiment", "data": str(data_a), "teacher": str(teacher_a), "alpha": 0.2},
             {"task": "movie-score", "data": str(data_b)},
         ],
         "encoder": str(teacher_a),
+        "temperature": 3.0,
         "out": str(tmp_path / "run"),
         "train": {"epochs": 1, "batch_size": 8},
         **({"student": student} if student else {}),
@@ -100,6 +101,9 @@ def test_multitask_distillation_through_the_cli(tmp_path: Path, student: dict | 
     assert metrics["steps"] == 12 and metrics["steps_per_epoch"] == {"movie-sentiment": 6, "movie-score": 6}
     assert {"movie-sentiment/dev/accuracy", "movie-score/dev/pearson", "mean/primary"} <= set(metrics["best"])
     assert metrics["tasks"]["movie-sentiment"]["method"] == "hinton"
+    # the task's own alpha, the run's temperature
+    assert metrics["tasks"]["movie-sentiment"]["alpha"] == 0.2
+    assert metrics["tasks"]["movie-sentiment"]["temperature"] == 3.0
     assert metrics["tasks"]["movie-score"]["method"] == "hard"
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     terms = {k for r in log if r["type"] == "train" for k in r} - {"type", "step", "epoch", "lr", "loss"}
@@ -107,6 +111,11 @@ def test_multitask_distillation_through_the_cli(tmp_path: Path, student: dict | 
     assert (tmp_path / "run" / "model" / "heads.safetensors").exists()
     bad = runner.invoke(app, ["distill", str(path), "tasks=[{task: trec6}, {task: trec6}]"])
     assert bad.exit_code == 2 and "each task may appear once" in bad.output
+    bad = runner.invoke(app, ["distill", str(path), "tasks=[{task: trec6, alpha: 0.3}]"])
+    assert (
+        bad.exit_code == 2
+        and "alpha weigh the teacher's soft targets: give this task a teacher" in bad.output
+    )
 
 
 def test_a_multitask_run_is_evaluated_exported_and_served_per_task(tmp_path: Path) -> None:

@@ -268,11 +268,22 @@ def _describe(err: dict[str, Any]) -> str:
 class MultiTaskEntry(Strict):
     """One task of a multi-task run: a named task (``data``: its GLUE folder or a folder in our
     layout) and, optionally, its teacher (a teacher or an ensemble folder); without one the task
-    trains on its labels alone."""
+    trains on its labels alone. ``alpha`` and ``temperature`` override the run's for this task."""
 
     task: str
     data: str | None = None
     teacher: str | None = None
+    alpha: Annotated[float, Field(ge=0, le=1)] | None = None
+    temperature: Annotated[float, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _weights_need_a_teacher(self) -> MultiTaskEntry:
+        given = [k for k in ("alpha", "temperature") if getattr(self, k) is not None]
+        if given and self.teacher is None:
+            raise ValueError(
+                f"{' and '.join(given)} weigh the teacher's soft targets: give this task a teacher"
+            )
+        return self
 
 
 class MultiTaskConfig(Strict):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -128,7 +129,10 @@ def multitask_distill(cfg: MultiTaskConfig, tasks: dict[str, TaskData] | None = 
         if entry.teacher is not None:
             check_teacher(Path(entry.teacher), task.spec)
             teachers[entry.task] = teacher_outputs(entry.teacher, examples, max_length)
-            methods[entry.task] = Hinton(alpha=cfg.alpha, temperature=cfg.temperature)
+            methods[entry.task] = Hinton(
+                alpha=cfg.alpha if entry.alpha is None else entry.alpha,
+                temperature=cfg.temperature if entry.temperature is None else entry.temperature,
+            )
         else:
             methods[entry.task] = Hard()
         evals[entry.task] = {}
@@ -137,7 +141,7 @@ def multitask_distill(cfg: MultiTaskConfig, tasks: dict[str, TaskData] | None = 
             loader = make_loader(EncodedDataset(chosen, tokenizer, max_length), tokenizer, 64)
             evals[entry.task][split] = (loader, np.array([e.label for e in chosen]))
         info[entry.task] = {"train_examples": len(examples), "teacher": entry.teacher,
-                            "method": methods[entry.task].name}  # fmt: skip
+                            "method": methods[entry.task].name, **asdict(methods[entry.task])}  # fmt: skip
     teacher_seconds = time.perf_counter() - started
     set_seed(seed)
     specs = [tasks[e.task].spec for e in cfg.tasks]
