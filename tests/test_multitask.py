@@ -4,17 +4,22 @@ receive only their own task's gradients."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from safetensors.torch import load_file
 from transformers import AutoModel
 from typer.testing import CliRunner
 
 from tests.test_deploy import json_lines
 from tests.test_distill import TINY_TRANSFORMER, setup_task
+from tests.test_scale import kill_at_first_checkpoint
 from textdistill.cli import app
 from textdistill.data.multitask import TaskSampler
 from textdistill.data.tasks import TaskSpec
@@ -169,3 +174,44 @@ def test_a_multitask_run_is_evaluated_exported_and_served_per_task(tmp_path: Pat
     assert unknown.exit_code != 0 and "has no task 'trec6'" in unknown.output
     missing = runner.invoke(app, ["predict", str(run), "x", "--task", "movie-score", "--backend", "onnx"])
     assert missing.exit_code != 0 and "--task movie-score" in missing.output
+
+
+def test_a_killed_multitask_run_resumes_to_the_same_model(tmp_path: Path) -> None:
+    """A real SIGKILL mid-epoch, then ``--resume``: the same heads, encoder, metrics and log as a run
+    never interrupted (the task order of each epoch is a function of seed and epoch)."""
+    data_a, teacher_a = setup_task(tmp_path / "a", "movie-sentiment")
+    data_b, _ = setup_task(tmp_path / "b", "movie-score")
+    run = tmp_path / "run"
+    config = {
+        "tasks": [{"task": "movie-sentiment", "data": str(data_a), "teacher": str(teacher_a)},
+                  {"task": "movie-score", "data": str(data_b)}],
+        "encoder": str(teacher_a), "student": TINY_TRANSFORMER, "out": str(run),
+        "train": {"epochs": 2, "batch_size": 4, "checkpoint_every": 5},
+    }  # fmt: skip
+    path = tmp_path / "mt.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "textdistill", "distill", str(path)]
+    ref = subprocess.run([*command, f"out={tmp_path / 'ref'}"], capture_output=True, text=True, env=env)
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    a = json.loads((tmp_path / "ref" / "metrics.json").read_text())
+    step = kill_at_first_checkpoint(command, run, env)
+    assert 0 < step < a["steps"] and step % (a["steps"] // 2) != 0  # mid-epoch
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    b = json.loads((run / "metrics.json").read_text())
+    assert b["resumed_from"] == step and a["resumed_from"] is None and not (run / "checkpoint.pt").exists()
+    assert a["best"] == b["best"] and a["best_step"] == b["best_step"] and a["steps"] == b["steps"]
+    for name in ("model.safetensors", "heads.safetensors"):
+        ref_w, run_w = load_file(tmp_path / "ref" / "model" / name), load_file(run / "model" / name)
+        assert all(torch.equal(ref_w[k], run_w[k]) for k in ref_w), name
+
+    def rows(folder: Path) -> list[dict]:
+        log = [json.loads(x) for x in (folder / "log.jsonl").read_text().splitlines()]
+        return [
+            {k: v for k, v in r.items() if not k.endswith("_s")} for r in log if r["type"] != "checkpoint"
+        ]
+
+    assert rows(tmp_path / "ref") == rows(run)
+    again = runner.invoke(app, ["distill", str(path), "--resume"])
+    assert again.exit_code == 2 and "finished run" in again.output

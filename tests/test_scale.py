@@ -185,6 +185,20 @@ def kill_test_config(root: Path) -> Path:
     return config
 
 
+def kill_at_first_checkpoint(command: list[str], run: Path, env: dict[str, str]) -> int:
+    """Start ``command`` (a run into ``run``), SIGKILL it as soon as ``run/checkpoint.pt`` exists;
+    the checkpoint's step."""
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not (run / "checkpoint.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (run / "metrics.json").exists()  # it did not finish
+    return load_checkpoint(run / "checkpoint.pt")["step"]
+
+
 def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_and_metrics(tmp_path: Path) -> None:
     config = kill_test_config(tmp_path)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -194,15 +208,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_and_metrics(tmp_path
     assert ref.returncode == 0, ref.stderr[-3000:]
     # the same run, killed by a real SIGKILL as soon as its first checkpoint is on disk
     run = tmp_path / "run"
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 240
-    while not (run / "checkpoint.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.002)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    assert not (run / "metrics.json").exists()  # it did not finish
-    step = load_checkpoint(run / "checkpoint.pt")["step"]
+    step = kill_at_first_checkpoint(command, run, env)
     assert 0 < step < 100 and step % 50 != 0  # mid-epoch
     resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, env=env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]

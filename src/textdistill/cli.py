@@ -447,13 +447,11 @@ def distill_cmd(
     from textdistill.config import MultiTaskConfig
 
     if isinstance(cfg, MultiTaskConfig):
-        if nproc > 1 or resume:
-            raise TextdistillError(
-                "--nproc and --resume are for single-task runs; a multi-task run takes neither yet"
-            )
+        if nproc > 1:
+            raise TextdistillError("--nproc is for single-task runs; a multi-task run trains in one process")
         from textdistill.train.multitask import multitask_distill
 
-        result = multitask_distill(cfg)
+        result = multitask_distill(cfg, resume=resume)
         table = Table("task/split/metric", "value", title=f"multi-task run in {cfg.out}")
         for key, value in result["best"].items():
             table.add_row(key, f"{value:.4f}")

@@ -24,7 +24,7 @@ import yaml
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from textdistill.config import BiLSTMStudentConfig, DistillConfig
+from textdistill.config import BiLSTMStudentConfig, DistillConfig, MultiTaskConfig
 from textdistill.data.encode import EncodedDataset, WordDataset, WordVocab, make_loader, make_word_loader
 from textdistill.data.load import TaskData, load_task, subsample
 from textdistill.data.tasks import Example, TaskSpec
@@ -414,7 +414,7 @@ def _distill(cfg: DistillConfig, task: TaskData | None, resume: bool, dist: Dist
     return metrics
 
 
-def check_resumable(cfg: DistillConfig, out: Path) -> None:
+def check_resumable(cfg: DistillConfig | MultiTaskConfig, out: Path) -> None:
     """``--resume`` continues the run in ``out`` only if it has a checkpoint and the same config."""
     if (out / "metrics.json").exists() and not (out / "checkpoint.pt").exists():
         raise TextdistillError(f"{out} holds a finished run (metrics.json): nothing to resume")

@@ -35,9 +35,9 @@ from textdistill.evaluate.quality import score_splits
 from textdistill.methods import Hard, Hinton
 from textdistill.models.multitask import MultiTaskModel
 from textdistill.teacher_cache import TeacherOutputs, teacher_outputs
-from textdistill.train.checkpoint import atomic_folder
-from textdistill.train.distill import check_teacher
-from textdistill.train.trainer import TrainConfig, set_seed, set_threads, train
+from textdistill.train.checkpoint import atomic_folder, recover_folder
+from textdistill.train.distill import check_resumable, check_teacher
+from textdistill.train.trainer import Checkpointing, TrainConfig, set_seed, set_threads, train
 
 
 class MultiTaskBatches:
@@ -107,16 +107,24 @@ def build_encoder(cfg: MultiTaskConfig, spec) -> nn.Module:
     return student.model.base_model
 
 
-def multitask_distill(cfg: MultiTaskConfig, tasks: dict[str, TaskData] | None = None) -> dict:
-    """Run a multi-task distillation and write its folder; returns the metrics."""
+def multitask_distill(
+    cfg: MultiTaskConfig, tasks: dict[str, TaskData] | None = None, resume: bool = False
+) -> dict:
+    """Run a multi-task distillation and write its folder; returns the metrics. ``resume``:
+    continue from ``<out>/checkpoint.pt`` (same config), as a single-task run does."""
     from textdistill.models.teacher import load_tokenizer, resolve_model
 
     seed = set_seed(cfg.train.seed)
     threads = set_threads()
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "log.jsonl").unlink(missing_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
+    if resume:
+        check_resumable(cfg, out)
+        recover_folder(out / "model")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        for stale in ("log.jsonl", "checkpoint.pt", "metrics.json"):
+            (out / stale).unlink(missing_ok=True)
+        (out / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
     tasks = tasks or {e.task: load_task(e.task, e.data) for e in cfg.tasks}
     tokenizer = load_tokenizer(resolve_model(cfg.encoder))
     max_length = cfg.train.max_length
@@ -187,9 +195,17 @@ def multitask_distill(cfg: MultiTaskConfig, tasks: dict[str, TaskData] | None = 
         save,
         "mean/primary",
         TrainConfig(
-            t.epochs, t.lr or 1e-4, t.weight_decay, t.warmup_ratio, t.max_grad_norm, t.eval_every, t.max_steps
+            t.epochs,
+            t.lr or 1e-4,
+            t.weight_decay,
+            t.warmup_ratio,
+            t.max_grad_norm,
+            t.eval_every,
+            t.max_steps,
+            checkpoint_every=t.checkpoint_every,
         ),
         out / "log.jsonl",
+        checkpointing=Checkpointing(out / "checkpoint.pt", resume),
     )
     load_multitask(out / "model", model)
     final = evaluate("all")
@@ -198,6 +214,7 @@ def multitask_distill(cfg: MultiTaskConfig, tasks: dict[str, TaskData] | None = 
         "best": final,
         "best_step": result.best_step,
         "steps": result.steps,
+        "resumed_from": result.resumed_from,
         "train_seconds": round(result.train_seconds, 1),
         "teacher_seconds": round(teacher_seconds, 1),
         "steps_per_epoch": {t: c for t, c in batches.tasks.counts().items()},
@@ -208,6 +225,7 @@ def multitask_distill(cfg: MultiTaskConfig, tasks: dict[str, TaskData] | None = 
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (out / "checkpoint.pt").unlink(missing_ok=True)  # finished: the best model is in model/
     return metrics
 
 
