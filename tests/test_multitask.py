@@ -123,20 +123,27 @@ def test_multitask_distillation_through_the_cli(tmp_path: Path, student: dict | 
     )
 
 
-def test_a_multitask_run_is_evaluated_exported_and_served_per_task(tmp_path: Path) -> None:
-    """evaluate / export / predict take ``--task`` for a multi-task run: the shared encoder with that
-    task's head, reloaded from the run folder, scores what training reported."""
+def small_student_run(tmp_path: Path, train: dict) -> tuple[Path, Path]:
+    """A config (its path, its run folder) of a tiny student on movie-sentiment (with a teacher) and
+    movie-score (labels only)."""
     data_a, teacher_a = setup_task(tmp_path / "a", "movie-sentiment")
     data_b, _ = setup_task(tmp_path / "b", "movie-score")
     run = tmp_path / "run"
     config = {
         "tasks": [{"task": "movie-sentiment", "data": str(data_a), "teacher": str(teacher_a)},
                   {"task": "movie-score", "data": str(data_b)}],
-        "encoder": str(teacher_a), "student": TINY_TRANSFORMER, "out": str(run),
-        "train": {"epochs": 1, "batch_size": 8},
+        "encoder": str(teacher_a), "student": TINY_TRANSFORMER, "out": str(run), "train": train,
     }  # fmt: skip
-    (tmp_path / "mt.yaml").write_text(yaml.safe_dump(config))
-    assert runner.invoke(app, ["distill", str(tmp_path / "mt.yaml")]).exit_code == 0
+    path = tmp_path / "mt.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path, run
+
+
+def test_a_multitask_run_is_evaluated_exported_and_served_per_task(tmp_path: Path) -> None:
+    """evaluate / export / predict take ``--task`` for a multi-task run: the shared encoder with that
+    task's head, reloaded from the run folder, scores what training reported."""
+    path, run = small_student_run(tmp_path, {"epochs": 1, "batch_size": 8})
+    assert runner.invoke(app, ["distill", str(path)]).exit_code == 0
     best = json.loads((run / "metrics.json").read_text())["best"]
 
     result = runner.invoke(app, ["evaluate", str(run), "--task", "movie-score"])
@@ -179,17 +186,7 @@ def test_a_multitask_run_is_evaluated_exported_and_served_per_task(tmp_path: Pat
 def test_a_killed_multitask_run_resumes_to_the_same_model(tmp_path: Path) -> None:
     """A real SIGKILL mid-epoch, then ``--resume``: the same heads, encoder, metrics and log as a run
     never interrupted (the task order of each epoch is a function of seed and epoch)."""
-    data_a, teacher_a = setup_task(tmp_path / "a", "movie-sentiment")
-    data_b, _ = setup_task(tmp_path / "b", "movie-score")
-    run = tmp_path / "run"
-    config = {
-        "tasks": [{"task": "movie-sentiment", "data": str(data_a), "teacher": str(teacher_a)},
-                  {"task": "movie-score", "data": str(data_b)}],
-        "encoder": str(teacher_a), "student": TINY_TRANSFORMER, "out": str(run),
-        "train": {"epochs": 2, "batch_size": 4, "checkpoint_every": 5},
-    }  # fmt: skip
-    path = tmp_path / "mt.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path, run = small_student_run(tmp_path, {"epochs": 2, "batch_size": 4, "checkpoint_every": 5})
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "textdistill", "distill", str(path)]
     ref = subprocess.run([*command, f"out={tmp_path / 'ref'}"], capture_output=True, text=True, env=env)
