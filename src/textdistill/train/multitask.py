@@ -252,15 +252,21 @@ def open_task_view(folder: str | Path, task: str | None) -> tuple[TaskView, obje
     if task not in names:
         raise TextdistillError(f"{folder} has no task {task!r}; its tasks are {', '.join(names)}")
     model = MultiTaskModel(AutoModel.from_pretrained(folder / "model"), specs)
-    load_multitask(folder / "model", model)
+    load_heads(folder / "model", model)
     cfg = yaml.safe_load((folder / "config.yaml").read_text())
     return TaskView(model, task).eval(), AutoTokenizer.from_pretrained(folder / "model"), cfg, task
 
 
 def load_multitask(folder: Path, model: MultiTaskModel) -> None:
     """Load a saved multi-task model's weights into ``model`` (same tasks and sizes)."""
-    from safetensors.torch import load_file
     from transformers import AutoModel
 
     model.encoder.load_state_dict(AutoModel.from_pretrained(folder).state_dict())
+    load_heads(folder, model)
+
+
+def load_heads(folder: Path, model: MultiTaskModel) -> None:
+    """The task heads of a saved multi-task model (``heads.safetensors``) into ``model``."""
+    from safetensors.torch import load_file
+
     model.heads.load_state_dict(load_file(folder / "heads.safetensors"))
