@@ -182,6 +182,41 @@ def test_a_multitask_run_is_evaluated_exported_and_served_per_task(tmp_path: Pat
     missing = runner.invoke(app, ["predict", str(run), "x", "--task", "movie-score", "--backend", "onnx"])
     assert missing.exit_code != 0 and "--task movie-score" in missing.output
 
+    bench = runner.invoke(app, ["bench", str(run), "--task", "movie-sentiment", "--batch-sizes", "1,4",
+                                "--examples", "8", "--out", str(tmp_path / "bench")])  # fmt: skip
+    assert bench.exit_code == 0, bench.output
+    rows = json.loads((tmp_path / "bench.json").read_text())
+    assert [(r["model"], r["backend"]) for r in rows] == [
+        ("multitask", "torch fp32"), ("multitask", "onnx fp32"), ("multitask", "onnx int8"),
+        ("teacher", "torch fp32"),
+    ]  # fmt: skip
+    assert rows[-1]["folder"] == str(tmp_path / "a" / "teacher")
+    assert {r["task"] for r in rows} == {"movie-sentiment"}
+    bench = runner.invoke(app, ["bench", str(run), "--task", "movie-score", "--batch-sizes", "2",
+                                "--examples", "8", "--out", str(tmp_path / "score")])  # fmt: skip
+    assert bench.exit_code == 0, bench.output
+    rows = json.loads((tmp_path / "score.json").read_text())
+    assert len(rows) == 3 and (run / "onnx" / "movie-score" / "model.onnx").exists()  # no teacher: no row
+
+
+def test_an_ensemble_teacher_is_benched_member_by_member(tmp_path: Path) -> None:
+    from textdistill.evaluate.bench import run_teachers
+
+    ensemble = tmp_path / "ens"
+    for name in ("member-1", "member-3"):
+        (ensemble / name).mkdir(parents=True)
+        (ensemble / name / "config.json").write_text("{}")
+    (ensemble / "ensemble.json").write_text(json.dumps({"members": ["member-3", "member-1"]}))
+    run = tmp_path / "run"
+    run.mkdir()
+    tasks = [{"task": "trec6", "teacher": str(ensemble)}, {"task": "movie-score"}]
+    (run / "config.yaml").write_text(yaml.safe_dump({"tasks": tasks}))
+    assert run_teachers(run, "trec6") == [
+        ("teacher (member-3 of 2)", ensemble / "member-3"),
+        ("teacher (member-1 of 2)", ensemble / "member-1"),
+    ]
+    assert run_teachers(run, "movie-score") == []
+
 
 def test_a_killed_multitask_run_resumes_to_the_same_model(tmp_path: Path) -> None:
     """A real SIGKILL mid-epoch, then ``--resume``: the same heads, encoder, metrics and log as a run

@@ -608,9 +608,13 @@ def bench_cmd(
     batch_sizes: Annotated[str, typer.Option(help="comma-separated batch sizes")] = "1,8,32,128",
     examples: Annotated[int, typer.Option(min=8, help="dev examples to run")] = 512,
     out: Annotated[Path | None, typer.Option(help="write OUT.json, OUT.md and OUT.png")] = None,
+    task: Annotated[
+        str | None, typer.Option(help="the task to use, in a multi-task run (textdistill distill with tasks)")
+    ] = None,
 ) -> None:
     """Serving speed: throughput at several batch sizes and latency percentiles at batch 1, for
-    PyTorch fp32, ONNX fp32 and ONNX int8 (exported when missing), and each run's teacher."""
+    PyTorch fp32, ONNX fp32 and ONNX int8 (exported when missing), and each run's teacher (every
+    member of an ensemble teacher)."""
     from textdistill.evaluate.bench import bench_folder, plot, table_markdown
 
     try:
@@ -621,8 +625,8 @@ def bench_cmd(
         ) from None
     rows, teachers = [], set()
     for folder in folders:
-        for row in bench_folder(folder, sizes, examples):
-            if row["model"] == "teacher" and row["folder"] in teachers:
+        for row in bench_folder(folder, sizes, examples, task=task):
+            if row["model"].startswith("teacher") and row["folder"] in teachers:
                 continue  # one row per teacher, however many of its students are benched
             teachers.add(row["folder"])
             rows.append(row)

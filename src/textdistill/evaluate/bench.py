@@ -16,7 +16,7 @@ import torch
 import yaml
 
 from textdistill.data.load import load_task
-from textdistill.deploy import ONNX_FILES, export_folder, onnx_session
+from textdistill.deploy import ONNX_FILES, export_folder, onnx_dir, onnx_session
 from textdistill.evaluate.run_eval import open_model
 from textdistill.evaluate.speed import Runner, latency_ms, throughput, torch_runner
 from textdistill.train.distill import Student
@@ -44,37 +44,56 @@ def measure(
     return {"throughput": speeds, "latency_ms": {k: round(v, 3) for k, v in latency.items()}}
 
 
+def run_teachers(folder: Path, task: str) -> list[tuple[str, Path]]:
+    """``(model label, folder)`` of the teacher(s) a run distilled ``task`` from: none, one, or each
+    kept member of an ensemble (serving an ensemble costs every member)."""
+    from textdistill.ensemble import is_ensemble, read_ensemble
+
+    config = folder / "config.yaml"
+    cfg = yaml.safe_load(config.read_text()) if config.exists() else {}
+    if "tasks" in cfg:
+        teacher = next((e.get("teacher") for e in cfg["tasks"] if e["task"] == task), None)
+    else:
+        teacher = cfg.get("teacher")
+    if not teacher:
+        return []
+    if is_ensemble(teacher):
+        members, _ = read_ensemble(teacher)
+        return [(f"teacher ({m.name} of {len(members)})", m) for m in members]
+    return [("teacher", Path(teacher))]
+
+
 def bench_folder(
     folder: str | Path,
     batch_sizes: tuple[int, ...] = BATCH_SIZES,
     examples: int = 512,
     latency_n: int = 200,
     teacher: bool = True,
+    task: str | None = None,
 ) -> list[dict]:
-    """One row per (model, backend): the student on torch / onnx / onnx-int8, then its teacher."""
+    """One row per (model, backend): the student on torch / onnx / onnx-int8, then its teacher (each
+    member of an ensemble teacher). ``task`` picks one task of a multi-task run."""
     set_threads()
     folder = Path(folder)
-    student, task_name, data, _ = open_model(folder)
-    task = load_task(task_name, data)
-    sample = task.splits[task.eval_splits[0]][:examples]
-    onnx_dir = folder / "onnx"
-    if not all((onnx_dir / f).exists() for f in ONNX_FILES.values()):
-        export_folder(folder, int8=True)
+    student, task_name, data, _ = open_model(folder, task)
+    loaded = load_task(task_name, data)
+    sample = loaded.splits[loaded.eval_splits[0]][:examples]
+    onnx = onnx_dir(folder, student, task_name)
+    if not all((onnx / f).exists() for f in ONNX_FILES.values()):
+        export_folder(folder, int8=True, task=task)
     rows = []
     runners = {"torch fp32": torch_runner(student.model)}
-    runners["onnx fp32"] = _onnx_runner(onnx_dir / ONNX_FILES["onnx"])
-    runners["onnx int8"] = _onnx_runner(onnx_dir / ONNX_FILES["onnx-int8"])
+    runners["onnx fp32"] = _onnx_runner(onnx / ONNX_FILES["onnx"])
+    runners["onnx int8"] = _onnx_runner(onnx / ONNX_FILES["onnx-int8"])
     for backend, run in runners.items():
         rows.append({"folder": str(folder), "model": student.kind, "backend": backend,
                      **measure(run, student, sample, batch_sizes, latency_n)})  # fmt: skip
-    config = folder / "config.yaml"
-    teacher_dir = yaml.safe_load(config.read_text()).get("teacher") if config.exists() else None
-    if teacher and teacher_dir:
+    for label, teacher_dir in run_teachers(folder, task_name) if teacher else []:
         t, _, _, _ = open_model(teacher_dir)
-        rows.append({"folder": teacher_dir, "model": "teacher", "backend": "torch fp32",
+        rows.append({"folder": str(teacher_dir), "model": label, "backend": "torch fp32",
                      **measure(torch_runner(t.model), t, sample, batch_sizes, latency_n)})  # fmt: skip
     for row in rows:
-        row["examples"], row["threads"] = len(sample), torch.get_num_threads()
+        row["task"], row["examples"], row["threads"] = task_name, len(sample), torch.get_num_threads()
     return rows
 
 

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 from transformers import (
     AutoConfig,
+    AutoModel,
     AutoModelForSequenceClassification,
     AutoTokenizer,
     PreTrainedTokenizerBase,
@@ -32,6 +33,20 @@ def resolve_model(name_or_path: str) -> str:
 
         return str(fetch(name_or_path))
     return name_or_path if not Path(name_or_path).exists() else str(Path(name_or_path))
+
+
+def load_encoder(path: str, **kwargs):
+    """A checkpoint's bare encoder (``AutoModel``), its task head dropped on purpose: without the
+    warning table ``transformers`` prints for the head's unused weights. ``kwargs`` go to
+    ``from_pretrained`` (``output_loading_info=True`` still returns the missing keys)."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        return AutoModel.from_pretrained(path, **kwargs)
+    finally:
+        hf_logging.set_verbosity(level)
 
 
 class HFClassifier(nn.Module):

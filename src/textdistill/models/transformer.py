@@ -27,7 +27,6 @@ from pathlib import Path
 from torch import Tensor, nn
 from transformers import (
     AutoConfig,
-    AutoModel,
     AutoTokenizer,
     BertConfig,
     BertForSequenceClassification,
@@ -36,7 +35,7 @@ from transformers import (
 
 from textdistill.data.tasks import TaskSpec
 from textdistill.errors import TextdistillError
-from textdistill.models.teacher import HFClassifier, resolve_model
+from textdistill.models.teacher import HFClassifier, load_encoder, resolve_model
 
 # Files whose presence says a folder holds a tokenizer (the teacher's; the student shares it).
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
@@ -186,7 +185,7 @@ def build_transformer_student(
 
 def _copy_from_teacher(student: BertForSequenceClassification, path: str, chosen: list[int]) -> None:
     """Copy embeddings, the chosen layers and the pooler of the (checked) BERT teacher at ``path``."""
-    source, info = AutoModel.from_pretrained(path, attn_implementation="eager", output_loading_info=True)
+    source, info = load_encoder(path, attn_implementation="eager", output_loading_info=True)
     missing = set(info.get("missing_keys", ()))
     needed = ["embeddings.", *(f"encoder.layer.{i}." for i in sorted(set(chosen)))]
     absent = sorted(k for k in missing if k.startswith(tuple(needed)))

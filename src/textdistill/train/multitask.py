@@ -91,13 +91,11 @@ class TaskView(nn.Module):
 
 def build_encoder(cfg: MultiTaskConfig, spec) -> nn.Module:
     """The shared encoder: ``cfg.encoder`` itself, or a fresh ``cfg.student`` on its vocabulary."""
-    from transformers import AutoModel
-
-    from textdistill.models.teacher import resolve_model
+    from textdistill.models.teacher import load_encoder, resolve_model
     from textdistill.models.transformer import build_transformer_student
 
     if cfg.student is None:
-        return AutoModel.from_pretrained(resolve_model(cfg.encoder))
+        return load_encoder(resolve_model(cfg.encoder))
     s = cfg.student
     if s.init_from is not None:
         raise TextdistillError("a multi-task student starts from random weights or init_from_teacher")
