@@ -212,8 +212,8 @@ def test_an_ensemble_teacher_is_benched_member_by_member(tmp_path: Path) -> None
     tasks = [{"task": "trec6", "teacher": str(ensemble)}, {"task": "movie-score"}]
     (run / "config.yaml").write_text(yaml.safe_dump({"tasks": tasks}))
     assert run_teachers(run, "trec6") == [
-        ("teacher (member-3 of 2)", ensemble / "member-3"),
-        ("teacher (member-1 of 2)", ensemble / "member-1"),
+        ("teacher, ensemble member 1 of 2", ensemble / "member-3"),
+        ("teacher, ensemble member 2 of 2", ensemble / "member-1"),
     ]
     assert run_teachers(run, "movie-score") == []
 

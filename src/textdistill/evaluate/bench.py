@@ -59,7 +59,7 @@ def run_teachers(folder: Path, task: str) -> list[tuple[str, Path]]:
         return []
     if is_ensemble(teacher):
         members, _ = read_ensemble(teacher)
-        return [(f"teacher ({m.name} of {len(members)})", m) for m in members]
+        return [(f"teacher, ensemble member {i} of {len(members)}", m) for i, m in enumerate(members, 1)]
     return [("teacher", Path(teacher))]
 
 
