@@ -26,7 +26,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from common import header_markdown, mean_sd, pm, run_distill, run_record, seed_bars
+from common import finished_line, header_markdown, mean_sd, pm, run_distill, run_record, seed_bars
 from textdistill.run import EPOCHS, LR, STUDENTS
 
 # vitaminc (43.7k pairs, about 60 words each) is cut to what a 2-core CPU trains in minutes: the
@@ -137,7 +137,6 @@ def main() -> None:
 
 
 def write_results(table: list[dict], record: dict, args: argparse.Namespace) -> None:
-    finished = [f for row in table for f in row.get("finished", [])]
     out = Path(args.results)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(
@@ -146,8 +145,7 @@ def write_results(table: list[dict], record: dict, args: argparse.Namespace) -> 
     lines = [
         f"# Distillation with a transfer set from augmentation ({len(args.seeds)} seeds)\n",
         header_markdown(record),
-        f"- runs are reused from `{args.runs}` when there; these finished between "
-        f"{min(finished)} and {max(finished)}\n",
+        *finished_line(table, args.runs),
         f"- seeds {args.seeds}; augmentation seed {args.aug_seed}, tagger {args.tagger}, paper defaults "
         "p_mask = p_pos = 0.1, p_ng = 0.25; method "
         f"`{args.method}` (alpha 0.5, T 2); mean ± sample sd over seeds; best checkpoint by the dev "

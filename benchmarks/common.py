@@ -53,14 +53,34 @@ def mean_sd(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def finished_line(rows: list[dict], runs: str) -> list[str]:
+    """When the (possibly reused) runs finished: a table may join runs of several days."""
+    finished = [f for r in rows for f in r.get("finished", [])]
+    if not finished:
+        return []
+    return [f"- runs are reused from `{runs}` when there; these finished between {min(finished)} and "
+            f"{max(finished)}\n"]  # fmt: skip
+
+
 def run_distill(out: Path, config: dict) -> dict:
     """One distillation run into ``out`` (``config`` without ``out``); a run whose ``metrics.json``
-    exists is reused, so an interrupted benchmark continues where it stopped."""
-    from textdistill.config import validate
-    from textdistill.train.distill import distill
+    exists is reused, so an interrupted benchmark continues where it stopped, but only if it was
+    made with the same config: a finished run of another recipe under the same name is refused."""
+    import yaml
 
+    from textdistill.config import validate
+    from textdistill.train.distill import changed_keys, distill
+
+    cfg = validate({**config, "out": str(out)})
     if not (out / "metrics.json").exists():
-        distill(validate({**config, "out": str(out)}))
+        distill(cfg)
+    else:
+        changed = changed_keys(yaml.safe_load((out / "config.yaml").read_text()), cfg.model_dump())
+        if changed:
+            raise SystemExit(
+                f"{out} holds a finished run of another config (these keys differ: {', '.join(changed)}); "
+                "move it away or give the benchmark another --runs folder"
+            )
     return json.loads((out / "metrics.json").read_text())
 
 

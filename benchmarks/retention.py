@@ -25,7 +25,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from common import header_markdown, mean_sd, pm, run_distill, run_record
+from common import finished_line, header_markdown, mean_sd, pm, run_distill, run_record
 from textdistill.data.tasks import OFFLINE_TASKS
 from textdistill.evaluate.run_eval import evaluate_folder
 
@@ -162,15 +162,6 @@ def render(out: dict, results: str) -> None:
     Path(results + ".md").write_text("\n".join(lines) + "\n")
     plot(out, results + ".png")
     print("\n".join(lines))
-
-
-def finished_line(rows: list[dict], runs: str) -> list[str]:
-    """When the (possibly reused) runs finished: a table may join runs of several days."""
-    finished = [f for r in rows for f in r.get("finished", [])]
-    if not finished:
-        return []
-    return [f"- runs are reused from `{runs}` when there; these finished between {min(finished)} and "
-            f"{max(finished)}\n"]  # fmt: skip
 
 
 def against_hard(rows: list[dict]) -> list[str]:

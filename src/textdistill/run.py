@@ -21,8 +21,8 @@ from textdistill.train.distill import distill
 from textdistill.train.teach import TeachConfig, teach_or_reuse
 
 # the transformer: 2 layers of the teacher's width, started from teacher layers 1 and 4 with the
-# feed-forward block cut from 1536 to the 1024 units of largest magnitude: 3.3-3.6x faster than
-# minilm-l6 at batch 32 (results/retention.md) where the uncut 2 layers were 2.8-3.0x
+# feed-forward block cut from 1536 to the 1024 units of largest magnitude: 3.3-3.9x faster than
+# minilm-l6 at batch 32 (results/retention.md, results/main-run.md) where the uncut 2 layers were 2.8-3.0x
 # (results/distill.md). A random 4-layer 312-wide student is only 2.1x faster than minilm-l6.
 STUDENTS = {
     "bilstm": {"kind": "bilstm", "embedding": "glove-6b-50d"},

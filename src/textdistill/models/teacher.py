@@ -35,18 +35,19 @@ def resolve_model(name_or_path: str) -> str:
     return name_or_path if not Path(name_or_path).exists() else str(Path(name_or_path))
 
 
-def load_encoder(path: str, **kwargs):
-    """A checkpoint's bare encoder (``AutoModel``), its task head dropped on purpose: without the
-    warning table ``transformers`` prints for the head's unused weights. ``kwargs`` go to
-    ``from_pretrained`` (``output_loading_info=True`` still returns the missing keys)."""
+def load_encoder(path: str, **kwargs) -> tuple[nn.Module, list[str]]:
+    """A checkpoint's bare encoder (``AutoModel``) and the names of its weights the checkpoint
+    lacked (they start random), its task head dropped on purpose: without the warning table
+    ``transformers`` prints for the head's unused weights. ``kwargs`` go to ``from_pretrained``."""
     from transformers.utils import logging as hf_logging
 
     level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:
-        return AutoModel.from_pretrained(path, **kwargs)
+        model, info = AutoModel.from_pretrained(path, output_loading_info=True, **kwargs)
     finally:
         hf_logging.set_verbosity(level)
+    return model, sorted(info.get("missing_keys", ()))
 
 
 class HFClassifier(nn.Module):

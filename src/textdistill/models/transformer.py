@@ -185,8 +185,7 @@ def build_transformer_student(
 
 def _copy_from_teacher(student: BertForSequenceClassification, path: str, chosen: list[int]) -> None:
     """Copy embeddings, the chosen layers and the pooler of the (checked) BERT teacher at ``path``."""
-    source, info = load_encoder(path, attn_implementation="eager", output_loading_info=True)
-    missing = set(info.get("missing_keys", ()))
+    source, missing = load_encoder(path, attn_implementation="eager")
     needed = ["embeddings.", *(f"encoder.layer.{i}." for i in sorted(set(chosen)))]
     absent = sorted(k for k in missing if k.startswith(tuple(needed)))
     if absent:

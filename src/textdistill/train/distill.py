@@ -424,7 +424,7 @@ def check_resumable(cfg: DistillConfig | MultiTaskConfig, out: Path) -> None:
         )
     saved = yaml.safe_load((out / "config.yaml").read_text()) if (out / "config.yaml").exists() else {}
     now = cfg.model_dump()
-    changed = _changed_keys(saved, now)
+    changed = changed_keys(saved, now)
     if changed:
         raise TextdistillError(
             f"--resume needs the config the run started with; these keys differ from {out / 'config.yaml'}: "
@@ -432,13 +432,13 @@ def check_resumable(cfg: DistillConfig | MultiTaskConfig, out: Path) -> None:
         )
 
 
-def _changed_keys(saved: dict, now: dict, prefix: str = "") -> list[str]:
+def changed_keys(saved: dict, now: dict, prefix: str = "") -> list[str]:
     """Dotted keys whose values differ between two nested dicts."""
     keys = []
     for key in sorted(set(saved) | set(now)):
         a, b = saved.get(key), now.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
-            keys += _changed_keys(a, b, f"{prefix}{key}.")
+            keys += changed_keys(a, b, f"{prefix}{key}.")
         elif a != b:
             keys.append(f"{prefix}{key}")
     return keys

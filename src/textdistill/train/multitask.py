@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -95,7 +96,11 @@ def build_encoder(cfg: MultiTaskConfig, spec) -> nn.Module:
     from textdistill.models.transformer import build_transformer_student
 
     if cfg.student is None:
-        return load_encoder(resolve_model(cfg.encoder))
+        encoder, missing = load_encoder(resolve_model(cfg.encoder))
+        if missing:  # a bare checkpoint may lack its pooler; anything else is worth knowing
+            shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+            warnings.warn(f"{cfg.encoder} lacks {len(missing)} weights (random): {shown}", stacklevel=2)
+        return encoder
     s = cfg.student
     if s.init_from is not None:
         raise TextdistillError("a multi-task student starts from random weights or init_from_teacher")
