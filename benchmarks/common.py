@@ -69,7 +69,7 @@ def run_distill(out: Path, config: dict) -> dict:
     import yaml
 
     from textdistill.config import validate
-    from textdistill.train.distill import changed_keys, distill
+    from textdistill.recipes.distill import changed_keys, distill
 
     cfg = validate({**config, "out": str(out)})
     if not (out / "metrics.json").exists():

@@ -72,7 +72,7 @@ def spec(args: argparse.Namespace, out: Path) -> dict:
 # ------------------------------------------------------------------------------------ the workers
 def work_textdistill(cfg: dict) -> dict:
     from textdistill.config import validate
-    from textdistill.train.distill import distill
+    from textdistill.recipes.distill import distill
 
     metrics = distill(validate(cfg))
     ends = [row["elapsed_s"] for row in metrics["history"]]
@@ -98,7 +98,7 @@ def work_textbrewer(cfg: dict) -> dict:
     from textdistill.data.load import load_task, subsample
     from textdistill.evaluate.quality import score_splits
     from textdistill.models.teacher import HFClassifier
-    from textdistill.train.distill import build_student
+    from textdistill.recipes.distill import build_student
     from textdistill.train.trainer import TrainConfig, _optimizer, set_seed, set_threads
 
     c = validate(cfg)
@@ -202,7 +202,7 @@ def profile_steps(cfg: dict, batches: int = 20) -> dict:
     from textdistill.data.load import load_task, subsample
     from textdistill.losses import hard_loss, kd_kl
     from textdistill.models.teacher import HFClassifier
-    from textdistill.train.distill import build_student
+    from textdistill.recipes.distill import build_student
     from textdistill.train.trainer import TrainConfig, _optimizer, set_seed, set_threads
 
     c = validate(cfg)
@@ -290,7 +290,7 @@ def drop_teacher_cache(cfg: dict) -> None:
     from textdistill.config import validate
     from textdistill.data.load import load_task, subsample
     from textdistill.paths import home
-    from textdistill.teacher_cache import fingerprint
+    from textdistill.teachers.cache import fingerprint
 
     c = validate(cfg)
     examples = subsample(load_task(c.task).splits["train"], c.train.max_train_examples)

@@ -15,8 +15,7 @@ import json
 from pathlib import Path
 
 from common import header_markdown, run_record
-from textdistill.ensemble import teach_ensemble
-from textdistill.train.teach import TeachConfig
+from textdistill.recipes.teach import TeachConfig, teach_ensemble
 
 
 def subsets(out: Path, metrics: dict, cfg: TeachConfig) -> list[dict]:
@@ -27,9 +26,9 @@ def subsets(out: Path, metrics: dict, cfg: TeachConfig) -> list[dict]:
 
     from textdistill.data.encode import EncodedDataset, make_loader
     from textdistill.data.load import load_task
-    from textdistill.ensemble import combine
     from textdistill.evaluate.metrics import compute_metrics
     from textdistill.models.teacher import HFClassifier, load_tokenizer, predict_logits
+    from textdistill.teachers.ensemble import combine
 
     task = load_task(cfg.task)
     tokenizer = load_tokenizer(str(out / "member-1"))

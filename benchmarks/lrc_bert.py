@@ -54,7 +54,7 @@ def slug(text: str) -> str:
 def general_student(args: argparse.Namespace) -> tuple[Path, dict]:
     """The task-agnostic student, made once (reused when its folder is complete)."""
     from textdistill.data.tasks import OFFLINE_TASKS
-    from textdistill.train.general import GeneralConfig, general_distill
+    from textdistill.recipes.general import GeneralConfig, general_distill
 
     out = Path(args.runs) / f"general-4l312-{args.general_texts}"
     if not (out / "general.json").exists():
@@ -77,8 +77,8 @@ def teacher_quality(task: str, teacher: Path, limits: dict) -> dict[str, float]:
 
     from textdistill.data.load import load_task, subsample
     from textdistill.evaluate.quality import score_splits
+    from textdistill.models.bundle import Student
     from textdistill.models.teacher import HFClassifier
-    from textdistill.train.distill import Student
 
     data = load_task(task)
     student = Student(

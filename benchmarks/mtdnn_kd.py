@@ -33,9 +33,8 @@ import matplotlib.pyplot as plt
 from common import header_markdown, mean_sd, pm, run_record
 from textdistill.config import validate
 from textdistill.data.tasks import OFFLINE_TASKS
-from textdistill.ensemble import teach_ensemble
-from textdistill.train.multitask import multitask_distill
-from textdistill.train.teach import TeachConfig
+from textdistill.recipes.multitask import multitask_distill
+from textdistill.recipes.teach import TeachConfig, teach_ensemble
 
 WITH_TEACHER = ("movie-sentiment", "trec6")
 WITHOUT = ("movie-score", "vitaminc")

@@ -22,8 +22,8 @@ from common import header_markdown, run_record
 from textdistill.config import validate
 from textdistill.data.load import load_task
 from textdistill.methods import get_method
-from textdistill.teacher_cache import teacher_outputs
-from textdistill.train.distill import build_student
+from textdistill.recipes.distill import build_student
+from textdistill.teachers.cache import teacher_outputs
 from textdistill.train.trainer import set_seed, set_threads
 
 STUDENTS = {

@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from common import header_markdown, run_record
-from textdistill.train.teach import TeachConfig, teach
+from textdistill.recipes.teach import TeachConfig, teach
 
 TARGETS = {"movie-sentiment": 0.84, "trec6": 0.90}  # issue: dev accuracy a teacher must reach
 

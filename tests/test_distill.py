@@ -155,28 +155,31 @@ def test_evaluate_a_run_and_a_teacher(tmp_path: Path) -> None:
     assert ev["throughput_bs32"] > 0 and ev["latency_p90_ms"] >= ev["latency_p50_ms"] > 0
     assert ev["size_mb"] > 0 and ev["parameters"] > 0 and ev["kind"] == "bilstm"
     result = runner.invoke(app, ["evaluate", str(tmp_path)])
-    assert result.exit_code == 2 and "neither a teacher folder" in " ".join(result.output.split())
+    assert result.exit_code == 2 and "not a textdistill run folder" in " ".join(result.output.split())
 
 
 def test_report_table_retention_and_speedup(tmp_path: Path) -> None:
     from textdistill.run import write_report
 
-    def row(name: str, acc: float, speed: float) -> dict:
+    def row(name: str, acc: float, speed: float, scored_on: str = "abc") -> dict:
         return {
             "model": name,
             "primary_metric": "dev/accuracy",
             "quality": {"dev/accuracy": acc},
+            "scored_on": {"dev": {"examples": 10, "sha256": scored_on}},
             "parameters": 1_000_000,
             "size_mb": 4.0,
             "throughput_bs32": speed,
             "latency_p50_ms": 1.0,
         }
 
-    rows = [row("teacher", 0.8, 100.0), row("bilstm-hinton", 0.76, 1500.0)]
+    rows = [row("teacher", 0.8, 100.0), row("bilstm-hinton", 0.76, 1500.0), row("other", 1.3, 900.0, "def")]
     write_report(rows, tmp_path, "movie-sentiment", quick=False)
     assert rows[1]["retention"] == pytest.approx(0.95) and rows[1]["speedup_bs32"] == pytest.approx(15.0)
+    assert rows[2]["retention"] is None  # scored on other examples: no retention, never 162.5%
     md = (tmp_path / "report.md").read_text()
     assert "| bilstm-hinton | 1.00M | 4.0 | 0.7600 | 95.0% | 1500 | 1.0 | 15.0x |" in md
+    assert "| other | 1.00M | 4.0 | 1.3000 | n/a (other examples) |" in md and "162.5%" not in md
     assert (tmp_path / "report.png").stat().st_size > 10_000
 
 

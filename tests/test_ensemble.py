@@ -15,9 +15,9 @@ from tests.test_distill import TINY_TRANSFORMER
 from tests.test_teach import teach
 from textdistill.cli import app
 from textdistill.data.tasks import Example
-from textdistill.ensemble import combine
 from textdistill.errors import TextdistillError
-from textdistill.teacher_cache import teacher_outputs
+from textdistill.teachers.cache import teacher_outputs
+from textdistill.teachers.ensemble import combine
 
 runner = CliRunner()
 

@@ -226,7 +226,7 @@ def test_cached_layer_features_equal_live_ones(tiny_bert: Path) -> None:
     from textdistill.data.encode import EncodedDataset, make_loader
     from textdistill.data.tasks import Example
     from textdistill.models.teacher import HFClassifier
-    from textdistill.teacher_cache import teacher_outputs
+    from textdistill.teachers.cache import teacher_outputs
 
     examples = [Example(t) for t in ("a good film", "the plot was bad and the acting awful", "not very good")]
     first = teacher_outputs(tiny_bert, examples, features="mean")

@@ -12,7 +12,7 @@ from transformers import AutoTokenizer
 from textdistill.data.encode import EncodedDataset, make_loader
 from textdistill.data.tasks import Example
 from textdistill.models.teacher import HFClassifier, predict_logits
-from textdistill.teacher_cache import fingerprint, teacher_outputs
+from textdistill.teachers.cache import fingerprint, teacher_outputs
 
 EXAMPLES = [
     Example(t, None, i % 2)

@@ -17,6 +17,7 @@ from rich.table import Table
 from textdistill.errors import TextdistillError
 
 if TYPE_CHECKING:
+    from textdistill.artifacts import DataSource
     from textdistill.data.load import TaskData
 
 app = typer.Typer(
@@ -34,13 +35,45 @@ console = Console() if sys.stdout.isatty() else Console(width=160)
 err_console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
 
 
+def quiet_libraries() -> None:
+    """Keep library noise out of the console: transformers' load reports and its progress bars
+    ("Writing model shards"); our own warnings print as one ``warning:`` line each."""
+    import warnings
+
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    except ImportError:  # pragma: no cover - an old huggingface_hub
+        pass
+
+    def show(message: Warning | str, category: type[Warning], *_args: Any, **_kwargs: Any) -> None:
+        err_console.print(f"[bold yellow]warning:[/] {escape(str(message))}", highlight=False)
+
+    warnings.showwarning = show  # type: ignore[assignment]
+
+
 def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Print a user's error (bad file, option or asset) without a traceback; exit code 2."""
+    """Print a user's error (bad file, option or asset) without a traceback; exit code 2. Ctrl-C
+    says what was kept and how to resume (exit code 130)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from textdistill.recipes.common import Interrupted
+
+        quiet_libraries()
         try:
             return fn(*args, **kwargs)
+        except Interrupted as err:
+            err_console.print(f"[bold yellow]{escape(str(err))}[/]", highlight=False)
+            raise typer.Exit(130) from None
+        except KeyboardInterrupt:
+            err_console.print("[bold yellow]interrupted[/] (Ctrl-C)", highlight=False)
+            raise typer.Exit(130) from None
         except TextdistillError as err:
             err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
             raise typer.Exit(2) from None
@@ -125,6 +158,10 @@ def tasks_list() -> None:
 
 
 # ------------------------------------------------------------------------------------------- teach
+LABELS_HELP = "class names in order (neg,pos), or what the files hold: 0=ham,1=spam"
+METRIC_HELP = "picks the best checkpoint: accuracy, macro_f1, or f1 (of --positive)"
+
+
 def _load_task_from_options(
     task: str | None,
     data: Path | None,
@@ -136,33 +173,45 @@ def _load_task_from_options(
     regression: bool,
     hf_dataset: str | None = None,
     hf_splits: str = "train,validation",
-) -> TaskData:
-    """The task the ``teach`` options describe: a Hugging Face dataset, the user's files, or a named task."""
-    from textdistill.data.load import load_files, load_hf, load_task
-    from textdistill.data.readers import Columns
+    metric: str | None = None,
+    positive: str | None = None,
+) -> tuple[TaskData, DataSource]:
+    """The task the options describe (a Hugging Face dataset, the user's files, or a built-in task)
+    and its source, as the run manifest records it."""
+    from textdistill.artifacts import DataSource
+    from textdistill.data.load import load_files, load_hf, load_task, user_spec
+    from textdistill.data.readers import Columns, parse_labels
 
+    names, label_map = parse_labels(labels) if labels else (None, None)
+    cols = Columns.parse(columns) if columns else None
+    col_dict = {k: v for k, v in vars(cols).items() if v is not None} if cols else None
     if hf_dataset is not None:
-        cols = Columns.parse(columns) if columns else None
-        names = tuple(x.strip() for x in labels.split(",")) if labels else None
-        return load_hf(
-            hf_dataset,
-            tuple(x.strip() for x in hf_splits.split(",")),
-            cols,
-            names,
-            regression,
-            name=task or "custom",
-        )
+        splits = tuple(x.strip() for x in hf_splits.split(","))
+        loaded = load_hf(hf_dataset, splits, cols, names, regression, name=task or "custom")
+        spec = user_spec(loaded.spec.name, loaded.spec.labels, loaded.spec.is_pair, metric, positive,
+                         loaded.spec.description)  # fmt: skip
+        source = DataSource("hf", hf=hf_dataset, hf_splits=splits, columns=col_dict, regression=regression)
+        return type(loaded)(spec, loaded.splits, loaded.source, loaded.eval_splits), source
     if train is not None or dev is not None:
         if train is None or dev is None:
             raise TextdistillError("your own files need both --train and --dev")
-        cols = Columns.parse(columns) if columns else None
-        names = tuple(x.strip() for x in labels.split(",")) if labels else None
-        return load_files(train, dev, test, cols, names, regression, name=task or "custom")
+        loaded = load_files(
+            train, dev, test, cols, names, regression, task or "custom", label_map, metric, positive
+        )
+        source = DataSource(
+            "files", train=str(train), dev=str(dev), test=str(test) if test else None, columns=col_dict,
+            label_map=label_map, regression=regression,
+        )  # fmt: skip
+        return loaded, source
     if task is None:
         raise TextdistillError(
             "give --task (see `textdistill tasks`), or your own files with --train and --dev"
         )
-    return load_task(task, data)
+    given = {"--columns": columns, "--labels": labels, "--metric": metric, "--positive": positive}
+    unused = [n for n, v in given.items() if v] + (["--regression"] if regression else [])
+    if unused:
+        raise TextdistillError(f"{', '.join(unused)} describe your own files; a built-in task has its own")
+    return load_task(task, data), DataSource("task", task=task, data=str(data) if data else None)
 
 
 @app.command("teach")
@@ -176,12 +225,15 @@ def teach_cmd(
     dev: Annotated[Path | None, typer.Option(help="your own dev file")] = None,
     test: Annotated[Path | None, typer.Option(help="your own test file (optional)")] = None,
     columns: Annotated[str | None, typer.Option(help="column mapping, e.g. text=sentence,label=y")] = None,
-    labels: Annotated[str | None, typer.Option(help="class names in order, comma-separated")] = None,
+    labels: Annotated[str | None, typer.Option(help=LABELS_HELP)] = None,
     regression: Annotated[bool, typer.Option(help="your own files hold scores, not classes")] = False,
+    metric: Annotated[str | None, typer.Option(help=METRIC_HELP)] = None,
+    positive: Annotated[str | None, typer.Option(help="the class F1 is reported for (binary)")] = None,
     hf_dataset: Annotated[
         str | None, typer.Option(help="a Hugging Face dataset: save_to_disk folder or name")
     ] = None,
     hf_splits: Annotated[str, typer.Option(help="its train,dev[,test] split names")] = "train,validation",
+    resume: Annotated[bool, typer.Option(help="continue the unfinished teach in OUT")] = False,
     epochs: Annotated[float, typer.Option(min=0.01)] = 3.0,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     lr: Annotated[float, typer.Option(min=0.0)] = 5e-5,
@@ -211,10 +263,10 @@ def teach_cmd(
 ) -> None:
     """Fine-tune a Hugging Face encoder on a task: the teacher (or, with --ensemble N, N teachers
     whose averaged probabilities are the soft targets)."""
-    from textdistill.train.teach import TeachConfig, teach
+    from textdistill.recipes.teach import TeachConfig, teach
 
-    task_data = _load_task_from_options(
-        task, data, train, dev, test, columns, labels, regression, hf_dataset, hf_splits
+    task_data, source = _load_task_from_options(
+        task, data, train, dev, test, columns, labels, regression, hf_dataset, hf_splits, metric, positive
     )
     cfg = TeachConfig(
         task_data.spec.name,
@@ -237,7 +289,7 @@ def teach_cmd(
         precision=precision,
     )
     if ensemble > 1 or keep is not None:
-        from textdistill.ensemble import teach_ensemble
+        from textdistill.recipes.teach import teach_ensemble
 
         try:
             rates = tuple(float(d) for d in dropouts.split(","))
@@ -245,7 +297,11 @@ def teach_cmd(
             raise TextdistillError(
                 f"--dropouts takes numbers separated by commas, got {dropouts!r}"
             ) from None
-        metrics = teach_ensemble(cfg, task_data, ensemble, keep or ensemble, rates, combine)
+        if resume:
+            raise TextdistillError(
+                "--resume continues one teacher; rerun the ensemble: finished members are reused"
+            )
+        metrics = teach_ensemble(cfg, task_data, ensemble, keep or ensemble, rates, combine, source)
         table = Table(
             "member", "seed", "dropout", metrics["primary_metric"], "kept", title=f"ensemble in {out}"
         )
@@ -255,7 +311,7 @@ def teach_cmd(
         table.add_row("ensemble", "", "", f"{metrics['best'][metrics['primary_metric']]:.4f}", "")
         console.print(table)
         return
-    metrics = teach(cfg, task_data)
+    metrics = teach(cfg, task_data, source, resume=resume)
     table = Table(
         "split/metric",
         "value",
@@ -265,6 +321,8 @@ def teach_cmd(
     for key, value in metrics["best"].items():
         table.add_row(key, f"{value:.4f}")
     console.print(table)
+    if metrics.get("positive_label"):
+        console.print(f"f1 is the F1 of the class {metrics['positive_label']!r}")
     console.print(
         f"train {metrics['train_seconds']} s ({metrics['train_examples_per_second']} examples/s); "
         f"saved to {out}"
@@ -282,7 +340,7 @@ def _augment_source(
         import dataclasses
 
         from textdistill.data.readers import Columns, read_table
-        from textdistill.data.tasks import TaskSpec
+        from textdistill.data.spec import TaskSpec
 
         cols = dataclasses.replace(Columns.parse(columns) if columns else Columns(), label=None)
         spec = TaskSpec(input_.stem, None, ("pearson",), is_pair=cols.text_pair is not None)
@@ -378,10 +436,14 @@ def general_distill_cmd(
     lr: Annotated[float, typer.Option(min=0.0)] = 1e-4,
     max_length: Annotated[int, typer.Option(min=8)] = 128,
     seed: int = 0,
+    device: Annotated[str, typer.Option(help="auto (the GPU when there is one), cpu or cuda")] = "auto",
+    precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16")] = "auto",
+    grad_accumulation: Annotated[int, typer.Option(min=1, help="micro-batches per step")] = 1,
+    resume: Annotated[bool, typer.Option(help="continue the unfinished run in OUT")] = False,
 ) -> None:
     """Task-agnostic distillation: a fresh student learns the teacher's layers (COS-NCE) on text."""
     from textdistill.data.load import OFFLINE_TASKS
-    from textdistill.train.general import GeneralConfig, general_distill
+    from textdistill.recipes.general import GeneralConfig, general_distill
 
     if tasks is None and not files:
         tasks = sorted(OFFLINE_TASKS)
@@ -404,8 +466,11 @@ def general_distill_cmd(
         lr=lr,
         max_length=max_length,
         seed=seed,
+        device=device,
+        precision=precision,
+        grad_accumulation=grad_accumulation,
     )
-    record = general_distill(cfg)
+    record = general_distill(cfg, resume=resume)
     texts = record["texts"]
     table = Table("measure", "value", title=f"general student {layers}L/{hidden}H from {teacher}")
     table.add_row("texts (train + held out)", f"{texts['train']:,} + {texts['held_out']:,}")
@@ -441,22 +506,12 @@ def distill_cmd(
     import os
 
     from textdistill.config import load_config
-    from textdistill.train.distill import distill
+    from textdistill.recipes.distill import distill
 
     cfg = load_config(config, overrides or [])  # validated here, before any process starts
     from textdistill.config import MultiTaskConfig
 
-    if isinstance(cfg, MultiTaskConfig):
-        if nproc > 1:
-            raise TextdistillError("--nproc is for single-task runs; a multi-task run trains in one process")
-        from textdistill.train.multitask import multitask_distill
-
-        result = multitask_distill(cfg, resume=resume)
-        table = Table("task/split/metric", "value", title=f"multi-task run in {cfg.out}")
-        for key, value in result["best"].items():
-            table.add_row(key, f"{value:.4f}")
-        console.print(table)
-        return
+    multitask = isinstance(cfg, MultiTaskConfig)
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         from textdistill.train.distributed import launch
 
@@ -465,10 +520,20 @@ def distill_cmd(
         if code:
             raise typer.Exit(code)
         metrics = json.loads((Path(cfg.out) / "metrics.json").read_text())
+    elif multitask:
+        from textdistill.recipes.multitask import multitask_distill
+
+        metrics = multitask_distill(cfg, resume=resume)
     else:
         metrics = distill(cfg, resume=resume)
-        if not metrics:  # a rank other than 0: rank 0 reports
-            return
+    if not metrics:  # a rank other than 0: rank 0 reports
+        return
+    if multitask:
+        table = Table("task/split/metric", "value", title=f"multi-task run in {cfg.out}")
+        for key, value in metrics["best"].items():
+            table.add_row(key, f"{value:.4f}")
+        console.print(table)
+        return
     table = Table(
         "split/metric",
         "student",
@@ -482,9 +547,11 @@ def distill_cmd(
     retention = metrics["retention"]
     console.print(
         f"{metrics['parameters'] / 1e6:.2f}M parameters; train {metrics['train_seconds']} s"
-        + ("" if retention is None else f"; retention {retention:.1%} of the teacher")
+        + ("" if retention is None else f"; retention {retention:.1%} of the teacher (same examples)")
         + f"; saved to {cfg.out}"
     )
+    if metrics.get("positive_label"):
+        console.print(f"f1 is the F1 of the class {metrics['positive_label']!r}")
 
 
 # ---------------------------------------------------------------------------------------- evaluate
@@ -644,18 +711,36 @@ def bench_cmd(
 @app.command("run")
 @friendly
 def run_cmd(
-    task: Annotated[str, typer.Option(help="offline task")] = "movie-sentiment",
-    teacher: Annotated[str, typer.Option(help="teacher encoder: asset name or folder")] = "minilm-l6",
+    task: Annotated[str | None, typer.Option(help="built-in task [default: movie-sentiment]")] = None,
+    data: Annotated[Path | None, typer.Option(help="GLUE folder (official layout) for GLUE tasks")] = None,
+    train: Annotated[Path | None, typer.Option(help="your own training file (.csv/.tsv/.jsonl)")] = None,
+    dev: Annotated[Path | None, typer.Option(help="your own dev file")] = None,
+    test: Annotated[Path | None, typer.Option(help="your own test file (optional)")] = None,
+    columns: Annotated[str | None, typer.Option(help="column mapping, e.g. text=sentence,label=y")] = None,
+    labels: Annotated[str | None, typer.Option(help=LABELS_HELP)] = None,
+    regression: Annotated[bool, typer.Option(help="your own files hold scores, not classes")] = False,
+    metric: Annotated[str | None, typer.Option(help=METRIC_HELP)] = None,
+    positive: Annotated[str | None, typer.Option(help="the class F1 is reported for (binary)")] = None,
+    teacher: Annotated[str, typer.Option(help="encoder to fine-tune: asset name or folder")] = "minilm-l6",
+    teacher_folder: Annotated[
+        Path | None, typer.Option(help="a teacher fine-tuned already (no teaching)")
+    ] = None,
     out: Annotated[Path, typer.Option(help="run folder")] = Path("runs/main"),
     quick: Annotated[
         bool, typer.Option(help="small subsets, one epoch: checks everything in minutes")
     ] = False,
     seed: int = 42,
 ) -> None:
-    """The main job: teacher, distilled and hard-label students, one table (make run)."""
-    from textdistill.run import main_job
+    """The main job: teacher, distilled and hard-label students, one table (make run). On a
+    built-in task, a GLUE folder or your own files; with a teacher it fine-tunes or yours."""
+    from textdistill.run import fmt_retention, main_job
 
-    rows = main_job(task, teacher, out, quick, seed)
+    if task is None and train is None and dev is None:
+        task = "movie-sentiment"
+    task_data, source = _load_task_from_options(
+        task, data, train, dev, test, columns, labels, regression, metric=metric, positive=positive
+    )
+    rows = main_job(task_data.spec.name, teacher, out, quick, seed, task_data, source, teacher_folder)
     key = rows[0]["primary_metric"]
     table = Table(
         "model",
@@ -666,7 +751,7 @@ def run_cmd(
         "ex/s bs32",
         "p50 ms bs1",
         "speed-up",
-        title=f"textdistill run: {task}{' (quick)' if quick else ''}",
+        title=f"textdistill run: {task_data.spec.name}{' (quick)' if quick else ''}",
     )
     for r in rows:
         table.add_row(
@@ -674,13 +759,27 @@ def run_cmd(
             f"{r['parameters'] / 1e6:.2f}M",
             f"{r['size_mb']:.1f}",
             f"{r['quality'][key]:.4f}",
-            f"{r['retention']:.1%}",
+            fmt_retention(r["retention"]),
             f"{r['throughput_bs32']:.0f}",
             f"{r['latency_p50_ms']:.1f}",
             f"{r['speedup_bs32']:.1f}x",
         )
     console.print(table)
     console.print(f"report: {out / 'report.md'}, {out / 'report.json'}, {out / 'report.png'}")
+
+
+# ------------------------------------------------------------------------------------------ migrate
+@app.command("migrate")
+@friendly
+def migrate_cmd(
+    folders: Annotated[list[Path], typer.Argument(help="run folders made before run manifests")],
+) -> None:
+    """Describe folders made by an earlier textdistill with a run manifest (run.json)."""
+    from textdistill.artifacts import migrate
+
+    for folder in folders:
+        manifest = migrate(folder)
+        console.print(f"{folder}: {manifest['kind']}, state {manifest['state']}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -162,8 +162,10 @@ class FilesSection(Strict):
     dev: str
     test: str | None = None
     columns: dict[Literal["text", "text_pair", "label"], str | int] | None = None
-    labels: list[str] | None = None
+    labels: list[str] | None = None  # class names in order, or VALUE=NAME for each (0=ham, 1=spam)
     regression: bool = False
+    metric: Literal["accuracy", "macro_f1", "f1", "pearson", "spearman"] | None = None  # picks the best
+    positive: str | None = None  # the class binary F1 is computed for (default: the second label)
 
 
 class DistillConfig(Strict):

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from textdistill.data.tasks import Example, TaskSpec
+from textdistill.data.spec import Example, TaskSpec
 from textdistill.errors import TextdistillError
-from textdistill.train.distill import Student
+from textdistill.models.bundle import Student
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
@@ -146,12 +146,12 @@ class Predictor:
     def open(cls, folder: str | Path, backend: str = "torch", task: str | None = None) -> Predictor:
         """A teacher folder, a distillation run, or one ``task`` of a multi-task run; ONNX
         backends read :func:`onnx_dir`."""
-        from textdistill.evaluate.run_eval import open_model, task_spec
+        from textdistill.artifacts import open_run
 
         if backend not in BACKENDS:
             raise TextdistillError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-        student, task_name, data, _ = open_model(folder, task)
-        spec = task_spec(Path(folder), task_name, data)
+        opened = open_run(folder, task)
+        student, spec, task_name = opened.student, opened.spec, opened.spec.name
         if backend == "torch":
             return cls(student, spec, backend)
         path = onnx_dir(folder, student, task_name) / ONNX_FILES[backend]
@@ -245,15 +245,14 @@ def export_folder(
 ) -> dict:
     """Export a run's student (or a teacher, or one ``task`` of a multi-task run: the shared
     encoder with that task's head) to :func:`onnx_dir` and check it on the dev set."""
-    from textdistill.data.load import load_task
+    from textdistill.artifacts import open_run
     from textdistill.evaluate.metrics import compute_metrics
-    from textdistill.evaluate.run_eval import open_model
 
     folder = Path(folder)
-    student, task_name, data, _ = open_model(folder, task)
-    task_data = load_task(task_name, data)
-    spec = task_data.spec
-    out = onnx_dir(folder, student, task_name)
+    opened = open_run(folder, task)
+    student, spec = opened.student, opened.spec
+    task_data = opened.task_data()
+    out = onnx_dir(folder, student, spec.name)
     shutil.rmtree(out, ignore_errors=True)
     started = time.perf_counter()
     names = export_onnx(student, spec, out / ONNX_FILES["onnx"])

@@ -15,10 +15,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from textdistill.artifacts import DataSource, load_source, open_teacher
 from textdistill.config import validate
-from textdistill.evaluate.run_eval import evaluate_folder
-from textdistill.train.distill import distill
-from textdistill.train.teach import TeachConfig, teach_or_reuse
+from textdistill.data.load import TaskData
+from textdistill.data.spec import TaskSpec
+from textdistill.errors import TextdistillError
+from textdistill.evaluate.run_eval import evaluate_folder, same_examples
+from textdistill.recipes.distill import distill
+from textdistill.recipes.teach import TeachConfig, teach_or_reuse
 
 # the transformer: 2 layers of the teacher's width, started from teacher layers 1 and 4 with the
 # feed-forward block cut from 1536 to the 1024 units of largest magnitude: 3.3-3.9x faster than
@@ -39,21 +43,45 @@ EPOCHS = {"bilstm": 10, "transformer": 3}
 LR = {"bilstm": 1e-3, "transformer": 1e-4}
 
 
-def main_job(task: str, teacher: str, out: Path, quick: bool = False, seed: int = 42) -> list[dict]:
-    """Run everything; returns the table's rows (teacher first)."""
+def main_job(
+    task: str | None,
+    teacher: str,
+    out: Path,
+    quick: bool = False,
+    seed: int = 42,
+    task_data: TaskData | None = None,
+    source: DataSource | None = None,
+    teacher_folder: Path | None = None,
+) -> list[dict]:
+    """Run everything; returns the table's rows (teacher first).
+
+    The data is the built-in ``task``, or ``task_data`` read from ``source`` (the user's files, a
+    GLUE folder). The teacher is ``teacher`` (an encoder) fine-tuned here, or ``teacher_folder``, a
+    teacher fine-tuned already (no teaching then). Every model is scored on the same examples."""
     subset = {"max_train_examples": 1000, "max_eval_examples": 300} if quick else {}
-    teach_cfg = TeachConfig(
-        task, teacher, str(out / "teacher"), seed=seed, epochs=1.0 if quick else 3.0, **subset
-    )
-    teach_or_reuse(teach_cfg)
-    runs = {"teacher": out / "teacher"}
+    if source is None:
+        source = DataSource("task", task=task)
+    if task_data is None:
+        task_data = load_source(source)
+    spec = task_data.spec
+    if teacher_folder is None:
+        teach_cfg = TeachConfig(
+            spec.name, teacher, str(out / "teacher"), source.data if source.kind == "task" else None,
+            seed=seed, epochs=1.0 if quick else 3.0, **subset,
+        )  # fmt: skip
+        teach_or_reuse(teach_cfg, task_data, source)
+        teacher_dir = out / "teacher"
+    else:
+        open_teacher(teacher_folder, spec)  # a finished teacher of these labels, before any training
+        teacher_dir = teacher_folder
+    runs = {"teacher": teacher_dir}
     for kind, student in STUDENTS.items():
         for method in ("hinton", "hard"):
             name = f"{kind}-{method}"
             cfg = validate(
                 {
-                    "task": task,
-                    "teacher": str(out / "teacher"),
+                    **data_section(spec, source),
+                    "teacher": str(teacher_dir),
                     "out": str(out / name),
                     "student": student,
                     "method": {"name": method},
@@ -62,20 +90,40 @@ def main_job(task: str, teacher: str, out: Path, quick: bool = False, seed: int 
             )
             distill(cfg)
             runs[name] = out / name
+    # every model on the run's own examples (a brought teacher too): retention compares like with like
     rows = [
-        {"model": name, **evaluate_folder(folder, speed_examples=64 if quick else 320)}
+        {"model": name, **evaluate_folder(folder, speed_examples=64 if quick else 320, data=task_data)}
         for name, folder in runs.items()
     ]
-    write_report(rows, out, task, quick)
+    write_report(rows, out, spec.name, quick)
     return rows
+
+
+def data_section(spec: TaskSpec, source: DataSource) -> dict:
+    """The data keys of a distill config for ``source`` (a built-in task, or the user's files)."""
+    if source.kind == "task":
+        return {"task": source.task, "data": source.data}
+    if source.kind != "files":
+        raise TextdistillError("textdistill run takes a built-in task, a GLUE folder or your own files")
+    labels = None
+    if spec.labels is not None:
+        labels = [f"{k}={v}" for k, v in source.label_map.items()] if source.label_map else list(spec.labels)
+    files = {
+        "train": source.train, "dev": source.dev, "test": source.test, "columns": source.columns,
+        "labels": labels, "regression": source.regression, "metric": spec.primary_metric,
+        "positive": spec.positive,
+    }  # fmt: skip
+    return {"task": spec.name, "files": files}
 
 
 def write_report(rows: list[dict], out: Path, task: str, quick: bool) -> None:
     """``report.json``, ``report.md`` and ``report.png`` (quality against throughput, log scale)."""
     teacher = rows[0]
     key = teacher["primary_metric"]
-    for r in rows:
-        r["retention"] = r["quality"][key] / teacher["quality"][key]
+    split = key.split("/")[0]
+    for r in rows:  # retention only where the two were scored on the same examples
+        same = same_examples(r, teacher, split) and teacher["quality"][key] > 0
+        r["retention"] = r["quality"][key] / teacher["quality"][key] if same else None
         r["speedup_bs32"] = r["throughput_bs32"] / teacher["throughput_bs32"]
     (out / "report.json").write_text(json.dumps(rows, indent=2) + "\n")
     lines = [
@@ -87,7 +135,7 @@ def write_report(rows: list[dict], out: Path, task: str, quick: bool) -> None:
     for r in rows:
         lines.append(
             f"| {r['model']} | {r['parameters'] / 1e6:.2f}M | {r['size_mb']:.1f} | {r['quality'][key]:.4f} "
-            f"| {r['retention']:.1%} | {r['throughput_bs32']:.0f} | {r['latency_p50_ms']:.1f} "
+            f"| {fmt_retention(r['retention'])} | {r['throughput_bs32']:.0f} | {r['latency_p50_ms']:.1f} "
             f"| {r['speedup_bs32']:.1f}x |"
         )
     (out / "report.md").write_text("\n".join(lines) + "\n")
@@ -111,3 +159,7 @@ def write_report(rows: list[dict], out: Path, task: str, quick: bool) -> None:
     fig.tight_layout()
     fig.savefig(out / "report.png", dpi=120)
     plt.close(fig)
+
+
+def fmt_retention(value: float | None) -> str:
+    return "n/a (other examples)" if value is None else f"{value:.1%}"

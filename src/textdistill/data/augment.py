@@ -8,7 +8,7 @@ augmented; then, with probability ``p_ng``, only a random n-gram of the example 
 uniformly from 1 to ``max_ngram``). Both sides of a sentence pair are augmented, each on its own
 draws, and stay paired. Outputs identical to their source and duplicates (of each other or of
 any source example) are dropped and counted. Augmented examples carry no label: the teacher
-labels them (:mod:`textdistill.teacher_cache`).
+labels them (:mod:`textdistill.teachers.cache`).
 
 The work is vectorised over all words of all examples at once: one uniform draw per word per
 round decides masking and replacement; replacements for every tag come from one
@@ -35,7 +35,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from textdistill.data.encode import WORD_PATTERN
-from textdistill.data.tasks import Example
+from textdistill.data.spec import Example
 from textdistill.errors import TextdistillError
 from textdistill.paths import home
 from textdistill.train.trainer import progress_interval

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from textdistill.data.sampling import EpochBatchSampler
-from textdistill.data.tasks import Example
+from textdistill.data.spec import Example
 
 
 class EncodedDataset(Dataset):

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from textdistill.data.readers import Columns, iter_delimited, parse_rows
-from textdistill.data.tasks import Example, TaskSpec
+from textdistill.data.spec import Example, TaskSpec
 from textdistill.errors import TextdistillError
 
 _SPLITS = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}

@@ -90,23 +90,69 @@ def load_files(
     labels: tuple[str, ...] | None = None,
     regression: bool = False,
     name: str = "custom",
+    label_map: dict[str, str] | None = None,
+    metric: str | None = None,
+    positive: str | None = None,
 ) -> TaskData:
     """A user's own CSV / TSV / JSONL files with a column mapping; labels are read from the
-    training file when not given."""
+    training file when not given. ``label_map`` maps the values in the files to class names;
+    ``metric`` picks the best checkpoint (``accuracy``, ``macro_f1`` or ``f1`` of ``positive``)."""
     columns = columns or Columns()
     if regression:
         spec_labels = None
-        metrics: tuple[str, ...] = ("pearson", "spearman")
+    elif labels:
+        spec_labels = tuple(labels)
+    elif label_map:
+        spec_labels = tuple(dict.fromkeys(label_map.values()))
     else:
-        spec_labels = labels or infer_labels(train, columns.label or "label")
-        metrics = ("accuracy", "f1") if len(spec_labels) == 2 else ("accuracy", "macro_f1")
-    spec = TaskSpec(
-        name, spec_labels, metrics, is_pair=columns.text_pair is not None, description=f"user files: {train}"
+        spec_labels = infer_labels(train, columns.label or "label")
+    spec = user_spec(
+        name, spec_labels, columns.text_pair is not None, metric, positive, f"user files: {train}"
     )
-    splits = {"train": read_table(train, spec, columns), "dev": read_table(dev, spec, columns)}
+    splits = {"train": read_table(train, spec, columns, label_map=label_map),
+              "dev": read_table(dev, spec, columns, label_map=label_map)}  # fmt: skip
     if test is not None:
-        splits["test"] = read_table(test, spec, columns)
+        splits["test"] = read_table(test, spec, columns, label_map=label_map)
     return TaskData(spec, splits, source=str(Path(train).parent))
+
+
+METRIC_CHOICES = ("accuracy", "macro_f1", "f1")
+
+
+def user_spec(
+    name: str,
+    labels: tuple[str, ...] | None,
+    is_pair: bool,
+    metric: str | None = None,
+    positive: str | None = None,
+    description: str = "",
+) -> TaskSpec:
+    """The spec of a user's task: its labels in order, the metric that picks the best checkpoint
+    first (``accuracy`` by default; ``macro_f1``; ``f1`` of the ``positive`` class, binary only)."""
+    if labels is None:
+        if metric not in (None, "pearson", "spearman") or positive is not None:
+            raise TextdistillError(
+                "a regression task is scored by pearson or spearman; --positive has no meaning"
+            )
+        metrics: tuple[str, ...] = (
+            ("pearson", "spearman") if metric != "spearman" else ("spearman", "pearson")
+        )
+        return TaskSpec(name, None, metrics, is_pair=is_pair, description=description)
+    if len(labels) < 2:
+        raise TextdistillError(f"a classification task needs at least two classes, got {list(labels)}")
+    if metric is not None and metric not in METRIC_CHOICES:
+        raise TextdistillError(f"unknown metric {metric!r}; choose one of {', '.join(METRIC_CHOICES)}")
+    if positive is not None and positive not in labels:
+        raise TextdistillError(f"--positive {positive!r} is not one of the labels {list(labels)}")
+    binary = len(labels) == 2
+    if (metric == "f1" or positive is not None) and not binary:
+        raise TextdistillError(
+            f"f1 of a positive class is for two classes; this task has {len(labels)}: use macro_f1"
+        )
+    others = ["accuracy", "f1" if binary else "macro_f1"]
+    first = metric or "accuracy"
+    metrics = (first, *[m for m in others if m != first])
+    return TaskSpec(name, labels, metrics, is_pair=is_pair, description=description, positive=positive)
 
 
 def load_hf(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from textdistill.data.tasks import Example, TaskSpec
+from textdistill.data.spec import Example, TaskSpec
 from textdistill.errors import DataError, TextdistillError
 
 MAX_REPORTED = 20  # problems listed in one error; the rest are counted
@@ -52,8 +52,11 @@ class Columns:
 class RowParser:
     """Validates rows of one file into examples and collects the problems."""
 
-    def __init__(self, path: str | Path, spec: TaskSpec, columns: Columns) -> None:
+    def __init__(
+        self, path: str | Path, spec: TaskSpec, columns: Columns, label_map: dict[str, str] | None = None
+    ) -> None:
         self.path, self.spec, self.columns = Path(path), spec, columns
+        self.label_map = label_map  # the value written in the file -> the class name
         self.problems: list[tuple[int | None, str]] = []
         self.n_problems = 0
         if spec.is_pair and columns.text_pair is None:
@@ -121,6 +124,12 @@ class RowParser:
                 return _BAD
             return score
         name = _label_name(value)
+        if self.label_map is not None:
+            if name not in self.label_map:
+                written = ", ".join(f"{k} ({v})" for k, v in self.label_map.items())
+                self.problem(line, f"unknown label {name!r} in column {column!r}; expected one of {written}")
+                return _BAD
+            name = self.label_map[name]
         try:
             return self.spec.label_index(name)
         except KeyError:
@@ -225,10 +234,14 @@ def iter_jsonl(path: str | Path, encoding: str = "utf-8") -> Iterator[tuple[int,
 
 
 def parse_rows(
-    rows: Iterable[tuple[int, Any]], path: str | Path, spec: TaskSpec, columns: Columns
+    rows: Iterable[tuple[int, Any]],
+    path: str | Path,
+    spec: TaskSpec,
+    columns: Columns,
+    label_map: dict[str, str] | None = None,
 ) -> list[Example]:
     """Validate every row; raise one error listing all problems, else return the examples."""
-    parser = RowParser(path, spec, columns)
+    parser = RowParser(path, spec, columns, label_map)
     out = [ex for line, row in rows if (ex := parser.parse(row, line)) is not None]
     parser.finish()
     if not out:
@@ -237,11 +250,16 @@ def parse_rows(
 
 
 def read_table(
-    path: str | Path, spec: TaskSpec, columns: Columns | None = None, encoding: str = "utf-8"
+    path: str | Path,
+    spec: TaskSpec,
+    columns: Columns | None = None,
+    encoding: str = "utf-8",
+    label_map: dict[str, str] | None = None,
 ) -> list[Example]:
     """Read a ``.csv``, ``.tsv`` or ``.jsonl`` file (chosen by suffix) with a column mapping.
 
     The default mapping is our own layout: ``text``, ``text_pair`` (pair tasks), ``label``.
+    ``label_map`` maps the label values written in the file to class names (``{"0": "ham"}``).
     """
     path = Path(path)
     if columns is None:
@@ -254,7 +272,33 @@ def read_table(
         rows = iter_delimited(path, delimiter, header=not isinstance(columns.text, int), encoding=encoding)
     else:
         raise TextdistillError(f"{path}: unknown file type {suffix!r}; use .csv, .tsv or .jsonl")
-    return parse_rows(rows, path, spec, columns)
+    return parse_rows(rows, path, spec, columns, label_map)
+
+
+def parse_labels(value: str) -> tuple[tuple[str, ...], dict[str, str] | None]:
+    """``--labels``: class names in order (``neg,pos``), or the values the files hold with a name
+    each (``0=ham,1=spam``); returns the names and the value -> name map (``None`` for plain names)."""
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    if not parts:
+        raise TextdistillError("--labels needs at least two class names, e.g. neg,pos or 0=ham,1=spam")
+    mapped = ["=" in p for p in parts]
+    if any(mapped) and not all(mapped):
+        raise TextdistillError(f"--labels {value!r}: give every class as VALUE=NAME, or none of them")
+    pairs = (
+        [tuple(x.strip() for x in p.split("=", 1)) for p in parts] if all(mapped) else [(p, p) for p in parts]
+    )
+    names = tuple(name for _, name in pairs)
+    written = [v for v, _ in pairs]
+    problems = []
+    if len(set(names)) != len(names):
+        problems.append(f"a class is named twice ({', '.join(names)})")
+    if len(set(written)) != len(written):
+        problems.append(f"a value is given twice ({', '.join(written)})")
+    if len(names) < 2:
+        problems.append("a classification task needs at least two classes")
+    if problems:
+        raise TextdistillError(f"--labels {value!r}: " + "; ".join(problems))
+    return names, (dict(pairs) if all(mapped) else None)
 
 
 def infer_labels(path: str | Path, column: str | int = "label", encoding: str = "utf-8") -> tuple[str, ...]:

@@ -7,81 +7,10 @@ built from registry packages are defined here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from textdistill.data.spec import Example, TaskSpec
 from textdistill.errors import TextdistillError
 
-
-@dataclass(frozen=True)
-class Example:
-    """One input: a text, an optional second text, and a label.
-
-    ``label`` is a class index (classification), a float (regression) or ``None`` (unlabelled,
-    for example a GLUE test file).
-    """
-
-    text: str
-    text_pair: str | None = None
-    label: int | float | None = None
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """What a task is.
-
-    Attributes:
-        name: short name (``sst2``, ``movie-sentiment``).
-        labels: class names in index order, or ``None`` for a regression task.
-        metrics: metric names (see :mod:`textdistill.evaluate.metrics`); the first is the one
-            used to pick the best checkpoint.
-        is_pair: whether each example has a ``text_pair``.
-    """
-
-    name: str
-    labels: tuple[str, ...] | None
-    metrics: tuple[str, ...]
-    is_pair: bool = False
-    description: str = ""
-
-    @property
-    def is_regression(self) -> bool:
-        return self.labels is None
-
-    @property
-    def num_labels(self) -> int:
-        """Width of the model's output: 1 for regression, else the number of classes."""
-        return 1 if self.labels is None else len(self.labels)
-
-    @property
-    def primary_metric(self) -> str:
-        return self.metrics[0]
-
-    def label_index(self, value: str) -> int:
-        """Index of a class name; raises ``KeyError`` for a name outside the label set."""
-        assert self.labels is not None, "label_index() on a regression task"
-        if value not in self.labels:
-            raise KeyError(value)
-        return self.labels.index(value)
-
-    def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "labels": list(self.labels) if self.labels is not None else None,
-            "metrics": list(self.metrics),
-            "is_pair": self.is_pair,
-            "description": self.description,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TaskSpec:
-        labels = d.get("labels")
-        return cls(
-            name=d["name"],
-            labels=tuple(labels) if labels is not None else None,
-            metrics=tuple(d["metrics"]),
-            is_pair=bool(d.get("is_pair", False)),
-            description=d.get("description", ""),
-        )
+__all__ = ["OFFLINE_TASKS", "Example", "TaskSpec", "get_task"]
 
 
 OFFLINE_TASKS: dict[str, TaskSpec] = {

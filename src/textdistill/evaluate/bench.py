@@ -13,13 +13,11 @@ import os
 from pathlib import Path
 
 import torch
-import yaml
 
-from textdistill.data.load import load_task
+from textdistill.artifacts import open_run
 from textdistill.deploy import ONNX_FILES, export_folder, onnx_dir, onnx_session
-from textdistill.evaluate.run_eval import open_model
 from textdistill.evaluate.speed import Runner, latency_ms, throughput, torch_runner
-from textdistill.train.distill import Student
+from textdistill.models.bundle import Student
 from textdistill.train.trainer import set_threads
 
 BATCH_SIZES = (1, 8, 32, 128)
@@ -44,23 +42,19 @@ def measure(
     return {"throughput": speeds, "latency_ms": {k: round(v, 3) for k, v in latency.items()}}
 
 
-def run_teachers(folder: Path, task: str) -> list[tuple[str, Path]]:
-    """``(model label, folder)`` of the teacher(s) a run distilled ``task`` from: none, one, or each
-    kept member of an ensemble (serving an ensemble costs every member)."""
-    from textdistill.ensemble import is_ensemble, read_ensemble
+def run_teachers(teachers: list[Path]) -> list[tuple[str, Path]]:
+    """``(model label, folder)`` of the teacher(s) a run was distilled from (its manifest's): none,
+    one, or each kept member of an ensemble (serving an ensemble costs every member)."""
+    from textdistill.teachers.ensemble import is_ensemble, read_ensemble
 
-    config = folder / "config.yaml"
-    cfg = yaml.safe_load(config.read_text()) if config.exists() else {}
-    if "tasks" in cfg:
-        teacher = next((e.get("teacher") for e in cfg["tasks"] if e["task"] == task), None)
-    else:
-        teacher = cfg.get("teacher")
-    if not teacher:
-        return []
-    if is_ensemble(teacher):
-        members, _ = read_ensemble(teacher)
-        return [(f"teacher, ensemble member {i} of {len(members)}", m) for i, m in enumerate(members, 1)]
-    return [("teacher", Path(teacher))]
+    rows: list[tuple[str, Path]] = []
+    for teacher in teachers:
+        if is_ensemble(teacher):
+            members, _ = read_ensemble(teacher)
+            rows += [(f"teacher, ensemble member {i} of {len(members)}", m) for i, m in enumerate(members, 1)]
+        else:
+            rows.append(("teacher", Path(teacher)))
+    return rows
 
 
 def bench_folder(
@@ -75,8 +69,9 @@ def bench_folder(
     member of an ensemble teacher). ``task`` picks one task of a multi-task run."""
     set_threads()
     folder = Path(folder)
-    student, task_name, data, _ = open_model(folder, task)
-    loaded = load_task(task_name, data)
+    opened = open_run(folder, task)
+    student, task_name = opened.student, opened.spec.name
+    loaded = opened.task_data()
     sample = loaded.splits[loaded.eval_splits[0]][:examples]
     onnx = onnx_dir(folder, student, task_name)
     if not all((onnx / f).exists() for f in ONNX_FILES.values()):
@@ -88,13 +83,27 @@ def bench_folder(
     for backend, run in runners.items():
         rows.append({"folder": str(folder), "model": student.kind, "backend": backend,
                      **measure(run, student, sample, batch_sizes, latency_n)})  # fmt: skip
-    for label, teacher_dir in run_teachers(folder, task_name) if teacher else []:
-        t, _, _, _ = open_model(teacher_dir)
+    for label, teacher_dir in run_teachers(opened.teachers) if teacher else []:
+        t = open_teacher_model(teacher_dir, student.max_length)
         rows.append({"folder": str(teacher_dir), "model": label, "backend": "torch fp32",
                      **measure(torch_runner(t.model), t, sample, batch_sizes, latency_n)})  # fmt: skip
     for row in rows:
         row["task"], row["examples"], row["threads"] = task_name, len(sample), torch.get_num_threads()
     return rows
+
+
+def open_teacher_model(folder: Path, max_length: int) -> Student:
+    """A teacher folder as a servable model: from its manifest, or a Hugging Face folder from elsewhere."""
+    from textdistill.artifacts import manifest_path
+
+    if manifest_path(folder).exists():
+        return open_run(folder, warn_unfinished=False).student
+    from transformers import AutoTokenizer
+
+    from textdistill.models.teacher import HFClassifier
+
+    model = HFClassifier.from_pretrained(str(folder))
+    return Student(model, "teacher", tokenizer=AutoTokenizer.from_pretrained(folder), max_length=max_length)
 
 
 def plot(rows: list[dict], path: Path) -> None:

@@ -2,8 +2,8 @@
 
 Thin wrappers over scikit-learn and SciPy (tests compare against them): a metric takes the
 ``(N, C)`` logits (``(N,)`` or ``(N, 1)`` predictions for regression) and the ``(N,)`` labels and
-returns a float. Binary F1 is the F1 of class 1 (GLUE's convention for MRPC and QQP; the spam
-class for sms-spam).
+returns a float. Binary F1 is the F1 of the task's positive class (``TaskSpec.positive``; by
+default class 1: GLUE's convention for MRPC and QQP, the spam class for sms-spam).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 from scipy import stats
 from sklearn import metrics as skm
 
-from textdistill.data.tasks import TaskSpec
+from textdistill.data.spec import TaskSpec
 
 
 def _classes(logits: np.ndarray) -> np.ndarray:
@@ -25,8 +25,11 @@ def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(skm.accuracy_score(labels, _classes(logits)))
 
 
-def f1(logits: np.ndarray, labels: np.ndarray) -> float:
-    return float(skm.f1_score(labels, _classes(logits), pos_label=1, average="binary", zero_division=0))
+def f1(logits: np.ndarray, labels: np.ndarray, positive: int = 1) -> float:
+    """F1 of class ``positive`` (binary tasks)."""
+    return float(
+        skm.f1_score(labels, _classes(logits), pos_label=positive, average="binary", zero_division=0)
+    )
 
 
 def macro_f1(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -72,4 +75,10 @@ def compute_metrics(spec: TaskSpec, outputs: np.ndarray, labels: np.ndarray) -> 
     """
     if len(outputs) != len(labels):
         raise ValueError(f"{len(outputs)} predictions for {len(labels)} labels")
-    return {name: METRICS[name](outputs, labels) for name in spec.metrics}
+    out = {}
+    for name in spec.metrics:
+        if name == "f1":
+            out[name] = f1(outputs, labels, spec.positive_index)
+        else:
+            out[name] = METRICS[name](outputs, labels)
+    return out

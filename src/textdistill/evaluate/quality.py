@@ -6,7 +6,7 @@ import numpy as np
 from torch import nn
 from torch.utils.data import DataLoader
 
-from textdistill.data.tasks import TaskSpec
+from textdistill.data.spec import TaskSpec
 from textdistill.evaluate.metrics import compute_metrics
 from textdistill.models.teacher import predict_logits
 

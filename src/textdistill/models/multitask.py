@@ -10,9 +10,11 @@ task's head, never to another task's head.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from torch import Tensor, nn
 
-from textdistill.data.tasks import TaskSpec
+from textdistill.data.spec import TaskSpec
 from textdistill.models.outputs import ModelOutput
 
 
@@ -55,3 +57,44 @@ class MultiTaskModel(nn.Module):
         logits = self.heads[task](self.dropout(out.last_hidden_state[:, 0]))
         hidden = tuple(out.hidden_states) if out.hidden_states is not None else None
         return ModelOutput(logits=logits, hidden_states=hidden, embeddings=hidden[0] if hidden else None)
+
+
+class TaskView(nn.Module):
+    """One task's face of the multi-task model, for the single-task evaluation code."""
+
+    input_names = MultiTaskModel.input_names
+
+    def __init__(self, model: MultiTaskModel, task: str):
+        super().__init__()
+        self.model, self.task = model, task
+
+    def forward(self, **inputs: Tensor):
+        return self.model(self.task, **inputs)
+
+
+def open_task_view(folder: str | Path, spec: TaskSpec) -> tuple[TaskView, object]:
+    """Task ``spec`` of a saved multi-task run (``<folder>/model``): ``(its view, the tokenizer)``."""
+    import json
+
+    from transformers import AutoModel, AutoTokenizer
+
+    model_dir = Path(folder) / "model"
+    specs = [TaskSpec.from_dict(d) for d in json.loads((model_dir / "tasks.json").read_text())]
+    model = MultiTaskModel(AutoModel.from_pretrained(model_dir), specs)
+    load_heads(model_dir, model)
+    return TaskView(model, spec.name).eval(), AutoTokenizer.from_pretrained(model_dir)
+
+
+def load_multitask(folder: Path, model: MultiTaskModel) -> None:
+    """Load a saved multi-task model's weights into ``model`` (same tasks and sizes)."""
+    from transformers import AutoModel
+
+    model.encoder.load_state_dict(AutoModel.from_pretrained(folder).state_dict())
+    load_heads(folder, model)
+
+
+def load_heads(folder: Path, model: MultiTaskModel) -> None:
+    """The task heads of a saved multi-task model (``heads.safetensors``) into ``model``."""
+    from safetensors.torch import load_file
+
+    model.heads.load_state_dict(load_file(folder / "heads.safetensors"))

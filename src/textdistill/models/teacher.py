@@ -7,6 +7,7 @@ hub name (never used by a default or a test).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -19,7 +20,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from textdistill.data.tasks import TaskSpec
+from textdistill.data.spec import TaskSpec
 from textdistill.models.outputs import ModelOutput
 
 
@@ -128,6 +129,20 @@ class HFClassifier(nn.Module):
     @property
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+class Reordered(nn.Module):
+    """A classifier with its outputs in another label order: logits ``(B, C)`` -> ``logits[:, order]``
+    (a teacher whose labels are a task's in a different order)."""
+
+    def __init__(self, model: nn.Module, order: list[int]) -> None:
+        super().__init__()
+        self.model, self.order = model, list(order)
+        self.input_names = model.input_names
+
+    def forward(self, **inputs: Tensor) -> ModelOutput:
+        out = self.model(**inputs)
+        return dataclasses.replace(out, logits=out.logits[:, self.order])
 
 
 def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:

@@ -33,7 +33,7 @@ from transformers import (
     PretrainedConfig,
 )
 
-from textdistill.data.tasks import TaskSpec
+from textdistill.data.spec import TaskSpec
 from textdistill.errors import TextdistillError
 from textdistill.models.teacher import HFClassifier, load_encoder, resolve_model
 

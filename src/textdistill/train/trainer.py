@@ -178,6 +178,7 @@ def train(
     dist: Dist | None = None,
     describe_batch: Callable[[dict[str, Tensor]], str] | None = None,
     find_unused_parameters: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` and keep (through ``save_fn``) the checkpoint with the best ``primary`` metric.
 
@@ -375,6 +376,8 @@ def train(
             evaluated = (step % cfg.eval_every == 0) if cfg.eval_every else ends_epoch(step)
             if evaluated or step == total:
                 evaluate()
+                if progress is not None and dist.main:
+                    progress(step, total)  # (completed step, total steps): the run's manifest
             if checkpointing is not None and step < total:
                 every = cfg.checkpoint_every
                 if (every and step % every == 0) or (not every and (evaluated or step == total)):

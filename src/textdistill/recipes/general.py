@@ -17,19 +17,29 @@ import math
 import random
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from textdistill.data.tasks import Example, TaskSpec
+from textdistill.artifacts import model_fingerprint
+from textdistill.data.spec import Example, TaskSpec
 from textdistill.errors import TextdistillError
 from textdistill.methods.lrc_bert import LRCBert
 from textdistill.models.outputs import ModelOutput
-from textdistill.teacher_cache import teacher_outputs
+from textdistill.recipes.common import RunFolder
+from textdistill.teachers.cache import teacher_outputs
+from textdistill.train.distributed import Dist, pick_device
 from textdistill.train.perturbation import step_loss
-from textdistill.train.trainer import TrainConfig, set_seed, set_threads, train
+from textdistill.train.trainer import (
+    Checkpointing,
+    TrainConfig,
+    resolve_precision,
+    set_seed,
+    set_threads,
+    to_device,
+    train,
+)
 
 HEADLESS = TaskSpec("general", ("a", "b"), ("accuracy",), description="no task: the head is unused")
 
@@ -55,6 +65,9 @@ class GeneralConfig:
     lr: float = 1e-4
     max_length: int = 128
     seed: int = 0
+    device: str = "auto"  # auto: the GPU when there is one
+    precision: str = "auto"  # auto: bf16 on a GPU that has it, else fp32
+    grad_accumulation: int = 1
 
 
 def _file_texts(path: str) -> list[str]:
@@ -118,24 +131,43 @@ def build_corpus(cfg: GeneralConfig) -> tuple[list[str], dict]:
     return kept, record
 
 
-def general_distill(cfg: GeneralConfig) -> dict:
+def general_distill(cfg: GeneralConfig, resume: bool = False) -> dict:
     """Distil the teacher's layers into a fresh student; writes ``<out>/student`` and
-    ``<out>/general.json``; returns that record."""
+    ``<out>/general.json``; returns that record. ``resume`` continues from ``checkpoint.pt``."""
+    problems = []
+    if cfg.pooling not in ("mean", "cls"):
+        problems.append(f"general distillation pools mean or cls (cached features); got {cfg.pooling!r}")
+    if cfg.device not in ("auto", "cpu", "cuda") or cfg.precision not in ("auto", "fp32", "bf16", "fp16"):
+        problems.append(
+            "device auto, cpu or cuda and precision auto, fp32, bf16 or fp16; "
+            f"got {cfg.device!r}, {cfg.precision!r}"
+        )
+    if cfg.grad_accumulation < 1 or cfg.batch_size % cfg.grad_accumulation:
+        problems.append(
+            f"batch_size {cfg.batch_size} must be a multiple of grad_accumulation {cfg.grad_accumulation}"
+        )
+    if cfg.hidden % cfg.heads:
+        problems.append(f"hidden {cfg.hidden} must be a multiple of heads {cfg.heads}")
+    if problems:
+        raise TextdistillError("general-distill: " + "; ".join(problems))
+    record = json.loads(json.dumps(asdict(cfg)))
+    with RunFolder(
+        cfg.out, "general", record, resume, command=f"textdistill general-distill --out {cfg.out}"
+    ) as run:
+        return _general(cfg, run)
+
+
+def _general(cfg: GeneralConfig, run: RunFolder) -> dict:
     from transformers import AutoConfig, AutoTokenizer
 
     from textdistill.data.encode import EncodedDataset, make_loader
     from textdistill.models.teacher import resolve_model
     from textdistill.models.transformer import build_transformer_student
 
-    if cfg.pooling not in ("mean", "cls"):
-        raise TextdistillError(
-            f"general distillation pools mean or cls (cached features); got {cfg.pooling!r}"
-        )
     seed = set_seed(cfg.seed)
     set_threads()
+    device = pick_device(cfg.device)
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "log.jsonl").unlink(missing_ok=True)
     texts, corpus = build_corpus(cfg)
     n_held = min(cfg.held_out, max(2, len(texts) // 20))
     held = [Example(t) for t in texts[:n_held]]
@@ -143,9 +175,15 @@ def general_distill(cfg: GeneralConfig) -> dict:
     corpus.update(train=len(train_examples), held_out=len(held))
 
     teacher_dir = resolve_model(cfg.teacher)
+    run.update(
+        teachers=[{"folder": str(teacher_dir), "fingerprint": model_fingerprint(teacher_dir)}],
+        texts=corpus, max_length=cfg.max_length,
+    )  # fmt: skip
     started = time.perf_counter()
-    teacher = teacher_outputs(teacher_dir, train_examples, cfg.max_length, features=cfg.pooling)
-    held_teacher = teacher_outputs(teacher_dir, held, cfg.max_length, features=cfg.pooling)
+    teacher = teacher_outputs(
+        teacher_dir, train_examples, cfg.max_length, features=cfg.pooling, device=device
+    )
+    held_teacher = teacher_outputs(teacher_dir, held, cfg.max_length, features=cfg.pooling, device=device)
     teacher_seconds = time.perf_counter() - started
 
     set_seed(seed)
@@ -176,14 +214,16 @@ def general_distill(cfg: GeneralConfig) -> dict:
         cfg.batch_size,
         shuffle=True,
         seed=seed,
+        accumulation=cfg.grad_accumulation,
     )
     held_loader = make_loader(EncodedDataset(held, tokenizer, max_length), tokenizer, 64)
-    total_steps = math.ceil(cfg.epochs * len(loader))
+    total_steps = math.ceil(cfg.epochs * len(loader) / cfg.grad_accumulation)
+    trainable = nn.ModuleDict({"student": student, "projections": method.projections}).to(device)
     kwargs = method.model_kwargs()
 
     def step_fn(_trained: nn.Module, batch: dict[str, Tensor], step: int) -> tuple[Tensor, dict[str, float]]:
         inputs = {k: batch[k] for k in student.input_names if k in batch}
-        target = teacher.lookup(batch["index"])
+        target = teacher.lookup(batch["index"].cpu()).to(device)
 
         def loss_fn(output: ModelOutput) -> tuple[Tensor, dict[str, float]]:
             return method.loss(batch, output, target, step, total_steps)
@@ -195,11 +235,13 @@ def general_distill(cfg: GeneralConfig) -> dict:
         student.eval()
         losses, sizes = [], []
         for batch in held_loader:
+            batch = to_device(batch, device)
             if len(batch["index"]) < 2:  # no negative for a lone row
                 continue
             inputs = {k: batch[k] for k in student.input_names if k in batch}
             output = student(**inputs, output_hidden_states=True)
-            losses.append(scorer.intermediate_loss(batch, output, held_teacher.lookup(batch["index"])).item())
+            target = held_teacher.lookup(batch["index"].cpu()).to(device)
+            losses.append(scorer.intermediate_loss(batch, output, target).item())
             sizes.append(len(batch["index"]))
         return {"held_out/cos_nce": sum(v * n for v, n in zip(losses, sizes, strict=True)) / sum(sizes)}
 
@@ -208,15 +250,24 @@ def general_distill(cfg: GeneralConfig) -> dict:
         tokenizer.save_pretrained(out / "student")
 
     result = train(
-        nn.ModuleDict({"student": student, "projections": method.projections}),
+        trainable,
         loader,
         step_fn,
         evaluate,
         save,
         "held_out/cos_nce",
-        TrainConfig(cfg.epochs, cfg.lr, eval_every=max(1, total_steps // 4)),
+        TrainConfig(
+            cfg.epochs,
+            cfg.lr,
+            eval_every=max(1, total_steps // 4),
+            grad_accumulation=cfg.grad_accumulation,
+            precision=resolve_precision(cfg.precision, device),
+        ),
         out / "log.jsonl",
         higher_is_better=False,
+        checkpointing=Checkpointing(out / "checkpoint.pt", run.resume, method.generators()),
+        dist=Dist(device=device),
+        progress=run.progress,
     )
     record = {
         "config": asdict(cfg),
@@ -230,8 +281,9 @@ def general_distill(cfg: GeneralConfig) -> dict:
         "teacher_cache_hit": teacher.from_cache,
         "train_seconds": round(result.train_seconds, 1),
         "parameters": student.num_parameters,
+        "device": str(device),
         "history": result.history,
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    record = run.finish(record)
     (out / "general.json").write_text(json.dumps(record, indent=2) + "\n")
     return record

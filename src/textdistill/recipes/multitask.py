@@ -15,38 +15,49 @@ Run folder: ``model/`` (the encoder in Hugging Face layout, its tokenizer, ``hea
 from __future__ import annotations
 
 import json
+import os
 import time
 import warnings
 from dataclasses import asdict
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import yaml
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
+from textdistill.artifacts import DataSource, data_record, load_source, open_teacher
 from textdistill.config import MultiTaskConfig
 from textdistill.data.encode import EncodedDataset, PaddingCollator, make_loader
-from textdistill.data.load import TaskData, load_task, subsample
+from textdistill.data.load import subsample
 from textdistill.data.multitask import TaskSampler
 from textdistill.data.sampling import EpochBatchSampler
 from textdistill.errors import TextdistillError
 from textdistill.evaluate.quality import score_splits
 from textdistill.methods import Hard, Hinton
-from textdistill.models.multitask import MultiTaskModel
-from textdistill.teacher_cache import TeacherOutputs, teacher_outputs
+from textdistill.models.multitask import MultiTaskModel, TaskView, load_multitask
+from textdistill.recipes.common import RunFolder
+from textdistill.teachers.cache import TeacherOutputs, teacher_outputs
 from textdistill.train.checkpoint import atomic_folder, recover_folder
-from textdistill.train.distill import check_resumable, check_teacher
-from textdistill.train.trainer import Checkpointing, TrainConfig, set_seed, set_threads, train
+from textdistill.train.distributed import Dist, teardown
+from textdistill.train.distributed import setup as setup_dist
+from textdistill.train.trainer import (
+    Checkpointing,
+    TrainConfig,
+    resolve_precision,
+    set_seed,
+    set_threads,
+    train,
+)
 
 
 class MultiTaskBatches:
     """The training batches of every task in :class:`TaskSampler` order, each with its ``task``.
 
-    It stands where the trainer expects a loader: ``len()`` is the steps of an epoch, and
-    ``batch_sampler.set_epoch(epoch, start)`` (itself) picks the epoch and the step to start from,
-    so a multi-task run resumes like a single-task one."""
+    It stands where the trainer expects a loader: ``len()`` is the micro-batches of an epoch, and
+    ``batch_sampler.set_epoch(epoch, start)`` (itself) picks the epoch and the micro-batch to start
+    from, so a multi-task run resumes like a single-task one. With ``world`` processes each yields
+    its ``rank``'s share of every global batch, in ``accumulation`` micro-batches (as
+    :class:`EpochBatchSampler` does for one task): every process is on the same task at each step."""
 
     def __init__(
         self,
@@ -55,39 +66,32 @@ class MultiTaskBatches:
         batch_size: int,
         seed: int,
         temperature: float,
+        rank: int = 0,
+        world: int = 1,
+        accumulation: int = 1,
     ):
-        self.datasets, self.collate = datasets, collate
+        self.datasets, self.collate, self.accumulation = datasets, collate, accumulation
         self.samplers = {
-            t: EpochBatchSampler(len(d), batch_size, seed, d.lengths, group_by_length=True)
+            t: EpochBatchSampler(len(d), batch_size, seed, d.lengths, True, rank, world, accumulation)
             for t, d in datasets.items()
         }
-        self.tasks = TaskSampler({t: len(s) for t, s in self.samplers.items()}, temperature, seed)
+        counts = {t: len(s) // accumulation for t, s in self.samplers.items()}  # global batches per task
+        self.tasks = TaskSampler(counts, temperature, seed)
         self.batch_sampler, self.epoch, self.start = self, 0, 0
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
         self.epoch, self.start = epoch, start
 
     def __len__(self) -> int:
-        return len(self.tasks)
+        return len(self.tasks) * self.accumulation
 
     def __iter__(self):
-        batches = {t: s.global_batches(self.epoch) for t, s in self.samplers.items()}
-        for task, b in self.tasks.epoch(self.epoch)[self.start :]:
-            rows = [self.datasets[task][i] for i in batches[task][b]]
+        micro = {t: s.micro_batches(self.epoch) for t, s in self.samplers.items()}
+        k = self.accumulation
+        order = [(task, b * k + j) for task, b in self.tasks.epoch(self.epoch) for j in range(k)]
+        for task, m in order[self.start :]:
+            rows = [self.datasets[task][i] for i in micro[task][m]]
             yield {**self.collate(rows), "task": task}
-
-
-class TaskView(nn.Module):
-    """One task's face of the multi-task model, for the single-task evaluation code."""
-
-    input_names = MultiTaskModel.input_names
-
-    def __init__(self, model: MultiTaskModel, task: str):
-        super().__init__()
-        self.model, self.task = model, task
-
-    def forward(self, **inputs: Tensor):
-        return self.model(self.task, **inputs)
 
 
 def build_encoder(cfg: MultiTaskConfig, spec) -> nn.Module:
@@ -110,36 +114,47 @@ def build_encoder(cfg: MultiTaskConfig, spec) -> nn.Module:
     return student.model.base_model
 
 
-def multitask_distill(
-    cfg: MultiTaskConfig, tasks: dict[str, TaskData] | None = None, resume: bool = False
-) -> dict:
+def multitask_distill(cfg: MultiTaskConfig, resume: bool = False) -> dict:
     """Run a multi-task distillation and write its folder; returns the metrics. ``resume``:
-    continue from ``<out>/checkpoint.pt`` (same config), as a single-task run does."""
+    continue from ``<out>/checkpoint.pt`` (same config, same data), as a single-task run does."""
+    dist = setup_dist(cfg.train.device)
+    try:
+        command = f"textdistill distill {cfg.out}/config.yaml"
+        with RunFolder(cfg.out, "multitask", cfg.model_dump(), resume, dist.main, command) as run:
+            return _multitask(cfg, run, dist)
+    finally:
+        teardown(dist)
+
+
+def _multitask(cfg: MultiTaskConfig, run: RunFolder, dist: Dist) -> dict:
     from textdistill.models.teacher import load_tokenizer, resolve_model
 
     seed = set_seed(cfg.train.seed)
-    threads = set_threads()
+    threads = set_threads(max(1, (os.cpu_count() or 1) // dist.local_world))
     out = Path(cfg.out)
-    if resume:
-        check_resumable(cfg, out)
+    accum = cfg.train.grad_accumulation
+    if cfg.train.batch_size % (accum * dist.world):
+        raise TextdistillError(
+            f"train.batch_size {cfg.train.batch_size} must split evenly over {dist.world} processes "
+            f"x {accum} accumulated micro-batches"
+        )
+    if run.resume and dist.main:
         recover_folder(out / "model")
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        for stale in ("log.jsonl", "checkpoint.pt", "metrics.json"):
-            (out / stale).unlink(missing_ok=True)
-        (out / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
-    tasks = tasks or {e.task: load_task(e.task, e.data) for e in cfg.tasks}
+    sources = {e.task: DataSource("task", task=e.task, data=e.data) for e in cfg.tasks}
+    tasks = {e.task: load_source(sources[e.task]) for e in cfg.tasks}
     tokenizer = load_tokenizer(resolve_model(cfg.encoder))
     max_length = cfg.train.max_length
-    datasets, teachers, methods, evals, info = {}, {}, {}, {}, {}
+    datasets, teachers, methods, evals, info, refs = {}, {}, {}, {}, {}, {}
     started = time.perf_counter()
     for entry in cfg.tasks:
         task = tasks[entry.task]
         examples = subsample(task.splits["train"], cfg.train.max_train_examples)
         datasets[entry.task] = EncodedDataset(examples, tokenizer, max_length)
+        refs[entry.task] = open_teacher(entry.teacher, task.spec) if entry.teacher is not None else None
         if entry.teacher is not None:
-            check_teacher(Path(entry.teacher), task.spec)
-            teachers[entry.task] = teacher_outputs(entry.teacher, examples, max_length)
+            teachers[entry.task] = teacher_outputs(
+                entry.teacher, examples, max_length, device=dist.device
+            ).reorder(refs[entry.task].order)
             methods[entry.task] = Hinton(
                 alpha=cfg.alpha if entry.alpha is None else entry.alpha,
                 temperature=cfg.temperature if entry.temperature is None else entry.temperature,
@@ -154,18 +169,27 @@ def multitask_distill(
         info[entry.task] = {"train_examples": len(examples), "teacher": entry.teacher,
                             "method": methods[entry.task].name, **asdict(methods[entry.task])}  # fmt: skip
     teacher_seconds = time.perf_counter() - started
+    run.update(
+        max_length=max_length,
+        tasks=[
+            {"task": tasks[e.task].spec.to_dict(), "data": data_record(sources[e.task], tasks[e.task]),
+             "teachers": [refs[e.task].record()] if refs[e.task] else []}
+            for e in cfg.tasks
+        ],
+    )  # fmt: skip
     set_seed(seed)
     specs = [tasks[e.task].spec for e in cfg.tasks]
     model = MultiTaskModel(build_encoder(cfg, specs[0]), specs, dropout=0.1)
     batches = MultiTaskBatches(datasets, PaddingCollator(tokenizer), cfg.train.batch_size, seed,
-                               cfg.sampling_temperature)  # fmt: skip
-    total_steps = cfg.train.max_steps or int(np.ceil(cfg.train.epochs * len(batches)))
+                               cfg.sampling_temperature, dist.rank, dist.world, accum)  # fmt: skip
+    total_steps = cfg.train.max_steps or int(np.ceil(cfg.train.epochs * len(batches) / accum))
+    run.progress(0, total_steps)
 
     def step_fn(_m: nn.Module, batch: dict, step: int) -> tuple[Tensor, dict[str, float]]:
         task = batch["task"]
         inputs = {k: batch[k] for k in model.input_names if k in batch}
         teacher: TeacherOutputs | None = teachers.get(task)
-        target = teacher.lookup(batch["index"]) if teacher is not None else None
+        target = teacher.lookup(batch["index"].cpu()).to(dist.device) if teacher is not None else None
         loss, terms = methods[task].loss(batch, model(task, **inputs), target, step, total_steps)
         return loss, {f"{task}/{k}": v for k, v in terms.items()}
 
@@ -182,6 +206,8 @@ def multitask_distill(
         return scores
 
     def save(_m: nn.Module) -> None:
+        if not dist.main:
+            return
         with atomic_folder(out / "model") as folder:
             model.encoder.save_pretrained(folder)
             tokenizer.save_pretrained(folder)
@@ -205,11 +231,18 @@ def multitask_distill(
             t.max_grad_norm,
             t.eval_every,
             t.max_steps,
+            grad_accumulation=accum,
+            precision=resolve_precision(t.precision, dist.device),
             checkpoint_every=t.checkpoint_every,
         ),
         out / "log.jsonl",
-        checkpointing=Checkpointing(out / "checkpoint.pt", resume),
+        checkpointing=Checkpointing(out / "checkpoint.pt", run.resume),
+        dist=dist,
+        find_unused_parameters=len(cfg.tasks) > 1,  # a step uses one task's head, not the others'
+        progress=run.progress,
     )
+    if not dist.main:
+        return {}
     load_multitask(out / "model", model)
     final = evaluate("all")
     metrics = {
@@ -224,52 +257,8 @@ def multitask_distill(
         "parameters": sum(p.numel() for p in model.parameters()),
         "seed": seed,
         "threads": threads,
+        "processes": dist.world,
+        "device": str(dist.device),
         "history": result.history,
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    (out / "checkpoint.pt").unlink(missing_ok=True)  # finished: the best model is in model/
-    return metrics
-
-
-def is_multitask_run(folder: str | Path) -> bool:
-    """Whether ``folder`` is a multi-task run (``model/tasks.json`` beside ``config.yaml``)."""
-    return (Path(folder) / "model" / "tasks.json").exists() and (Path(folder) / "config.yaml").exists()
-
-
-def open_task_view(folder: str | Path, task: str | None) -> tuple[TaskView, object, dict, str]:
-    """One task's face of a saved multi-task run: ``(TaskView, tokenizer, run config, task)``.
-
-    ``task`` may be left out when the run has one task; otherwise it must name one of its tasks."""
-    from transformers import AutoModel, AutoTokenizer
-
-    from textdistill.data.tasks import TaskSpec
-
-    folder = Path(folder)
-    specs = [TaskSpec.from_dict(d) for d in json.loads((folder / "model" / "tasks.json").read_text())]
-    names = [s.name for s in specs]
-    if task is None and len(names) > 1:
-        choices = ", ".join(names)
-        raise TextdistillError(f"{folder} is a multi-task run: choose its task with --task ({choices})")
-    task = task or names[0]
-    if task not in names:
-        raise TextdistillError(f"{folder} has no task {task!r}; its tasks are {', '.join(names)}")
-    model = MultiTaskModel(AutoModel.from_pretrained(folder / "model"), specs)
-    load_heads(folder / "model", model)
-    cfg = yaml.safe_load((folder / "config.yaml").read_text())
-    return TaskView(model, task).eval(), AutoTokenizer.from_pretrained(folder / "model"), cfg, task
-
-
-def load_multitask(folder: Path, model: MultiTaskModel) -> None:
-    """Load a saved multi-task model's weights into ``model`` (same tasks and sizes)."""
-    from transformers import AutoModel
-
-    model.encoder.load_state_dict(AutoModel.from_pretrained(folder).state_dict())
-    load_heads(folder, model)
-
-
-def load_heads(folder: Path, model: MultiTaskModel) -> None:
-    """The task heads of a saved multi-task model (``heads.safetensors``) into ``model``."""
-    from safetensors.torch import load_file
-
-    model.heads.load_state_dict(load_file(folder / "heads.safetensors"))
+    return run.finish(metrics)

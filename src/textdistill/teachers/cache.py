@@ -1,7 +1,9 @@
 """Teacher outputs, computed once and read back from disk.
 
-The key is a fingerprint of everything the outputs depend on: the teacher's weights, config and
-tokenizer files, the texts (in order) and the tokenisation settings. Labels do not enter it (the
+The key is a fingerprint of everything the outputs depend on: the teacher's weights in any format
+(``model.safetensors``, shards, ``pytorch_model.bin``), its config and tokenizer files (every file
+of the folder but textdistill's records: :func:`textdistill.artifacts.model_fingerprint`), the
+texts (in order) and the tokenisation settings. Labels do not enter it (the
 teacher never sees them). A changed teacher or dataset gives a new fingerprint, so a stale cache
 is never read. Intermediate-layer methods also get ``features``: each teacher layer pooled to one
 row per example (mean or [CLS]), stored in the same file under a key that adds the pooling;
@@ -26,25 +28,20 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
-from textdistill.assets.fetch import sha256_of
+from textdistill.artifacts import model_fingerprint
 from textdistill.data.encode import EncodedDataset
-from textdistill.data.tasks import Example
+from textdistill.data.spec import Example
 from textdistill.errors import TextdistillError
 from textdistill.models.features import pool
 from textdistill.models.outputs import ModelOutput
 from textdistill.paths import home
 from textdistill.train.trainer import progress_interval
 
-TEACHER_FILES = ("config.json", "model.safetensors", "tokenizer.json", "vocab.txt", "tokenizer_config.json")
-
 
 def fingerprint(teacher_dir: str | Path, examples: Sequence[Example], max_length: int) -> str:
-    """A sha256 over the teacher's files, the example texts in order, and ``max_length``."""
-    teacher_dir = Path(teacher_dir)
+    """A sha256 over the teacher's model files, the example texts in order, and ``max_length``."""
     h = hashlib.sha256()
-    for name in TEACHER_FILES:
-        if (teacher_dir / name).exists():
-            h.update(f"{name}:{sha256_of(teacher_dir / name)}\n".encode())
+    h.update(f"teacher:{model_fingerprint(teacher_dir)}\n".encode())
     h.update(f"max_length:{max_length}\n".encode())
     for e in examples:
         h.update(json.dumps([e.text, e.text_pair], ensure_ascii=False).encode())
@@ -76,6 +73,14 @@ class TeacherOutputs:
         return TeacherOutputs(
             torch.cat([self.logits, other.logits]), key, self.from_cache and other.from_cache, features
         )
+
+    def reorder(self, order: list[int] | None) -> TeacherOutputs:
+        """The outputs with their classes in another order (``logits[:, order]``): a teacher whose
+        labels are the task's in a different order. ``None`` returns these outputs."""
+        if order is None:
+            return self
+        key = hashlib.sha256(f"{self.fingerprint}+order:{order}".encode()).hexdigest()
+        return TeacherOutputs(self.logits[:, order], key, self.from_cache, self.features)
 
     def lookup(self, index: Tensor) -> ModelOutput:
         """The teacher's output for a batch, by the batch's ``index`` (B,): logits (B, C) and,
@@ -134,7 +139,7 @@ def teacher_outputs(
     its layers pooled that way): read from the cache, or computed once (on ``device``) and stored."""
     if features not in (None, "mean", "cls"):
         raise ValueError(f"only pooled features are cached (mean or cls); got {features!r}")
-    from textdistill.ensemble import combine, is_ensemble, read_ensemble
+    from textdistill.teachers.ensemble import combine, is_ensemble, read_ensemble
 
     if is_ensemble(teacher_dir):  # each member through the cache, then combined (cheap)
         if features is not None:

@@ -11,29 +11,28 @@ tokenizer), ``metrics.json``, ``config.yaml`` (the resolved configuration), ``lo
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
 
-from textdistill.config import BiLSTMStudentConfig, DistillConfig, MultiTaskConfig
-from textdistill.data.encode import EncodedDataset, WordDataset, WordVocab, make_loader, make_word_loader
-from textdistill.data.load import TaskData, load_task, subsample
-from textdistill.data.tasks import Example, TaskSpec
-from textdistill.ensemble import is_ensemble
+from textdistill.artifacts import DataSource, TeacherRef, load_source, open_teacher
+from textdistill.config import BiLSTMStudentConfig, DistillConfig
+from textdistill.data.encode import WordVocab
+from textdistill.data.load import TaskData, subsample
+from textdistill.data.readers import parse_labels
+from textdistill.data.spec import Example, TaskSpec
 from textdistill.errors import TextdistillError
 from textdistill.evaluate.quality import score_splits
 from textdistill.methods import get_method
+from textdistill.models.bundle import Student, load_student
 from textdistill.models.outputs import ModelOutput
-from textdistill.teacher_cache import teacher_outputs
+from textdistill.recipes.common import RunFolder
+from textdistill.teachers.cache import teacher_outputs
+from textdistill.teachers.ensemble import is_ensemble
 from textdistill.train.checkpoint import atomic_folder, recover_folder
 from textdistill.train.distributed import Dist, global_rows, main_first, teardown
 from textdistill.train.distributed import setup as setup_dist
@@ -46,44 +45,6 @@ from textdistill.train.trainer import (
     set_threads,
     train,
 )
-
-
-@dataclass
-class Student:
-    """A student model and how to feed it: loaders over examples, and how to save it."""
-
-    model: nn.Module
-    kind: str
-    vocab: WordVocab | None = None
-    tokenizer: object | None = None
-    max_length: int = 128
-
-    def loader(
-        self,
-        examples: list[Example],
-        batch_size: int,
-        shuffle: bool = False,
-        seed: int = 0,
-        rank: int = 0,
-        world: int = 1,
-        accumulation: int = 1,
-    ) -> DataLoader:
-        """Batches of ``examples``; a shuffled (training) loader gives process ``rank`` of
-        ``world`` its share of every ``batch_size``-row batch, in ``accumulation`` micro-batches."""
-        split = {"rank": rank, "world": world, "accumulation": accumulation}
-        if self.vocab is not None:
-            dataset = WordDataset(examples, self.vocab, self.max_length)
-            return make_word_loader(dataset, batch_size, shuffle, seed, **split)
-        dataset = EncodedDataset(examples, self.tokenizer, self.max_length)
-        return make_loader(dataset, self.tokenizer, batch_size, shuffle=shuffle, seed=seed, **split)
-
-    def save(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.model.save(folder)
-        if self.vocab is not None:
-            self.vocab.save(folder / "vocab.json")
-        else:
-            self.tokenizer.save_pretrained(folder)
 
 
 def build_student(cfg: DistillConfig, spec: TaskSpec, train_examples: list[Example]) -> Student:
@@ -159,22 +120,6 @@ def general_student(
     return HFClassifier.from_pretrained(str(path), spec, dropout=dropout)
 
 
-def check_teacher(teacher: Path, spec: TaskSpec) -> dict:
-    """The teacher's ``task.json`` must describe the same labels as the task being distilled."""
-    if not (teacher / "config.json").exists():
-        raise TextdistillError(f"teacher {teacher} is not a model folder: run `textdistill teach` first")
-    task_file = teacher / "task.json"
-    if task_file.exists():
-        theirs = json.loads(task_file.read_text())
-        if theirs.get("labels") != (list(spec.labels) if spec.labels is not None else None):
-            raise TextdistillError(
-                f"teacher {teacher} was trained on labels {theirs.get('labels')}, "
-                f"the task {spec.name!r} has {list(spec.labels or []) or 'scores'}"
-            )
-    metrics = teacher / "metrics.json"
-    return json.loads(metrics.read_text()) if metrics.exists() else {}
-
-
 def transfer_examples(
     cfg: DistillConfig, spec: TaskSpec, train_examples: list[Example]
 ) -> tuple[list[Example], dict]:
@@ -204,41 +149,66 @@ def transfer_examples(
     return examples, info
 
 
-def load_run_task(cfg: DistillConfig) -> TaskData:
-    """The data a config names: the user's ``files``, or the task ``task`` (``data``: GLUE folder)."""
+def run_source(cfg: DistillConfig) -> DataSource:
+    """Where a config's data comes from: the user's ``files``, or the task ``task`` (``data``: its folder)."""
     f = cfg.files
     if f is None:
-        return load_task(cfg.task, cfg.data)
+        return DataSource("task", task=cfg.task, data=cfg.data)
+    label_map = None
+    if f.labels and any("=" in x for x in f.labels):
+        _, label_map = parse_labels(",".join(f.labels))
+    return DataSource(
+        "files", train=f.train, dev=f.dev, test=f.test, columns=f.columns, label_map=label_map,
+        regression=f.regression,
+    )  # fmt: skip
+
+
+def load_run_task(cfg: DistillConfig) -> TaskData:
+    """The data a config names (:func:`run_source`), with the user's label order and metric."""
+    f = cfg.files
+    if f is None:
+        return load_source(run_source(cfg))
     from textdistill.data.load import load_files
     from textdistill.data.readers import Columns
 
     columns = Columns(**f.columns) if f.columns else None
-    labels = tuple(f.labels) if f.labels else None
-    return load_files(f.train, f.dev, f.test, columns, labels, f.regression, name=cfg.task)
+    labels, label_map = parse_labels(",".join(f.labels)) if f.labels else (None, None)
+    return load_files(
+        f.train, f.dev, f.test, columns, labels, f.regression, name=cfg.task, label_map=label_map,
+        metric=f.metric, positive=f.positive,
+    )  # fmt: skip
 
 
-def distill(cfg: DistillConfig, task: TaskData | None = None, resume: bool = False) -> dict:
+def distill(cfg: DistillConfig, resume: bool = False) -> dict:
     """Run one distillation and write its folder; returns the metrics (``{}`` on ranks other than
-    0 of a data-parallel run). ``resume``: continue from ``<out>/checkpoint.pt`` (same config)."""
+    0 of a data-parallel run). ``resume``: continue from ``<out>/checkpoint.pt`` (same config,
+    same data)."""
     dist = setup_dist(cfg.train.device)
     try:
-        return _distill(cfg, task, resume, dist)
+        command = f"textdistill distill {cfg.out}/config.yaml"
+        with RunFolder(cfg.out, "student", cfg.model_dump(), resume, dist.main, command) as run:
+            return _distill(cfg, run, dist)
     finally:
         teardown(dist)
 
 
-def _distill(cfg: DistillConfig, task: TaskData | None, resume: bool, dist: Dist) -> dict:
+def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
     seed = set_seed(cfg.train.seed)
     threads = set_threads(max(1, (os.cpu_count() or 1) // dist.local_world))
-    task = task or load_run_task(cfg)
+    task = load_run_task(cfg)
     spec = task.spec
     teacher_dir = Path(cfg.teacher)
-    teacher_metrics = check_teacher(teacher_dir, spec)
+    teacher_ref = open_teacher(teacher_dir, spec)
     method = get_method(cfg.method.name, **cfg.method.model_dump(exclude={"name"}))
-    if method.uses_layers and is_ensemble(teacher_dir):
+    if method.uses_layers and teacher_ref.members:
         raise TextdistillError(
             f"{cfg.method.name} reads the teacher's layers, and {teacher_dir} is an ensemble: use a "
             "logits method (hinton, tang) or one member folder"
+        )
+    if method.uses_layers and teacher_ref.order is not None:
+        raise TextdistillError(
+            f"{cfg.method.name} reads the teacher's layers and logits in the task's label order; "
+            f"teacher {teacher_dir} orders them {list(teacher_ref.labels or [])}: use hinton or tang"
         )
     out = Path(cfg.out)
     accum = cfg.train.grad_accumulation
@@ -247,15 +217,10 @@ def _distill(cfg: DistillConfig, task: TaskData | None, resume: bool, dist: Dist
             f"train.batch_size {cfg.train.batch_size} must split evenly over {dist.world} processes "
             f"x {accum} accumulated micro-batches"
         )
-    if resume:
-        check_resumable(cfg, out)
-        if dist.main:
-            recover_folder(out / "student")
-    elif dist.main:
-        out.mkdir(parents=True, exist_ok=True)
-        for stale in ("log.jsonl", "checkpoint.pt", "metrics.json"):
-            (out / stale).unlink(missing_ok=True)
-        (out / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
+    run.record_data(run_source(cfg), task, cfg.train.max_length)
+    run.update(teachers=[teacher_ref.record()])
+    if run.resume and dist.main:
+        recover_folder(out / "student")
 
     train_examples = subsample(task.splits["train"], cfg.train.max_train_examples)
     teacher = None
@@ -274,6 +239,7 @@ def _distill(cfg: DistillConfig, task: TaskData | None, resume: bool, dist: Dist
                         teacher_dir, transfer, cfg.train.max_length, features=cached, device=dist.device
                     )
                 )
+            teacher = teacher.reorder(teacher_ref.order)
             teacher_seconds = time.perf_counter() - started
     set_seed(seed)  # again: the student must not depend on whether the teacher ran or came from the cache
     student = build_student(cfg, spec, train_examples + transfer)
@@ -308,11 +274,12 @@ def _distill(cfg: DistillConfig, task: TaskData | None, resume: bool, dist: Dist
         world=dist.world,
         accumulation=accum,
     )
-    evals = {}
+    evals, eval_examples = {}, {}
     for split in task.labelled_splits:
-        examples = subsample(task.splits[split], cfg.train.max_eval_examples)
-        evals[split] = (student.loader(examples, 64), np.array([e.label for e in examples]))
+        eval_examples[split] = subsample(task.splits[split], cfg.train.max_eval_examples)
+        evals[split] = (student.loader(eval_examples[split], 64), labels_of(eval_examples[split]))
     total_steps = cfg.train.max_steps or int(np.ceil(cfg.train.epochs * len(train_loader) / accum))
+    run.progress(0, total_steps)
 
     def step_fn(_trained: nn.Module, batch: dict[str, Tensor], step: int) -> tuple[Tensor, dict[str, float]]:
         model = student.model
@@ -365,17 +332,19 @@ def _distill(cfg: DistillConfig, task: TaskData | None, resume: bool, dist: Dist
             checkpoint_every=cfg.train.checkpoint_every,
         ),
         out / "log.jsonl",
-        checkpointing=Checkpointing(out / "checkpoint.pt", resume, method.generators()),
+        checkpointing=Checkpointing(out / "checkpoint.pt", run.resume, method.generators()),
         dist=dist,
         describe_batch=describe,
         find_unused_parameters=method.uses_layers,
+        progress=run.progress,
     )
     if not dist.main:
         return {}
     best = load_student(out / "student", student.max_length)
     best.model.to(dist.device)
     final = evaluate(best.model, task.labelled_splits)
-    teacher_best = teacher_metrics.get("best", {})
+    # the teacher scored on exactly the examples the student was scored on (through the cache)
+    teacher_best = teacher_scores(teacher_ref, spec, eval_examples, cfg.train.max_length, dist.device)
     metrics = {
         "task": spec.name,
         "student": cfg.student.kind,
@@ -385,6 +354,8 @@ def _distill(cfg: DistillConfig, task: TaskData | None, resume: bool, dist: Dist
         "teacher": {
             "folder": str(teacher_dir),
             "best": teacher_best,
+            "scored_on": "the student's evaluation examples",
+            "label_order": teacher_ref.order,
             "cache": None
             if teacher is None
             else {
@@ -393,7 +364,8 @@ def _distill(cfg: DistillConfig, task: TaskData | None, resume: bool, dist: Dist
                 "seconds": round(teacher_seconds, 1),
             },
         },
-        "retention": round(final[primary] / teacher_best[primary], 4) if primary in teacher_best else None,
+        "retention": retention(final.get(primary), teacher_best.get(primary)),
+        "positive_label": spec.positive_label,
         "best_step": result.best_step,
         "steps": result.steps,
         "resumed_from": result.resumed_from,
@@ -407,66 +379,31 @@ def _distill(cfg: DistillConfig, task: TaskData | None, resume: bool, dist: Dist
         "processes": dist.world,
         "device": str(dist.device),
         "history": result.history,
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    (out / "checkpoint.pt").unlink(missing_ok=True)  # finished: the best student is in student/
-    return metrics
+    return run.finish(metrics)
 
 
-def check_resumable(cfg: DistillConfig | MultiTaskConfig, out: Path) -> None:
-    """``--resume`` continues the run in ``out`` only if it has a checkpoint and the same config."""
-    if (out / "metrics.json").exists() and not (out / "checkpoint.pt").exists():
-        raise TextdistillError(f"{out} holds a finished run (metrics.json): nothing to resume")
-    if not (out / "checkpoint.pt").exists():
-        raise TextdistillError(
-            f"no checkpoint at {out / 'checkpoint.pt'}: nothing to resume (start the run without --resume)"
-        )
-    saved = yaml.safe_load((out / "config.yaml").read_text()) if (out / "config.yaml").exists() else {}
-    now = cfg.model_dump()
-    changed = changed_keys(saved, now)
-    if changed:
-        raise TextdistillError(
-            f"--resume needs the config the run started with; these keys differ from {out / 'config.yaml'}: "
-            + ", ".join(changed)
-        )
+def retention(student: float | None, teacher: float | None) -> float | None:
+    """The student's score over the teacher's (both on the same examples); ``None`` if undefined."""
+    if student is None or teacher is None or teacher <= 0:
+        return None
+    return round(student / teacher, 4)
 
 
-def changed_keys(saved: dict, now: dict, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two nested dicts."""
-    keys = []
-    for key in sorted(set(saved) | set(now)):
-        a, b = saved.get(key), now.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            keys += changed_keys(a, b, f"{prefix}{key}.")
-        elif a != b:
-            keys.append(f"{prefix}{key}")
-    return keys
+def labels_of(examples: list[Example]) -> np.ndarray:
+    return np.array([e.label for e in examples])
 
 
-def load_student(folder: str | Path, max_length: int = 128) -> Student:
-    """A saved student (``<run>/student``): a BiLSTM (``student_config.json`` + ``vocab.json``) or
-    a transformer (a Hugging Face folder with its tokenizer)."""
-    folder = Path(folder)
-    if (folder / "student_config.json").exists():
-        from textdistill.models.bilstm import BiLSTMStudent
+def teacher_scores(
+    teacher: TeacherRef, spec: TaskSpec, splits: dict[str, list[Example]], max_length: int, device: object
+) -> dict[str, float]:
+    """The teacher's metrics on each split's examples (its outputs through the teacher cache, in
+    the task's label order), keyed like the student's (``dev/accuracy``)."""
+    from textdistill.evaluate.metrics import compute_metrics
 
-        return Student(
-            BiLSTMStudent.load(folder),
-            "bilstm",
-            vocab=WordVocab.load(folder / "vocab.json"),
-            max_length=max_length,
-        )
-    if (folder / "config.json").exists():
-        from transformers import AutoTokenizer
-
-        from textdistill.models.teacher import HFClassifier
-
-        model = HFClassifier.from_pretrained(str(folder))
-        return Student(
-            model,
-            "transformer",
-            tokenizer=AutoTokenizer.from_pretrained(folder),
-            max_length=min(max_length, model.model.config.max_position_embeddings),
-        )
-    raise TextdistillError(f"{folder} holds no student (no student_config.json or config.json)")
+    scores: dict[str, float] = {}
+    for split, examples in splits.items():
+        outputs = teacher_outputs(teacher.folder, examples, max_length, device=device).reorder(teacher.order)
+        got = compute_metrics(spec, outputs.logits.numpy(), labels_of(examples))
+        scores.update({f"{split}/{k}": v for k, v in got.items()})
+    return scores

@@ -1,0 +1,85 @@
+"""A loaded model and how to feed it: the one object every command serves, scores or saves.
+
+:class:`Student` holds a model (a BiLSTM on words, or a Hugging Face style encoder on tokens: a
+student, a teacher, one task of a multi-task run), its vocabulary or tokenizer and the length it
+reads; :meth:`Student.loader` batches examples for it. :func:`load_student` reads a saved student
+folder back. Which folder holds what is :mod:`textdistill.artifacts`' concern.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+from torch.utils.data import DataLoader
+
+from textdistill.data.encode import EncodedDataset, WordDataset, WordVocab, make_loader, make_word_loader
+from textdistill.data.spec import Example
+from textdistill.errors import TextdistillError
+
+
+@dataclass
+class Student:
+    """A student model and how to feed it: loaders over examples, and how to save it."""
+
+    model: nn.Module
+    kind: str
+    vocab: WordVocab | None = None
+    tokenizer: object | None = None
+    max_length: int = 128
+
+    def loader(
+        self,
+        examples: list[Example],
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        rank: int = 0,
+        world: int = 1,
+        accumulation: int = 1,
+    ) -> DataLoader:
+        """Batches of ``examples``; a shuffled (training) loader gives process ``rank`` of
+        ``world`` its share of every ``batch_size``-row batch, in ``accumulation`` micro-batches."""
+        split = {"rank": rank, "world": world, "accumulation": accumulation}
+        if self.vocab is not None:
+            dataset = WordDataset(examples, self.vocab, self.max_length)
+            return make_word_loader(dataset, batch_size, shuffle, seed, **split)
+        dataset = EncodedDataset(examples, self.tokenizer, self.max_length)
+        return make_loader(dataset, self.tokenizer, batch_size, shuffle=shuffle, seed=seed, **split)
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model.save(folder)
+        if self.vocab is not None:
+            self.vocab.save(folder / "vocab.json")
+        else:
+            self.tokenizer.save_pretrained(folder)
+
+
+def load_student(folder: str | Path, max_length: int = 128) -> Student:
+    """A saved student (``<run>/student``): a BiLSTM (``student_config.json`` + ``vocab.json``) or
+    a transformer (a Hugging Face folder with its tokenizer)."""
+    folder = Path(folder)
+    if (folder / "student_config.json").exists():
+        from textdistill.models.bilstm import BiLSTMStudent
+
+        return Student(
+            BiLSTMStudent.load(folder),
+            "bilstm",
+            vocab=WordVocab.load(folder / "vocab.json"),
+            max_length=max_length,
+        )
+    if (folder / "config.json").exists():
+        from transformers import AutoTokenizer
+
+        from textdistill.models.teacher import HFClassifier
+
+        model = HFClassifier.from_pretrained(str(folder))
+        return Student(
+            model,
+            "transformer",
+            tokenizer=AutoTokenizer.from_pretrained(folder),
+            max_length=min(max_length, model.model.config.max_position_embeddings),
+        )
+    raise TextdistillError(f"{folder} holds no student (no student_config.json or config.json)")

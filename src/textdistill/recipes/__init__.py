@@ -1,0 +1,1 @@
+"""Recipes: what each command runs (teach, distill, multi-task, general), on one skeleton."""

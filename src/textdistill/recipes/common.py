@@ -1,0 +1,203 @@
+"""The one skeleton every recipe runs in: a locked run folder with its manifest and state.
+
+``with RunFolder(out, kind, config, resume) as run:`` takes the folder's exclusive lock (a second
+run into a busy folder is refused, naming the other process), clears the records of an earlier run
+(or, with ``resume``, checks that there is an unfinished run with the same config to continue),
+and writes ``run.json`` in state ``running``. Inside, the recipe records its task and data
+(:meth:`RunFolder.record_data`: on resume, changed data is refused), its teachers and its
+progress, and ends with :meth:`RunFolder.finish` (``metrics.json``, state ``finished``). Leaving
+the block by an error marks the run ``failed`` with the reason; by Ctrl-C ``interrupted``, and
+:class:`Interrupted` tells the command line what was kept and how to resume.
+
+In a data-parallel run only rank 0 (``main``) touches the folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from textdistill.artifacts import (
+    DataSource,
+    data_record,
+    locked,
+    manifest_path,
+    now,
+    read_manifest,
+    write_manifest,
+)
+from textdistill.errors import TextdistillError
+
+STALE = ("log.jsonl", "checkpoint.pt", "metrics.json")
+
+
+class Interrupted(TextdistillError):
+    """Ctrl-C during a run: the message says what was kept and how to go on."""
+
+
+def changed_keys(saved: dict, now_: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested dicts."""
+    keys = []
+    for key in sorted(set(saved) | set(now_)):
+        a, b = saved.get(key), now_.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += changed_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            keys.append(f"{prefix}{key}")
+    return keys
+
+
+class RunFolder:
+    """A run's folder while the run works in it (see the module docstring)."""
+
+    def __init__(
+        self,
+        out: str | Path,
+        kind: str,
+        config: dict[str, Any],
+        resume: bool = False,
+        main: bool = True,
+        command: str = "",
+    ) -> None:
+        self.out, self.kind, self.config, self.resume, self.main = Path(out), kind, config, resume, main
+        self.command = command
+        self.manifest: dict[str, Any] = {}
+        self._lock = None
+        self.started = time.perf_counter()
+
+    # ----------------------------------------------------------------------------- enter / exit
+    def __enter__(self) -> RunFolder:
+        if not self.main:
+            return self
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._lock = locked(self.out)
+        self._lock.__enter__()
+        try:
+            self._start()
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
+        return self
+
+    def _start(self) -> None:
+        if self.resume:
+            self.manifest = self._resumable()
+            self.manifest.update(state="running", reason=None, resumed=now(), pid=os.getpid())
+        else:
+            for stale in STALE:
+                (self.out / stale).unlink(missing_ok=True)
+            self.manifest = {
+                "format": 1, "kind": self.kind, "state": "running", "reason": None,
+                "command": self.command, "config": self.config, "started": now(), "pid": os.getpid(),
+            }  # fmt: skip
+            import yaml
+
+            (self.out / "config.yaml").write_text(yaml.safe_dump(self.config, sort_keys=False))
+        write_manifest(self.out, self.manifest)
+
+    def _resumable(self) -> dict[str, Any]:
+        """The manifest of the unfinished run with this config that ``resume`` continues."""
+        checkpoint = self.out / "checkpoint.pt"
+        if not manifest_path(self.out).exists():
+            raise TextdistillError(f"{self.out} holds no run: nothing to resume (start it without --resume)")
+        manifest = read_manifest(self.out)
+        if manifest.get("state") == "finished" and not checkpoint.exists():
+            raise TextdistillError(f"{self.out} holds a finished run: nothing to resume")
+        if not checkpoint.exists():
+            raise TextdistillError(
+                f"no checkpoint at {checkpoint}: nothing to resume (start the run without --resume)"
+            )
+        changed = changed_keys(manifest.get("config") or {}, self.config)
+        if changed:
+            raise TextdistillError(
+                f"--resume needs the config the run started with; these keys differ from "
+                f"{manifest_path(self.out)}: " + ", ".join(changed)
+            )
+        return manifest
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        if not self.main:
+            return False
+        try:
+            if exc is not None:
+                interrupted = isinstance(exc, KeyboardInterrupt)
+                self.manifest["state"] = "interrupted" if interrupted else "failed"
+                self.manifest["reason"] = "Ctrl-C" if interrupted else f"{type(exc).__name__}: {exc}"[:2000]
+                write_manifest(self.out, self.manifest)
+        finally:
+            self._lock.__exit__(None, None, None)
+        if isinstance(exc, KeyboardInterrupt):
+            raise Interrupted(self.interrupted_message()) from None
+        return False
+
+    def interrupted_message(self) -> str:
+        step = (self.manifest.get("progress") or {}).get("step")
+        kept = []
+        if (self.out / "checkpoint.pt").exists():
+            kept.append(f"the last checkpoint ({self.out / 'checkpoint.pt'})")
+        best = [p for p in ("student", "model", "model.safetensors") if (self.out / p).exists()]
+        if best:
+            kept.append(f"the best model so far ({self.out / best[0]})")
+        what = " and ".join(kept) if kept else "nothing resumable (no checkpoint was written yet)"
+        how = (
+            f"; continue with the same command and --resume ({self.command} --resume)"
+            if (self.out / "checkpoint.pt").exists() and self.command
+            else ""
+        )
+        return f"interrupted{f' after step {step}' if step else ''}: kept {what}{how}"
+
+    # --------------------------------------------------------------------------------- records
+    def update(self, **fields: Any) -> None:
+        """Record ``fields`` in the manifest (rank 0 only)."""
+        if not self.main:
+            return
+        self.manifest.update(fields)
+        write_manifest(self.out, self.manifest)
+
+    def record_data(self, source: DataSource, task: Any, max_length: int | None = None) -> None:
+        """The task spec and data (fingerprints per split); on resume, refuse changed data."""
+        record = data_record(source, task)
+        if self.resume and self.main:
+            before = (self.manifest.get("data") or {}).get("splits") or {}
+            changed = [
+                s for s, v in record["splits"].items() if s in before and before[s]["sha256"] != v["sha256"]
+            ]
+            if changed:
+                raise TextdistillError(
+                    f"--resume: the data changed since the run started ({', '.join(changed)}: "
+                    f"{record['description']}); resume only on the same data, or start afresh"
+                )
+        fields: dict[str, Any] = {"task": task.spec.to_dict(), "data": record}
+        if max_length is not None:
+            fields["max_length"] = max_length
+        self.update(**fields)
+
+    def progress(self, step: int, total_steps: int) -> None:
+        if self.main:
+            self.manifest["progress"] = {"step": step, "total_steps": total_steps}
+            write_manifest(self.out, self.manifest)
+
+    def finish(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        """Write ``metrics.json``, drop the checkpoint, mark the run finished; returns ``metrics``."""
+        if not self.main:
+            return metrics
+        metrics = {**metrics, "finished": now()}
+        (self.out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_plain) + "\n")
+        (self.out / "checkpoint.pt").unlink(missing_ok=True)
+        self.manifest.update(state="finished", finished=metrics["finished"])
+        write_manifest(self.out, self.manifest)
+        return metrics
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON: {type(value).__name__}")

@@ -1,0 +1,61 @@
+"""Teacher ensembles (MT-DNN-KD, Liu et al. 2019): several teachers that differ in seed and dropout,
+the best ``keep`` by dev metric, their averaged class probabilities as the soft targets.
+
+``textdistill teach --ensemble N`` (:func:`textdistill.recipes.teach.teach_ensemble`) writes
+``OUT/member-1 .. member-N`` (each a normal teacher
+folder) and, in ``OUT`` itself, ``ensemble.json`` (the kept members, how to combine them, every
+member's dev metric), ``task.json``, ``metrics.json`` (the ensemble's quality on every labelled
+split), the members' ``config.json`` and tokenizer (so a student can be sized and tokenised from
+``OUT``). ``OUT`` then stands wherever a teacher folder does: ``teacher: OUT`` in a distillation
+config; the teacher cache computes and stores each member's logits and combines them.
+
+Combining (``combine``): ``probs`` (default, the paper's) averages the members' softmax
+probabilities and returns their log, so that ``softmax(log p) = p``: the soft targets at T = 1 are
+the averaged probabilities exactly (at another temperature, the averaged distribution sharpened or
+flattened as one distribution); ``logits`` averages the logits. Regression always averages the
+predictions.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from textdistill.errors import TextdistillError
+
+if TYPE_CHECKING:
+    pass
+
+ENSEMBLE_FILE = "ensemble.json"
+COMBINE = ("probs", "logits")
+
+
+def is_ensemble(folder: str | Path) -> bool:
+    return (Path(folder) / ENSEMBLE_FILE).exists()
+
+
+def read_ensemble(folder: str | Path) -> tuple[list[Path], str]:
+    """The kept members' folders and the combine mode of an ensemble folder."""
+    record = json.loads((Path(folder) / ENSEMBLE_FILE).read_text())
+    members = [Path(folder) / name for name in record["members"]]
+    missing = [str(m) for m in members if not (m / "config.json").exists()]
+    if missing:
+        raise TextdistillError(f"ensemble {folder}: member folders missing: {', '.join(missing)}")
+    return members, record.get("combine", "probs")
+
+
+def combine(outputs: list[Tensor], mode: str = "probs") -> Tensor:
+    """Members' outputs, each ``(N, C)``, into the ensemble's ``(N, C)``: the log of the mean
+    softmax (``probs``), the mean logits (``logits``), or for regression (``C == 1``) the mean."""
+    if mode not in COMBINE:
+        raise TextdistillError(f"unknown ensemble combine {mode!r}; choose one of {', '.join(COMBINE)}")
+    if not outputs:
+        raise TextdistillError("an ensemble needs at least one member")
+    stacked = torch.stack([o.float() for o in outputs])  # (K, N, C)
+    if stacked.shape[-1] == 1 or mode == "logits":
+        return stacked.mean(0)
+    return stacked.softmax(-1).mean(0).clamp_min(1e-12).log()
