@@ -63,16 +63,21 @@ def finished_line(rows: list[dict], runs: str) -> list[str]:
 
 
 def run_distill(out: Path, config: dict) -> dict:
-    """One distillation run into ``out`` (``config`` without ``out``); a run whose ``metrics.json``
-    exists is reused, so an interrupted benchmark continues where it stopped, but only if it was
-    made with the same config: a finished run of another recipe under the same name is refused."""
+    """One distillation run into ``out`` (``config`` without ``out``); a finished run (its manifest
+    says so; a folder of an earlier textdistill is migrated first) is reused, so an interrupted
+    benchmark continues where it stopped, but only if it was made with the same config: a finished
+    run of another recipe under the same name is refused."""
     import yaml
 
+    from textdistill.artifacts import manifest_path, migrate, read_manifest
     from textdistill.config import validate
-    from textdistill.recipes.distill import changed_keys, distill
+    from textdistill.recipes.common import changed_keys
+    from textdistill.recipes.distill import distill
 
     cfg = validate({**config, "out": str(out)})
-    if not (out / "metrics.json").exists():
+    if (out / "metrics.json").exists() and not manifest_path(out).exists():
+        migrate(out)
+    if not manifest_path(out).exists() or read_manifest(out).get("state") != "finished":
         distill(cfg)
     else:
         changed = changed_keys(yaml.safe_load((out / "config.yaml").read_text()), cfg.model_dump())

@@ -65,7 +65,7 @@ def main() -> None:
     tables = []
     for task in args.tasks:
         out = Path(args.teachers) / f"minilm-l6-{task}-ensemble{args.size}"
-        cfg = TeachConfig(task, "minilm-l6", str(out), epochs=args.epochs)
+        cfg = TeachConfig(task=task, model="minilm-l6", out=str(out), epochs=args.epochs)
         metrics = teach_ensemble(cfg, None, args.size, args.size, (0.1, 0.2, 0.3))
         metrics["subsets"] = subsets(out, metrics, cfg)
         tables.append(metrics)

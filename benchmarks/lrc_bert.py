@@ -53,8 +53,9 @@ def slug(text: str) -> str:
 
 def general_student(args: argparse.Namespace) -> tuple[Path, dict]:
     """The task-agnostic student, made once (reused when its folder is complete)."""
+    from textdistill.config import GeneralConfig
     from textdistill.data.tasks import OFFLINE_TASKS
-    from textdistill.recipes.general import GeneralConfig, general_distill
+    from textdistill.recipes.general import general_distill
 
     out = Path(args.runs) / f"general-4l312-{args.general_texts}"
     if not (out / "general.json").exists():

@@ -83,7 +83,9 @@ def main() -> None:
     ensembles = {}
     for task in WITH_TEACHER:
         out = Path(args.teachers) / f"minilm-l6-{task}-ensemble3"
-        cfg = TeachConfig(task, "minilm-l6", str(out), epochs=3, max_train_examples=args.teacher_examples)
+        cfg = TeachConfig(
+            task=task, model="minilm-l6", out=str(out), epochs=3, max_train_examples=args.teacher_examples
+        )
         ensembles[task] = (out, teach_ensemble(cfg, None, 3, 3, (0.1, 0.2, 0.3)))
     keys = list(names(args.kd_temperatures))
     results: dict = {task: {k: [] for k in keys} for task in (*WITH_TEACHER, *WITHOUT)}

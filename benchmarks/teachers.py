@@ -18,7 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from common import header_markdown, run_record
-from textdistill.recipes.teach import TeachConfig, teach
+from textdistill.config import TeachConfig
+from textdistill.recipes.teach import teach
 
 TARGETS = {"movie-sentiment": 0.84, "trec6": 0.90}  # issue: dev accuracy a teacher must reach
 
@@ -40,9 +41,9 @@ def main() -> None:
     rows = []
     for task in args.tasks:
         cfg = TeachConfig(
-            task,
-            args.model,
-            f"{args.runs}/{args.model}-{task}",
+            task=task,
+            model=args.model,
+            out=f"{args.runs}/{args.model}-{task}",
             epochs=args.epochs,
             lr=args.lr,
             batch_size=args.batch_size,

@@ -90,3 +90,26 @@ def test_file_and_override_errors(tmp_path: Path, content: str, overrides: list[
 def test_missing_file() -> None:
     with pytest.raises(ConfigError, match="no such config file"):
         load_config("does/not/exist.yaml")
+
+
+def test_student_shapes_are_checked_before_any_compute() -> None:
+    from textdistill.config import ConfigError, validate
+
+    base = {"task": "trec6", "teacher": "t", "method": {"name": "hard"}}
+    with pytest.raises(ConfigError) as err:
+        validate({**base, "student": {"kind": "transformer", "hidden": 100, "heads": 12}})
+    assert "hidden 100 must be a multiple of heads 12" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        validate({**base, "student": {"kind": "bilstm", "embed_dim": 300}})
+    assert "embed_dim 300 does not match glove-6b-50d's 50 dimensions" in str(err.value)
+    assert validate({**base, "student": {"kind": "bilstm", "embedding": "random", "embed_dim": 300}})
+
+
+def test_a_multitask_configs_errors_name_multitask_keys() -> None:
+    from textdistill.config import ConfigError, validate
+
+    with pytest.raises(ConfigError) as err:
+        validate({"tasks": [{"task": "trec6"}], "teacher": "t"})
+    message = str(err.value)
+    assert "teacher: unknown key; valid keys here: tasks, encoder, student" in message
+    assert "method" not in message

