@@ -99,7 +99,8 @@ def work_textbrewer(cfg: dict) -> dict:
     from textdistill.evaluate.quality import score_splits
     from textdistill.models.teacher import HFClassifier
     from textdistill.recipes.distill import build_student
-    from textdistill.train.trainer import TrainConfig, _optimizer, set_seed, set_threads
+    from textdistill.runtime import set_seed, set_threads
+    from textdistill.train.trainer import TrainConfig, _optimizer
 
     c = validate(cfg)
     set_threads()
@@ -203,7 +204,8 @@ def profile_steps(cfg: dict, batches: int = 20) -> dict:
     from textdistill.losses import hard_loss, kd_kl
     from textdistill.models.teacher import HFClassifier
     from textdistill.recipes.distill import build_student
-    from textdistill.train.trainer import TrainConfig, _optimizer, set_seed, set_threads
+    from textdistill.runtime import set_seed, set_threads
+    from textdistill.train.trainer import TrainConfig, _optimizer
 
     c = validate(cfg)
     set_threads()

@@ -23,8 +23,8 @@ from textdistill.config import validate
 from textdistill.data.load import load_task
 from textdistill.methods import get_method
 from textdistill.recipes.distill import build_student
+from textdistill.runtime import set_seed, set_threads
 from textdistill.teachers.cache import teacher_outputs
-from textdistill.train.trainer import set_seed, set_threads
 
 STUDENTS = {
     "bilstm": {"kind": "bilstm", "embedding": "glove-6b-50d"},

@@ -27,8 +27,9 @@ from textdistill.cli import app
 from textdistill.data.encode import seeded_loader
 from textdistill.data.sampling import EpochBatchSampler
 from textdistill.errors import TextdistillError
+from textdistill.runtime import set_seed
 from textdistill.train.checkpoint import load_checkpoint, save_checkpoint
-from textdistill.train.trainer import Checkpointing, NonFiniteLoss, TrainConfig, set_seed, train
+from textdistill.train.trainer import Checkpointing, NonFiniteLoss, TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()

@@ -158,8 +158,32 @@ def tasks_list() -> None:
 
 
 # ------------------------------------------------------------------------------------------- teach
-LABELS_HELP = "class names in order (neg,pos), or what the files hold: 0=ham,1=spam"
-METRIC_HELP = "picks the best checkpoint: accuracy, macro_f1, or f1 (of --positive)"
+# the options that describe a task's data, shared by teach and run
+GlueOption = Annotated[
+    Path | None, typer.Option("--data", help="GLUE folder (official layout) for GLUE tasks")
+]
+TrainFileOption = Annotated[
+    Path | None, typer.Option("--train", help="your own training file (.csv/.tsv/.jsonl)")
+]
+DevFileOption = Annotated[Path | None, typer.Option("--dev", help="your own dev file")]
+TestFileOption = Annotated[Path | None, typer.Option("--test", help="your own test file (optional)")]
+ColumnsOption = Annotated[
+    str | None, typer.Option("--columns", help="column mapping, e.g. text=sentence,label=y")
+]
+LabelsOption = Annotated[
+    str | None,
+    typer.Option("--labels", help="class names in order (neg,pos), or what the files hold: 0=ham,1=spam"),
+]
+RegressionOption = Annotated[
+    bool, typer.Option("--regression", help="your own files hold scores, not classes")
+]
+MetricOption = Annotated[
+    str | None,
+    typer.Option("--metric", help="picks the best checkpoint: accuracy, macro_f1, or f1 (of --positive)"),
+]
+PositiveOption = Annotated[
+    str | None, typer.Option("--positive", help="the class F1 is reported for (binary)")
+]
 
 
 def _load_task_from_options(
@@ -220,17 +244,15 @@ def teach_cmd(
     task: Annotated[str | None, typer.Option(help="task name (see `textdistill tasks`)")] = None,
     model: Annotated[str, typer.Option(help="encoder: asset name, local folder, or hub name")] = "minilm-l6",
     out: Annotated[Path, typer.Option(help="output folder (Hugging Face layout)")] = Path("runs/teacher"),
-    data: Annotated[Path | None, typer.Option(help="GLUE folder (official layout) for GLUE tasks")] = None,
-    train: Annotated[Path | None, typer.Option(help="your own training file (.csv/.tsv/.jsonl)")] = None,
-    dev: Annotated[Path | None, typer.Option(help="your own dev file")] = None,
-    test: Annotated[Path | None, typer.Option(help="your own test file (optional)")] = None,
-    columns: Annotated[str | None, typer.Option(help="column mapping, e.g. text=sentence,label=y")] = None,
-    labels: Annotated[str | None, typer.Option(help=LABELS_HELP)] = None,
-    regression: Annotated[
-        bool, typer.Option("--regression", help="your own files hold scores, not classes")
-    ] = False,
-    metric: Annotated[str | None, typer.Option(help=METRIC_HELP)] = None,
-    positive: Annotated[str | None, typer.Option(help="the class F1 is reported for (binary)")] = None,
+    data: GlueOption = None,
+    train: TrainFileOption = None,
+    dev: DevFileOption = None,
+    test: TestFileOption = None,
+    columns: ColumnsOption = None,
+    labels: LabelsOption = None,
+    regression: RegressionOption = False,
+    metric: MetricOption = None,
+    positive: PositiveOption = None,
     hf_dataset: Annotated[
         str | None, typer.Option(help="a Hugging Face dataset: save_to_disk folder or name")
     ] = None,
@@ -357,7 +379,7 @@ def augment_cmd(
     columns: Annotated[
         str | None, typer.Option(help="--input's columns, e.g. text=review[,text_pair=answer]")
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="JSONL to write [default: runs/transfer/TASK.jsonl]")] = (
+    out: Annotated[Path | None, typer.Option(help="JSONL to write (default: runs/transfer/TASK.jsonl)")] = (
         None
     ),
     data: Annotated[Path | None, typer.Option(help="GLUE folder (official layout) for GLUE tasks")] = None,
@@ -407,7 +429,7 @@ def general_distill_cmd(
     tasks: Annotated[
         list[str] | None,
         typer.Option(
-            "--task", help="take this task's training texts (repeatable) [default: every offline task]"
+            "--task", help="take this task's training texts (repeatable) (default: every offline task)"
         ),
     ] = None,
     files: Annotated[
@@ -714,18 +736,16 @@ def bench_cmd(
 @app.command("run")
 @friendly
 def run_cmd(
-    task: Annotated[str | None, typer.Option(help="built-in task [default: movie-sentiment]")] = None,
-    data: Annotated[Path | None, typer.Option(help="GLUE folder (official layout) for GLUE tasks")] = None,
-    train: Annotated[Path | None, typer.Option(help="your own training file (.csv/.tsv/.jsonl)")] = None,
-    dev: Annotated[Path | None, typer.Option(help="your own dev file")] = None,
-    test: Annotated[Path | None, typer.Option(help="your own test file (optional)")] = None,
-    columns: Annotated[str | None, typer.Option(help="column mapping, e.g. text=sentence,label=y")] = None,
-    labels: Annotated[str | None, typer.Option(help=LABELS_HELP)] = None,
-    regression: Annotated[
-        bool, typer.Option("--regression", help="your own files hold scores, not classes")
-    ] = False,
-    metric: Annotated[str | None, typer.Option(help=METRIC_HELP)] = None,
-    positive: Annotated[str | None, typer.Option(help="the class F1 is reported for (binary)")] = None,
+    task: Annotated[str | None, typer.Option(help="built-in task (default: movie-sentiment)")] = None,
+    data: GlueOption = None,
+    train: TrainFileOption = None,
+    dev: DevFileOption = None,
+    test: TestFileOption = None,
+    columns: ColumnsOption = None,
+    labels: LabelsOption = None,
+    regression: RegressionOption = False,
+    metric: MetricOption = None,
+    positive: PositiveOption = None,
     teacher: Annotated[str, typer.Option(help="encoder to fine-tune: asset name or folder")] = "minilm-l6",
     teacher_folder: Annotated[
         Path | None, typer.Option(help="a teacher fine-tuned already (no teaching)")

@@ -15,8 +15,9 @@ from torch import nn
 
 from textdistill.data.encode import seeded_loader
 from textdistill.data.sampling import EpochBatchSampler
+from textdistill.runtime import set_seed
 from textdistill.train.distributed import setup, teardown
-from textdistill.train.trainer import TrainConfig, set_seed, train
+from textdistill.train.trainer import TrainConfig, train
 
 
 def main(out: Path) -> None:

@@ -38,7 +38,7 @@ from textdistill.data.encode import WORD_PATTERN
 from textdistill.data.spec import Example
 from textdistill.errors import TextdistillError
 from textdistill.paths import home
-from textdistill.train.trainer import progress_interval
+from textdistill.runtime import progress_interval
 
 MASK_TOKEN = "[MASK]"
 SPACY_ASSET = "en-core-web-sm"

@@ -18,7 +18,7 @@ from textdistill.artifacts import open_run
 from textdistill.deploy import ONNX_FILES, export_folder, onnx_dir, onnx_session
 from textdistill.evaluate.speed import Runner, latency_ms, throughput, torch_runner
 from textdistill.models.bundle import Student
-from textdistill.train.trainer import set_threads
+from textdistill.runtime import set_threads
 
 BATCH_SIZES = (1, 8, 32, 128)
 

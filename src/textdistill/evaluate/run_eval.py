@@ -21,7 +21,7 @@ from textdistill.artifacts import examples_fingerprint, has_manifest, open_exter
 from textdistill.errors import TextdistillError
 from textdistill.evaluate.quality import score_splits
 from textdistill.evaluate.speed import measure
-from textdistill.train.trainer import set_threads
+from textdistill.runtime import set_threads
 
 if TYPE_CHECKING:
     from textdistill.data.load import TaskData

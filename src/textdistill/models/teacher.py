@@ -8,6 +8,7 @@ hub name (never used by a default or a test).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 
 import torch
@@ -76,9 +77,27 @@ class HFClassifier(nn.Module):
         if dropout is not None:
             kwargs["hidden_dropout_prob"] = dropout
         config = AutoConfig.from_pretrained(path, **kwargs)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            path, config=config, attn_implementation="eager", ignore_mismatched_sizes=spec is not None
-        )
+        from transformers.utils import logging as hf_logging
+
+        level = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # its load report would call the new head "MISSING"
+        try:
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                path,
+                config=config,
+                attn_implementation="eager",
+                ignore_mismatched_sizes=spec is not None,
+                output_loading_info=True,
+            )
+        finally:
+            hf_logging.set_verbosity(level)
+        head = ("classifier.", "score.", "pre_classifier.", "pooler.")
+        missing = [k for k in info.get("missing_keys", ()) if not k.startswith(head) and ".pooler." not in k]
+        if missing:  # a new task head starts random on purpose; missing encoder weights are worth a word
+            shown = ", ".join(sorted(missing)[:5]) + (" ..." if len(missing) > 5 else "")
+            warnings.warn(
+                f"{name_or_path} lacks {len(missing)} encoder weights (random): {shown}", stacklevel=2
+            )
         return cls(model)
 
     def forward(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -33,6 +34,9 @@ from textdistill.artifacts import (
     write_manifest,
 )
 from textdistill.errors import TextdistillError
+from textdistill.runtime import set_threads
+from textdistill.train.distributed import Dist, teardown
+from textdistill.train.distributed import setup as setup_dist
 
 STALE = ("log.jsonl", "checkpoint.pt", "metrics.json")
 
@@ -201,3 +205,25 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def distributed_run(
+    cfg: Any, kind: str, resume: bool, body: Callable[[RunFolder, Dist], dict[str, Any]]
+) -> dict[str, Any]:
+    """A distill config's run (one task or several): the processes set up for ``cfg.train.device``
+    (under ``torchrun``, every rank), the batch checked to split over them, ``body(run, dist)``
+    in the locked run folder (rank 0's), the processes torn down. ``{}`` on ranks other than 0."""
+    dist = setup_dist(cfg.train.device)
+    try:
+        accum = cfg.train.grad_accumulation
+        if cfg.train.batch_size % (accum * dist.world):
+            raise TextdistillError(
+                f"train.batch_size {cfg.train.batch_size} must split evenly over {dist.world} processes "
+                f"x {accum} accumulated micro-batches"
+            )
+        command = f"textdistill distill {cfg.out}/config.yaml"
+        with RunFolder(cfg.out, kind, cfg.model_dump(), resume, dist.main, command) as run:
+            set_threads(max(1, (os.cpu_count() or 1) // dist.local_world))
+            return body(run, dist)
+    finally:
+        teardown(dist)

@@ -11,7 +11,6 @@ tokenizer), ``metrics.json``, ``config.yaml`` (the resolved configuration), ``lo
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -30,21 +29,14 @@ from textdistill.evaluate.quality import score_splits
 from textdistill.methods import get_method
 from textdistill.models.bundle import Student, load_student
 from textdistill.models.outputs import ModelOutput
-from textdistill.recipes.common import RunFolder
+from textdistill.recipes.common import RunFolder, distributed_run
+from textdistill.runtime import set_seed
 from textdistill.teachers.cache import teacher_outputs
 from textdistill.teachers.ensemble import is_ensemble
 from textdistill.train.checkpoint import atomic_folder, recover_folder
-from textdistill.train.distributed import Dist, global_rows, main_first, teardown
-from textdistill.train.distributed import setup as setup_dist
+from textdistill.train.distributed import Dist, global_rows, main_first
 from textdistill.train.perturbation import step_loss
-from textdistill.train.trainer import (
-    Checkpointing,
-    TrainConfig,
-    resolve_precision,
-    set_seed,
-    set_threads,
-    train,
-)
+from textdistill.train.trainer import Checkpointing, TrainConfig, resolve_precision, train
 
 
 def build_student(cfg: DistillConfig, spec: TaskSpec, train_examples: list[Example]) -> Student:
@@ -183,18 +175,12 @@ def distill(cfg: DistillConfig, resume: bool = False) -> dict:
     """Run one distillation and write its folder; returns the metrics (``{}`` on ranks other than
     0 of a data-parallel run). ``resume``: continue from ``<out>/checkpoint.pt`` (same config,
     same data)."""
-    dist = setup_dist(cfg.train.device)
-    try:
-        command = f"textdistill distill {cfg.out}/config.yaml"
-        with RunFolder(cfg.out, "student", cfg.model_dump(), resume, dist.main, command) as run:
-            return _distill(cfg, run, dist)
-    finally:
-        teardown(dist)
+    return distributed_run(cfg, "student", resume, lambda run, dist: _distill(cfg, run, dist))
 
 
 def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
     seed = set_seed(cfg.train.seed)
-    threads = set_threads(max(1, (os.cpu_count() or 1) // dist.local_world))
+    threads = torch.get_num_threads()
     task = load_run_task(cfg)
     spec = task.spec
     teacher_dir = Path(cfg.teacher)
@@ -212,11 +198,6 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
         )
     out = Path(cfg.out)
     accum = cfg.train.grad_accumulation
-    if cfg.train.batch_size % (accum * dist.world):
-        raise TextdistillError(
-            f"train.batch_size {cfg.train.batch_size} must split evenly over {dist.world} processes "
-            f"x {accum} accumulated micro-batches"
-        )
     run.record_data(run_source(cfg), task, cfg.train.max_length)
     run.update(teachers=[teacher_ref.record()])
     if run.resume and dist.main:

@@ -28,18 +28,11 @@ from textdistill.errors import TextdistillError
 from textdistill.methods.lrc_bert import LRCBert
 from textdistill.models.outputs import ModelOutput
 from textdistill.recipes.common import RunFolder
+from textdistill.runtime import set_seed, set_threads
 from textdistill.teachers.cache import teacher_outputs
 from textdistill.train.distributed import Dist, pick_device
 from textdistill.train.perturbation import step_loss
-from textdistill.train.trainer import (
-    Checkpointing,
-    TrainConfig,
-    resolve_precision,
-    set_seed,
-    set_threads,
-    to_device,
-    train,
-)
+from textdistill.train.trainer import Checkpointing, TrainConfig, resolve_precision, to_device, train
 
 HEADLESS = TaskSpec("general", ("a", "b"), ("accuracy",), description="no task: the head is unused")
 

@@ -15,13 +15,13 @@ Run folder: ``model/`` (the encoder in Hugging Face layout, its tokenizer, ``hea
 from __future__ import annotations
 
 import json
-import os
 import time
 import warnings
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import torch
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
@@ -35,19 +35,12 @@ from textdistill.errors import TextdistillError
 from textdistill.evaluate.quality import score_splits
 from textdistill.methods import Hard, Hinton
 from textdistill.models.multitask import MultiTaskModel, TaskView, load_multitask
-from textdistill.recipes.common import RunFolder
+from textdistill.recipes.common import RunFolder, distributed_run
+from textdistill.runtime import set_seed
 from textdistill.teachers.cache import TeacherOutputs, teacher_outputs
 from textdistill.train.checkpoint import atomic_folder, recover_folder
-from textdistill.train.distributed import Dist, teardown
-from textdistill.train.distributed import setup as setup_dist
-from textdistill.train.trainer import (
-    Checkpointing,
-    TrainConfig,
-    resolve_precision,
-    set_seed,
-    set_threads,
-    train,
-)
+from textdistill.train.distributed import Dist
+from textdistill.train.trainer import Checkpointing, TrainConfig, resolve_precision, train
 
 
 class MultiTaskBatches:
@@ -117,27 +110,16 @@ def build_encoder(cfg: MultiTaskConfig, spec) -> nn.Module:
 def multitask_distill(cfg: MultiTaskConfig, resume: bool = False) -> dict:
     """Run a multi-task distillation and write its folder; returns the metrics. ``resume``:
     continue from ``<out>/checkpoint.pt`` (same config, same data), as a single-task run does."""
-    dist = setup_dist(cfg.train.device)
-    try:
-        command = f"textdistill distill {cfg.out}/config.yaml"
-        with RunFolder(cfg.out, "multitask", cfg.model_dump(), resume, dist.main, command) as run:
-            return _multitask(cfg, run, dist)
-    finally:
-        teardown(dist)
+    return distributed_run(cfg, "multitask", resume, lambda run, dist: _multitask(cfg, run, dist))
 
 
 def _multitask(cfg: MultiTaskConfig, run: RunFolder, dist: Dist) -> dict:
     from textdistill.models.teacher import load_tokenizer, resolve_model
 
     seed = set_seed(cfg.train.seed)
-    threads = set_threads(max(1, (os.cpu_count() or 1) // dist.local_world))
+    threads = torch.get_num_threads()
     out = Path(cfg.out)
     accum = cfg.train.grad_accumulation
-    if cfg.train.batch_size % (accum * dist.world):
-        raise TextdistillError(
-            f"train.batch_size {cfg.train.batch_size} must split evenly over {dist.world} processes "
-            f"x {accum} accumulated micro-batches"
-        )
     if run.resume and dist.main:
         recover_folder(out / "model")
     sources = {e.task: DataSource("task", task=e.task, data=e.data) for e in cfg.tasks}

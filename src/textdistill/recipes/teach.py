@@ -33,15 +33,9 @@ from textdistill.evaluate.quality import score_splits
 from textdistill.losses import hard_loss
 from textdistill.models.teacher import HFClassifier, load_tokenizer
 from textdistill.recipes.common import RunFolder, changed_keys
+from textdistill.runtime import set_seed, set_threads
 from textdistill.train.distributed import Dist, pick_device
-from textdistill.train.trainer import (
-    Checkpointing,
-    TrainConfig,
-    resolve_precision,
-    set_seed,
-    set_threads,
-    train,
-)
+from textdistill.train.trainer import Checkpointing, TrainConfig, resolve_precision, train
 
 
 def teach(

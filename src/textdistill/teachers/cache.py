@@ -35,7 +35,7 @@ from textdistill.errors import TextdistillError
 from textdistill.models.features import pool
 from textdistill.models.outputs import ModelOutput
 from textdistill.paths import home
-from textdistill.train.trainer import progress_interval
+from textdistill.runtime import progress_interval
 
 
 def fingerprint(teacher_dir: str | Path, examples: Sequence[Example], max_length: int) -> str:

@@ -15,14 +15,11 @@ import itertools
 import json
 import math
 import os
-import random
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
@@ -30,32 +27,13 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from textdistill.errors import TextdistillError
+from textdistill.runtime import progress_interval
 from textdistill.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from textdistill.train.distributed import Dist, all_finite, barrier, gather, mean_over_ranks
 
 StepFn = Callable[[nn.Module, dict[str, Tensor], int], tuple[Tensor, dict[str, float]]]
 EvalFn = Callable[[nn.Module], dict[str, float]]
 SaveFn = Callable[[nn.Module], None]
-
-
-def progress_interval() -> float:
-    """Seconds between progress-bar refreshes: live on a terminal, every 30 s in a log file."""
-    return 0.1 if sys.stderr.isatty() else 30.0
-
-
-def set_seed(seed: int) -> int:
-    """Seed Python, NumPy and torch; returns the seed (for the run record)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    return seed
-
-
-def set_threads(threads: int | None = None) -> int:
-    """Use every core for intra-op work (torch defaults to fewer on some machines)."""
-    threads = threads or os.cpu_count() or 1
-    torch.set_num_threads(threads)
-    return threads
 
 
 class NonFiniteLoss(TextdistillError):
