@@ -519,3 +519,60 @@ def test_help_is_readable_at_80_columns() -> None:
     assert result.exit_code == 0
     for option in ("--max-train-examples", "--max-eval-examples", "--hf-dataset", "--labels"):
         assert option in result.output, option
+
+
+def test_a_multitask_run_takes_the_users_files(own_runs: dict[str, Path], tmp_path: Path) -> None:
+    files = {k: str(own_runs[f"file_{k}"]) for k in ("train", "dev", "test")}
+    config = {
+        "tasks": [
+            {
+                "task": "my-news",
+                "teacher": str(own_runs["teacher"]),
+                "files": {**files, "columns": {"text": "body", "label": "topic"}},
+            },
+            {
+                "task": "my-news-2",
+                "files": {
+                    **files,
+                    "columns": {"text": "body", "label": "topic"},
+                    "labels": ["sports", "politics"],
+                },
+            },
+        ],
+        "encoder": str(own_runs["teacher"]),
+        "student": TINY_TRANSFORMER,
+        "out": str(tmp_path / "mt"),
+        "train": {"epochs": 1, "batch_size": 8, "max_length": 32},
+    }
+    (tmp_path / "mt.yaml").write_text(yaml.safe_dump(config))
+    result = runner.invoke(app, ["distill", str(tmp_path / "mt.yaml")])
+    assert result.exit_code == 0, result.output
+    for task, labels in (("my-news", ["politics", "sports"]), ("my-news-2", ["sports", "politics"])):
+        result = runner.invoke(app, ["evaluate", str(tmp_path / "mt"), "--task", task])
+        assert result.exit_code == 0, result.output
+        ev = json.loads((tmp_path / "mt" / f"evaluation-{task}.json").read_text())
+        assert ev["labels"] == labels and ev["scored_on"]["test"]["examples"] == 16
+
+
+def test_teach_takes_accumulation_and_nproc(tmp_path: Path, tiny_bert: Path) -> None:
+    files = news_files(tmp_path / "files", n=32)
+    result = runner.invoke(app, [*teach_args(files, tiny_bert, tmp_path / "acc"), "--grad-accumulation", "2"])
+    assert result.exit_code == 0, result.output
+    log = [json.loads(x) for x in (tmp_path / "acc" / "log.jsonl").read_text().splitlines()]
+    assert max(r["step"] for r in log) == 4  # 32 rows, batch 8 in two micro-batches of 4: 4 steps
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = [
+        a.replace(str(tmp_path / "acc"), str(tmp_path / "ddp"))
+        for a in teach_args(files, tiny_bert, tmp_path / "acc")
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "textdistill", *args, "--nproc", "2"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
+    assert metrics["processes"] == 2 and metrics["steps"] == 4
+    assert json.loads((tmp_path / "ddp" / "run.json").read_text())["state"] == "finished"

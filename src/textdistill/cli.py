@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -238,6 +239,21 @@ def _load_task_from_options(
     return load_task(task, data), DataSource("task", task=task, data=str(data) if data else None)
 
 
+def relaunch_argv(command: str) -> list[str]:
+    """This process's arguments from ``command`` on, without ``--nproc``: what each of the
+    ``torchrun`` processes runs."""
+    args = sys.argv[sys.argv.index(command) :] if command in sys.argv else [command]
+    out, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
+
+
 @app.command("teach")
 @friendly
 def teach_cmd(
@@ -258,6 +274,8 @@ def teach_cmd(
     ] = None,
     hf_splits: Annotated[str, typer.Option(help="its train,dev[,test] split names")] = "train,validation",
     resume: Annotated[bool, typer.Option("--resume", help="continue the unfinished teach in OUT")] = False,
+    nproc: Annotated[int, typer.Option(min=1, help="data-parallel processes (torchrun)")] = 1,
+    grad_accumulation: Annotated[int, typer.Option(min=1, help="micro-batches per step")] = 1,
     epochs: Annotated[float, typer.Option(min=0.01)] = 3.0,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     lr: Annotated[float, typer.Option(min=0.0)] = 5e-5,
@@ -301,6 +319,7 @@ def teach_cmd(
             "warmup_ratio": warmup_ratio, "max_length": max_length, "dropout": dropout, "seed": seed,
             "eval_every": eval_every, "max_steps": max_steps, "max_train_examples": max_train_examples,
             "max_eval_examples": max_eval_examples, "device": device, "precision": precision,
+            "grad_accumulation": grad_accumulation,
         },
         "teach",
     )  # fmt: skip
@@ -313,9 +332,9 @@ def teach_cmd(
             raise TextdistillError(
                 f"--dropouts takes numbers separated by commas, got {dropouts!r}"
             ) from None
-        if resume:
+        if resume or nproc > 1:
             raise TextdistillError(
-                "--resume continues one teacher; rerun the ensemble: finished members are reused"
+                "--resume and --nproc are for one teacher; rerun the ensemble: finished members are reused"
             )
         metrics = teach_ensemble(cfg, task_data, ensemble, keep or ensemble, rates, combine, source)
         table = Table(
@@ -327,7 +346,17 @@ def teach_cmd(
         table.add_row("ensemble", "", "", f"{metrics['best'][metrics['primary_metric']]:.4f}", "")
         console.print(table)
         return
-    metrics = teach(cfg, task_data, source, resume=resume)
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        from textdistill.train.distributed import launch
+
+        code = launch(nproc, relaunch_argv("teach"))
+        if code:
+            raise typer.Exit(code)
+        metrics = json.loads((out / "metrics.json").read_text())
+    else:
+        metrics = teach(cfg, task_data, source, resume=resume)
+        if not metrics:  # a rank other than 0: rank 0 reports
+            return
     table = Table(
         "split/metric",
         "value",
@@ -524,8 +553,6 @@ def distill_cmd(
     ] = False,
 ) -> None:
     """Distil a teacher into a student, as a YAML config says (validated before any compute)."""
-    import os
-
     from textdistill.config import load_config
     from textdistill.recipes.distill import distill
 

@@ -264,6 +264,16 @@ class TeachConfig(Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: the GPU when there is one
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 on a GPU that has it
     checkpoint_every: Annotated[int, Field(ge=0)] = 0  # steps between resumable checkpoints; 0 = each eval
+    grad_accumulation: Annotated[int, Field(ge=1)] = 1  # micro-batches per step (batch_size is the step's)
+
+    @model_validator(mode="after")
+    def _micro_batches(self) -> TeachConfig:
+        if self.batch_size % self.grad_accumulation:
+            raise ValueError(
+                f"batch_size {self.batch_size} must be a multiple of grad_accumulation "
+                f"{self.grad_accumulation}"
+            )
+        return self
 
     def record(self) -> dict[str, Any]:
         """The configuration as the manifest keeps it (plain JSON types)."""
@@ -368,14 +378,22 @@ def _describe(err: dict[str, Any], schema: type[BaseModel]) -> str:
 
 class MultiTaskEntry(Strict):
     """One task of a multi-task run: a named task (``data``: its GLUE folder or a folder in our
-    layout) and, optionally, its teacher (a teacher or an ensemble folder); without one the task
-    trains on its labels alone. ``alpha`` and ``temperature`` override the run's for this task."""
+    layout) or the user's ``files``, and optionally its teacher (a teacher or an ensemble folder);
+    without one the task trains on its labels alone. ``alpha`` and ``temperature`` override the
+    run's for this task."""
 
     task: str
     data: str | None = None
+    files: FilesSection | None = None  # the user's own files for this task (task then names it)
     teacher: str | None = None
     alpha: Annotated[float, Field(ge=0, le=1)] | None = None
     temperature: Annotated[float, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _one_data_source(self) -> MultiTaskEntry:
+        if self.files is not None and self.data is not None:
+            raise ValueError("give either data (a folder for a named task) or files (your own), not both")
+        return self
 
     @model_validator(mode="after")
     def _weights_need_a_teacher(self) -> MultiTaskEntry:

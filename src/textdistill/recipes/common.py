@@ -27,12 +27,15 @@ import numpy as np
 from textdistill.artifacts import (
     DataSource,
     data_record,
+    load_source,
     locked,
     manifest_path,
     now,
     read_manifest,
     write_manifest,
 )
+from textdistill.config import FilesSection
+from textdistill.data.load import TaskData
 from textdistill.errors import TextdistillError
 from textdistill.runtime import set_threads
 from textdistill.train.distributed import Dist, teardown
@@ -205,6 +208,38 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def config_source(task: str, data: str | None, files: FilesSection | None) -> DataSource:
+    """Where a config's data comes from: the user's ``files``, or the built-in ``task`` (``data``:
+    its GLUE folder or a folder in our layout)."""
+    if files is None:
+        return DataSource("task", task=task, data=data)
+    from textdistill.data.readers import parse_labels
+
+    label_map = None
+    if files.labels and any("=" in x for x in files.labels):
+        _, label_map = parse_labels(",".join(files.labels))
+    return DataSource(
+        "files", train=files.train, dev=files.dev, test=files.test, columns=files.columns,
+        label_map=label_map, regression=files.regression,
+    )  # fmt: skip
+
+
+def config_task(task: str, data: str | None, files: FilesSection | None) -> TaskData:
+    """The data :func:`config_source` names, read with the user's label order, metric and positive
+    class (for files; a built-in task has its own)."""
+    if files is None:
+        return load_source(config_source(task, data, files))
+    from textdistill.data.load import load_files
+    from textdistill.data.readers import Columns, parse_labels
+
+    columns = Columns(**files.columns) if files.columns else None
+    labels, label_map = parse_labels(",".join(files.labels)) if files.labels else (None, None)
+    return load_files(
+        files.train, files.dev, files.test, columns, labels, files.regression, name=task, label_map=label_map,
+        metric=files.metric, positive=files.positive,
+    )  # fmt: skip
 
 
 def distributed_run(

@@ -18,18 +18,17 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from textdistill.artifacts import DataSource, TeacherRef, load_source, open_teacher
+from textdistill.artifacts import DataSource, TeacherRef, open_teacher
 from textdistill.config import BiLSTMStudentConfig, DistillConfig
 from textdistill.data.encode import WordVocab
 from textdistill.data.load import TaskData, subsample
-from textdistill.data.readers import parse_labels
 from textdistill.data.spec import Example, TaskSpec
 from textdistill.errors import TextdistillError
 from textdistill.evaluate.quality import score_splits
 from textdistill.methods import get_method
 from textdistill.models.bundle import Student, load_student
 from textdistill.models.outputs import ModelOutput
-from textdistill.recipes.common import RunFolder, distributed_run
+from textdistill.recipes.common import RunFolder, config_source, config_task, distributed_run
 from textdistill.runtime import set_seed
 from textdistill.teachers.cache import teacher_outputs
 from textdistill.teachers.ensemble import is_ensemble
@@ -142,33 +141,13 @@ def transfer_examples(
 
 
 def run_source(cfg: DistillConfig) -> DataSource:
-    """Where a config's data comes from: the user's ``files``, or the task ``task`` (``data``: its folder)."""
-    f = cfg.files
-    if f is None:
-        return DataSource("task", task=cfg.task, data=cfg.data)
-    label_map = None
-    if f.labels and any("=" in x for x in f.labels):
-        _, label_map = parse_labels(",".join(f.labels))
-    return DataSource(
-        "files", train=f.train, dev=f.dev, test=f.test, columns=f.columns, label_map=label_map,
-        regression=f.regression,
-    )  # fmt: skip
+    """Where a config's data comes from: the user's ``files``, or the task ``task``."""
+    return config_source(cfg.task, cfg.data, cfg.files)
 
 
 def load_run_task(cfg: DistillConfig) -> TaskData:
-    """The data a config names (:func:`run_source`), with the user's label order and metric."""
-    f = cfg.files
-    if f is None:
-        return load_source(run_source(cfg))
-    from textdistill.data.load import load_files
-    from textdistill.data.readers import Columns
-
-    columns = Columns(**f.columns) if f.columns else None
-    labels, label_map = parse_labels(",".join(f.labels)) if f.labels else (None, None)
-    return load_files(
-        f.train, f.dev, f.test, columns, labels, f.regression, name=cfg.task, label_map=label_map,
-        metric=f.metric, positive=f.positive,
-    )  # fmt: skip
+    """The data a config names, with the user's label order and metric."""
+    return config_task(cfg.task, cfg.data, cfg.files)
 
 
 def distill(cfg: DistillConfig, resume: bool = False) -> dict:

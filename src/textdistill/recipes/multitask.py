@@ -25,7 +25,7 @@ import torch
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
-from textdistill.artifacts import DataSource, data_record, load_source, open_teacher
+from textdistill.artifacts import data_record, open_teacher
 from textdistill.config import MultiTaskConfig
 from textdistill.data.encode import EncodedDataset, PaddingCollator, make_loader
 from textdistill.data.load import subsample
@@ -35,7 +35,7 @@ from textdistill.errors import TextdistillError
 from textdistill.evaluate.quality import score_splits
 from textdistill.methods import Hard, Hinton
 from textdistill.models.multitask import MultiTaskModel, TaskView, load_multitask
-from textdistill.recipes.common import RunFolder, distributed_run
+from textdistill.recipes.common import RunFolder, config_source, config_task, distributed_run
 from textdistill.runtime import set_seed
 from textdistill.teachers.cache import TeacherOutputs, teacher_outputs
 from textdistill.train.checkpoint import atomic_folder, recover_folder
@@ -122,8 +122,8 @@ def _multitask(cfg: MultiTaskConfig, run: RunFolder, dist: Dist) -> dict:
     accum = cfg.train.grad_accumulation
     if run.resume and dist.main:
         recover_folder(out / "model")
-    sources = {e.task: DataSource("task", task=e.task, data=e.data) for e in cfg.tasks}
-    tasks = {e.task: load_source(sources[e.task]) for e in cfg.tasks}
+    sources = {e.task: config_source(e.task, e.data, e.files) for e in cfg.tasks}
+    tasks = {e.task: config_task(e.task, e.data, e.files) for e in cfg.tasks}
     tokenizer = load_tokenizer(resolve_model(cfg.encoder))
     max_length = cfg.train.max_length
     datasets, teachers, methods, evals, info, refs = {}, {}, {}, {}, {}, {}

@@ -15,6 +15,7 @@ folder (kind ``ensemble``; :mod:`textdistill.teachers.ensemble` combines their o
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import time
@@ -34,7 +35,8 @@ from textdistill.losses import hard_loss
 from textdistill.models.teacher import HFClassifier, load_tokenizer
 from textdistill.recipes.common import RunFolder, changed_keys
 from textdistill.runtime import set_seed, set_threads
-from textdistill.train.distributed import Dist, pick_device
+from textdistill.train.distributed import Dist, teardown
+from textdistill.train.distributed import setup as setup_dist
 from textdistill.train.trainer import Checkpointing, TrainConfig, resolve_precision, train
 
 
@@ -50,22 +52,32 @@ def teach(
         raise TextdistillError("teach(task=...) needs the data's source too (a DataSource), for the manifest")
     source = source or DataSource("task", task=cfg.task, data=cfg.data)
     task = task or load_source(source)
-    command = f"textdistill teach ... --out {cfg.out}"
-    with RunFolder(cfg.out, "teacher", cfg.record(), resume, command=command) as run:
-        return _teach(cfg, task, source, run)
+    dist = setup_dist(cfg.device)  # under torchrun (teach --nproc N): every rank
+    try:
+        if cfg.batch_size % (cfg.grad_accumulation * dist.world):
+            raise TextdistillError(
+                f"--batch-size {cfg.batch_size} must split evenly over {dist.world} processes x "
+                f"{cfg.grad_accumulation} accumulated micro-batches"
+            )
+        command = f"textdistill teach ... --out {cfg.out}"
+        with RunFolder(cfg.out, "teacher", cfg.record(), resume, dist.main, command) as run:
+            return _teach(cfg, task, source, run, dist)
+    finally:
+        teardown(dist)
 
 
-def _teach(cfg: TeachConfig, task: TaskData, source: DataSource, run: RunFolder) -> dict:
+def _teach(cfg: TeachConfig, task: TaskData, source: DataSource, run: RunFolder, dist: Dist) -> dict:
     set_seed(cfg.seed)
-    threads = set_threads()
+    threads = set_threads(max(1, (os.cpu_count() or 1) // dist.local_world))
     spec = task.spec
     out = Path(cfg.out)
     tokenizer = load_tokenizer(cfg.model)
-    device = pick_device(cfg.device)
+    device = dist.device
     model = HFClassifier.from_pretrained(cfg.model, spec, cfg.dropout).to(device)
-    tokenizer.save_pretrained(out)
-    (out / "task.json").write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
-    (out / "teach_config.json").write_text(json.dumps(cfg.record(), indent=2) + "\n")
+    if dist.main:
+        tokenizer.save_pretrained(out)
+        (out / "task.json").write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
+        (out / "teach_config.json").write_text(json.dumps(cfg.record(), indent=2) + "\n")
 
     # never longer than the model's position table (a tiny model may have fewer than 128)
     max_length = min(cfg.max_length, tokenizer.model_max_length, model.model.config.max_position_embeddings)
@@ -79,6 +91,9 @@ def _teach(cfg: TeachConfig, task: TaskData, source: DataSource, run: RunFolder)
         shuffle=True,
         seed=cfg.seed,
         group_by_length=cfg.group_by_length,
+        rank=dist.rank,
+        world=dist.world,
+        accumulation=cfg.grad_accumulation,
     )
     labelled = task.labelled_splits
     eval_data = {}
@@ -112,14 +127,17 @@ def _teach(cfg: TeachConfig, task: TaskData, source: DataSource, run: RunFolder)
             cfg.warmup_ratio,
             eval_every=cfg.eval_every,
             max_steps=cfg.max_steps,
+            grad_accumulation=cfg.grad_accumulation,
             precision=resolve_precision(cfg.precision, device),
             checkpoint_every=cfg.checkpoint_every,
         ),
         out / "log.jsonl",
         checkpointing=Checkpointing(out / "checkpoint.pt", run.resume),
-        dist=Dist(device=device),
+        dist=dist,
         progress=run.progress,
     )
+    if not dist.main:
+        return {}
 
     best_model = HFClassifier.from_pretrained(str(out)).to(device)
     started = time.perf_counter()
@@ -141,6 +159,8 @@ def _teach(cfg: TeachConfig, task: TaskData, source: DataSource, run: RunFolder)
             result.steps * cfg.batch_size / max(result.train_seconds, 1e-9), 1
         ),
         "eval_examples_per_second": round(n_eval / eval_seconds, 1),
+        "processes": dist.world,
+        "device": str(device),
         "parameters": best_model.num_parameters,
         "history": result.history,
         "seed": cfg.seed,
