@@ -576,3 +576,25 @@ def test_teach_takes_accumulation_and_nproc(tmp_path: Path, tiny_bert: Path) -> 
     metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     assert metrics["processes"] == 2 and metrics["steps"] == 4
     assert json.loads((tmp_path / "ddp" / "run.json").read_text())["state"] == "finished"
+
+
+def test_a_teacher_from_elsewhere_is_matched_by_its_id2label(tmp_path: Path) -> None:
+    from textdistill.artifacts import open_teacher
+    from textdistill.data.spec import TaskSpec
+
+    folder = make_tiny_bert(tmp_path / "hf")
+    config = json.loads((folder / "config.json").read_text())
+    config["id2label"], config["label2id"] = {"0": "sports", "1": "politics"}, {"sports": 0, "politics": 1}
+    (folder / "config.json").write_text(json.dumps(config))
+    ref = open_teacher(folder, TaskSpec("news", ("politics", "sports"), ("accuracy",)))
+    assert ref.labels == ("sports", "politics") and ref.order == [1, 0]
+    with pytest.raises(Exception, match="is a classification model, the task 'score' is regression"):
+        open_teacher(folder, TaskSpec("score", None, ("pearson",)))
+    generic = make_tiny_bert(tmp_path / "generic", num_labels=3)
+    with pytest.raises(Exception, match="has 3 outputs, the task 'news' has 2 labels"):
+        open_teacher(generic, TaskSpec("news", ("politics", "sports"), ("accuracy",)))
+    with pytest.warns(UserWarning, match="does not name its labels"):
+        assert (
+            open_teacher(make_tiny_bert(tmp_path / "two"), TaskSpec("n", ("a", "b"), ("accuracy",))).order
+            is None
+        )

@@ -530,10 +530,14 @@ def open_teacher(folder: str | Path, spec: TaskSpec) -> TeacherRef:
             else None
         )
         labels = labels or _hf_labels(folder)
-        if labels is None and spec.labels is not None:
-            count = json.loads((folder / "config.json").read_text()).get("num_labels") or len(
-                json.loads((folder / "config.json").read_text()).get("id2label") or {}
+        config = json.loads((folder / "config.json").read_text())
+        outputs = config.get("num_labels") or len(config.get("id2label") or {}) or None
+        if labels is None and spec.labels is None and outputs not in (None, 1):
+            raise TextdistillError(
+                f"teacher {folder} has {outputs} outputs; the task {spec.name!r} is a regression (one score)"
             )
+        if labels is None and spec.labels is not None:
+            count = outputs
             if count and count != len(spec.labels):
                 raise TextdistillError(
                     f"teacher {folder} has {count} outputs, the task {spec.name!r} has "
