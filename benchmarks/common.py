@@ -71,7 +71,7 @@ def run_distill(out: Path, config: dict) -> dict:
 
     from textdistill.artifacts import manifest_path, migrate, read_manifest
     from textdistill.config import validate
-    from textdistill.recipes.common import changed_keys
+    from textdistill.recipes.common import changed_keys, plain
     from textdistill.recipes.distill import distill
 
     cfg = validate({**config, "out": str(out)})
@@ -80,7 +80,9 @@ def run_distill(out: Path, config: dict) -> dict:
     if not manifest_path(out).exists() or read_manifest(out).get("state") != "finished":
         distill(cfg)
     else:
-        changed = changed_keys(yaml.safe_load((out / "config.yaml").read_text()), cfg.model_dump())
+        changed = changed_keys(
+            plain(yaml.safe_load((out / "config.yaml").read_text())), plain(cfg.model_dump())
+        )
         if changed:
             raise SystemExit(
                 f"{out} holds a finished run of another config (these keys differ: {', '.join(changed)}); "

@@ -306,15 +306,18 @@ def test_a_legacy_folder_gets_a_clear_message_and_migrates(tmp_path: Path, tiny_
 
 
 def test_a_busy_folder_refuses_a_second_run(own_runs: dict[str, Path]) -> None:
-    from textdistill.artifacts import locked
+    from textdistill.artifacts import lock_holder, locked
 
     root = own_runs["root"]
     files = {k: own_runs[f"file_{k}"] for k in ("train", "dev", "test")}
     config = distill_config(root, files, own_runs["teacher"], BILSTM, "busy")
     with locked(root / "busy"):
         result = runner.invoke(app, ["distill", str(config)])
+        assert lock_holder(root / "busy")["pid"] == os.getpid()  # a refused run leaves the holder's record
+        again = runner.invoke(app, ["distill", str(config)])
     assert result.exit_code == 2 and f"is in use by process {os.getpid()}" in flat(result.output)
-    assert not (root / "busy" / "metrics.json").exists()
+    assert again.exit_code == 2 and f"is in use by process {os.getpid()}" in flat(again.output)
+    assert not (root / "busy" / "metrics.json").exists() and lock_holder(root / "busy") is None
 
 
 def test_a_killed_teach_is_refused_as_a_teacher_and_resumes_to_the_same_weights(
@@ -598,3 +601,57 @@ def test_a_teacher_from_elsewhere_is_matched_by_its_id2label(tmp_path: Path) -> 
             open_teacher(make_tiny_bert(tmp_path / "two"), TaskSpec("n", ("a", "b"), ("accuracy",))).order
             is None
         )
+
+
+def test_resume_compares_configs_in_json_types_and_refuses_a_changed_teacher(
+    own_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    from textdistill.recipes.common import RunFolder
+    from textdistill.train.checkpoint import save_checkpoint
+
+    config = {"method": {"weights": (1.0, 1.0, 3.0)}}  # LRC-BERT's weights are tuples in the typed config
+    with RunFolder(tmp_path / "r", "student", config):
+        save_checkpoint(tmp_path / "r" / "checkpoint.pt", {"step": 1})
+    (tmp_path / "r" / "run.json").write_text(
+        json.dumps({**json.loads((tmp_path / "r" / "run.json").read_text()), "state": "interrupted"})
+    )
+    with RunFolder(tmp_path / "r", "student", config, resume=True) as run:
+        assert run.manifest["config"] == {"method": {"weights": [1.0, 1.0, 3.0]}}
+    # a teacher re-taught in place while a run was stopped: its resume is refused
+    import shutil
+
+    teacher = tmp_path / "teacher"
+    shutil.copytree(own_runs["teacher"], teacher)
+    files = {k: own_runs[f"file_{k}"] for k in ("train", "dev", "test")}
+    cfg = distill_config(tmp_path, files, teacher, BILSTM, "run")
+    assert runner.invoke(app, ["distill", str(cfg), "train.max_steps=2"]).exit_code == 0
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    (tmp_path / "run" / "run.json").write_text(json.dumps({**manifest, "state": "interrupted"}))
+    save_checkpoint(tmp_path / "run" / "checkpoint.pt", {"step": 1})
+    weights = load_file(teacher / "model.safetensors")
+    from safetensors.torch import save_file
+
+    save_file(
+        {k: v + 0.01 if k.endswith("classifier.weight") else v for k, v in weights.items()},
+        teacher / "model.safetensors",
+    )
+    result = runner.invoke(app, ["distill", str(cfg), "train.max_steps=2", "--resume"])
+    assert result.exit_code == 2 and "the teacher changed since the run started" in flat(result.output)
+
+
+def test_a_brought_teacher_of_another_label_order_is_scored_on_the_runs_data(
+    own_runs: dict[str, Path],
+) -> None:
+    import dataclasses
+
+    from textdistill.artifacts import open_run
+    from textdistill.evaluate.run_eval import evaluate_folder
+
+    data = open_run(own_runs["teacher"]).task_data()
+    straight = evaluate_folder(own_runs["teacher"], speed_examples=8, data=data)
+    flipped_spec = dataclasses.replace(data.spec, labels=("sports", "politics"))
+    flip = {0: 1, 1: 0}
+    splits = {s: [dataclasses.replace(e, label=flip[e.label]) for e in ex] for s, ex in data.splits.items()}
+    flipped = evaluate_folder(own_runs["teacher"], speed_examples=8, data=type(data)(flipped_spec, splits))
+    assert flipped["labels"] == ["sports", "politics"]
+    assert flipped["quality"]["dev/accuracy"] == pytest.approx(straight["quality"]["dev/accuracy"])

@@ -193,7 +193,8 @@ def model_files(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     return sorted(
         p for p in folder.iterdir()
-        if p.is_file() and p.name not in RECORDS and not p.name.startswith(("evaluation", "checkpoint.pt"))
+        if p.is_file() and p.name not in RECORDS and ".tmp-" not in p.name
+        and not p.name.startswith(("evaluation", "checkpoint.pt", MANIFEST, "."))
     )  # fmt: skip
 
 
@@ -324,9 +325,11 @@ def locked(folder: str | Path) -> Iterator[None]:
     path = Path(folder) / LOCK
     path.parent.mkdir(parents=True, exist_ok=True)
     f = path.open("a+")
+    acquired = False
     try:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            acquired = True
         except BlockingIOError:
             f.seek(0)
             try:
@@ -343,9 +346,10 @@ def locked(folder: str | Path) -> Iterator[None]:
         f.flush()
         yield
     finally:
-        with contextlib.suppress(OSError):
-            f.seek(0)
-            f.truncate()
+        if acquired:  # the holder's record stays while another process is refused
+            with contextlib.suppress(OSError):
+                f.seek(0)
+                f.truncate()
         f.close()  # closing releases the lock
 
 
@@ -393,6 +397,8 @@ def open_run(folder: str | Path, task: str | None = None, warn_unfinished: bool 
         )
         raise TextdistillError(f"{folder} is {what}")
     problem = unfinished(manifest, folder)
+    if "task" not in manifest and "tasks" not in manifest:
+        raise TextdistillError(f"{problem or folder}: it stopped before recording its task; nothing to open")
     if problem and warn_unfinished:
         warnings.warn(f"{problem}: using the best checkpoint it saved", stacklevel=2)
     spec = spec_of(manifest, task)
@@ -497,7 +503,7 @@ def open_teacher(folder: str | Path, spec: TaskSpec) -> TeacherRef:
     """Check that ``folder`` can teach ``spec``: a finished textdistill teacher or ensemble, or a
     fine-tuned model folder from elsewhere (Hugging Face layout). Its label order is matched to the
     task's by name (a permutation when they differ) or the folder is refused, both orders shown."""
-    folder = Path(folder)
+    folder = Path(folder).resolve()  # recorded as an absolute path: read from any working directory
     if not (folder / "config.json").exists():
         raise TextdistillError(
             f"teacher {folder} is not a model folder (no config.json): run `textdistill teach` first"

@@ -73,7 +73,12 @@ def main_job(
         teach_or_reuse(teach_cfg, task_data, source)
         teacher_dir = out / "teacher"
     else:
-        open_teacher(teacher_folder, spec)  # a finished teacher of these labels, before any training
+        ref = open_teacher(teacher_folder, spec)  # a finished teacher of these labels, before any training
+        if ref.members:
+            raise TextdistillError(
+                f"--teacher-folder {teacher_folder} is an ensemble: give one member folder, or distil from "
+                "the ensemble with textdistill distill (teacher: FOLDER)"
+            )
         teacher_dir = teacher_folder
     runs = {"teacher": teacher_dir}
     for kind, student in STUDENTS.items():

@@ -10,6 +10,7 @@ two results compare (retention) only when they were scored on the same examples.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 from pathlib import Path
@@ -17,7 +18,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from textdistill.artifacts import examples_fingerprint, has_manifest, open_external, open_run
+from textdistill.artifacts import (
+    OpenRun,
+    examples_fingerprint,
+    has_manifest,
+    label_order,
+    open_external,
+    open_run,
+)
+from textdistill.data.spec import TaskSpec
 from textdistill.errors import TextdistillError
 from textdistill.evaluate.quality import score_splits
 from textdistill.evaluate.speed import measure
@@ -33,18 +42,10 @@ def evaluate_folder(
     """Quality on every labelled split, size, and speed on ``speed_examples`` dev examples (of
     ``task`` in a multi-task run: the shared encoder with that task's head)."""
     threads = set_threads()
-    opened = (
-        open_external(folder, data.spec)
-        if data is not None and not has_manifest(folder)
-        else open_run(folder, task)
-    )
+    opened = open_for(folder, data.spec) if data is not None else open_run(folder, task)
     student = opened.student
-    if data is not None and data.spec.labels != opened.spec.labels:
-        raise TextdistillError(
-            f"{folder} predicts {list(opened.spec.labels or [])}, the data has {list(data.spec.labels or [])}"
-        )
     task_data = data or opened.task_data()
-    spec = opened.spec
+    spec = task_data.spec  # with data given, its metric and positive class score every model
     splits = task_data.labelled_splits
     evals = {
         split: (
@@ -78,6 +79,26 @@ def evaluate_folder(
     name = "evaluation.json" if student.kind != "multitask" else f"evaluation-{spec.name}.json"
     (Path(folder) / name).write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def open_for(folder: str | Path, spec: TaskSpec) -> OpenRun:
+    """A folder's model as a model of ``spec`` (another run's data: how ``textdistill run`` scores
+    a brought teacher): a teacher's outputs are put in the task's label order when its labels are
+    the same names in another order; a model of other labels is refused."""
+    from textdistill.models.teacher import Reordered
+
+    if not has_manifest(folder):
+        return open_external(folder, spec)
+    opened = open_run(folder)
+    if opened.spec.labels == spec.labels:
+        return opened
+    order = label_order(Path(folder), opened.spec.labels, spec)  # refuses other names
+    if opened.kind != "teacher" or order is None:
+        raise TextdistillError(
+            f"{folder} predicts {list(opened.spec.labels or [])}, the data has {list(spec.labels or [])}"
+        )
+    opened.student = dataclasses.replace(opened.student, model=Reordered(opened.student.model, order))
+    return opened
 
 
 def same_examples(a: dict, b: dict, split: str) -> bool:

@@ -72,7 +72,8 @@ class RunFolder:
         main: bool = True,
         command: str = "",
     ) -> None:
-        self.out, self.kind, self.config, self.resume, self.main = Path(out), kind, config, resume, main
+        self.out, self.kind, self.resume, self.main = Path(out), kind, resume, main
+        self.config = plain(config)  # JSON types (tuples as lists): what run.json holds and resume compares
         self.command = command
         self.manifest: dict[str, Any] = {}
         self._lock = None
@@ -135,7 +136,7 @@ class RunFolder:
             return False
         try:
             if exc is not None:
-                interrupted = isinstance(exc, KeyboardInterrupt)
+                interrupted = isinstance(exc, (KeyboardInterrupt, Interrupted))
                 self.manifest["state"] = "interrupted" if interrupted else "failed"
                 self.manifest["reason"] = "Ctrl-C" if interrupted else f"{type(exc).__name__}: {exc}"[:2000]
                 write_manifest(self.out, self.manifest)
@@ -143,6 +144,8 @@ class RunFolder:
             self._lock.__exit__(None, None, None)
         if isinstance(exc, KeyboardInterrupt):
             raise Interrupted(self.interrupted_message()) from None
+        if isinstance(exc, Interrupted):  # a run inside this one (an ensemble's member) was stopped
+            raise Interrupted(f"{exc}; the ensemble in {self.out} continues when run again") from None
         return False
 
     def interrupted_message(self) -> str:
@@ -172,20 +175,35 @@ class RunFolder:
     def record_data(self, source: DataSource, task: Any, max_length: int | None = None) -> None:
         """The task spec and data (fingerprints per split); on resume, refuse changed data."""
         record = data_record(source, task)
-        if self.resume and self.main:
-            before = (self.manifest.get("data") or {}).get("splits") or {}
-            changed = [
-                s for s, v in record["splits"].items() if s in before and before[s]["sha256"] != v["sha256"]
-            ]
-            if changed:
-                raise TextdistillError(
-                    f"--resume: the data changed since the run started ({', '.join(changed)}: "
-                    f"{record['description']}); resume only on the same data, or start afresh"
-                )
+        self.check_same_data(self.manifest.get("data"), record)
         fields: dict[str, Any] = {"task": task.spec.to_dict(), "data": record}
         if max_length is not None:
             fields["max_length"] = max_length
         self.update(**fields)
+
+    def check_same_data(self, before: dict[str, Any] | None, now_: dict[str, Any]) -> None:
+        """On resume, refuse data whose split fingerprints differ from the ones recorded."""
+        if not (self.resume and self.main and before):
+            return
+        was = before.get("splits") or {}
+        changed = [s for s, v in now_["splits"].items() if s in was and was[s]["sha256"] != v["sha256"]]
+        if changed:
+            raise TextdistillError(
+                f"--resume: the data changed since the run started ({', '.join(changed)}: "
+                f"{now_['description']}); resume only on the same data, or start afresh"
+            )
+
+    def check_same_teachers(self, before: list[dict[str, Any]] | None, now_: list[dict[str, Any]]) -> None:
+        """On resume, refuse a teacher whose weights changed since the run started."""
+        if not (self.resume and self.main and before):
+            return
+        was = {t["folder"]: t.get("fingerprint") for t in before}
+        changed = [t["folder"] for t in now_ if was.get(t["folder"]) not in (None, t["fingerprint"])]
+        if changed:
+            raise TextdistillError(
+                f"--resume: the teacher changed since the run started ({', '.join(changed)}): its soft "
+                "targets would change mid-run; start afresh"
+            )
 
     def progress(self, step: int, total_steps: int) -> None:
         if self.main:
@@ -204,7 +222,14 @@ class RunFolder:
         return metrics
 
 
+def plain(config: dict[str, Any]) -> dict[str, Any]:
+    """A config in JSON types (tuples as lists), as run.json holds it."""
+    return json.loads(json.dumps(config, default=_plain))
+
+
 def _plain(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"not JSON: {type(value).__name__}")

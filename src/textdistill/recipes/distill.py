@@ -178,6 +178,7 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
     out = Path(cfg.out)
     accum = cfg.train.grad_accumulation
     run.record_data(run_source(cfg), task, cfg.train.max_length)
+    run.check_same_teachers(run.manifest.get("teachers"), [teacher_ref.record()])
     run.update(teachers=[teacher_ref.record()])
     if run.resume and dist.main:
         recover_folder(out / "student")
@@ -239,7 +240,8 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
         eval_examples[split] = subsample(task.splits[split], cfg.train.max_eval_examples)
         evals[split] = (student.loader(eval_examples[split], 64), labels_of(eval_examples[split]))
     total_steps = cfg.train.max_steps or int(np.ceil(cfg.train.epochs * len(train_loader) / accum))
-    run.progress(0, total_steps)
+    if not run.resume:
+        run.progress(0, total_steps)
 
     def step_fn(_trained: nn.Module, batch: dict[str, Tensor], step: int) -> tuple[Tensor, dict[str, float]]:
         model = student.model

@@ -39,7 +39,7 @@ from textdistill.recipes.common import RunFolder, config_source, config_task, di
 from textdistill.runtime import set_seed
 from textdistill.teachers.cache import TeacherOutputs, teacher_outputs
 from textdistill.train.checkpoint import atomic_folder, recover_folder
-from textdistill.train.distributed import Dist
+from textdistill.train.distributed import Dist, main_first
 from textdistill.train.trainer import Checkpointing, TrainConfig, resolve_precision, train
 
 
@@ -128,15 +128,27 @@ def _multitask(cfg: MultiTaskConfig, run: RunFolder, dist: Dist) -> dict:
     max_length = cfg.train.max_length
     datasets, teachers, methods, evals, info, refs = {}, {}, {}, {}, {}, {}
     started = time.perf_counter()
+    for e in cfg.tasks:  # every task's data and teacher, recorded (and on resume checked) before any work
+        refs[e.task] = open_teacher(e.teacher, tasks[e.task].spec) if e.teacher is not None else None
+    records = [
+        {"task": tasks[e.task].spec.to_dict(), "data": data_record(sources[e.task], tasks[e.task]),
+         "teachers": [refs[e.task].record()] if refs[e.task] else []}
+        for e in cfg.tasks
+    ]  # fmt: skip
+    before = {t["task"]["name"]: t for t in run.manifest.get("tasks") or []}
+    for record in records:
+        was = before.get(record["task"]["name"], {})
+        run.check_same_data(was.get("data"), record["data"])
+        run.check_same_teachers(was.get("teachers"), record["teachers"])
+    run.update(max_length=max_length, tasks=records)
     for entry in cfg.tasks:
         task = tasks[entry.task]
         examples = subsample(task.splits["train"], cfg.train.max_train_examples)
         datasets[entry.task] = EncodedDataset(examples, tokenizer, max_length)
-        refs[entry.task] = open_teacher(entry.teacher, task.spec) if entry.teacher is not None else None
         if entry.teacher is not None:
-            teachers[entry.task] = teacher_outputs(
-                entry.teacher, examples, max_length, device=dist.device
-            ).reorder(refs[entry.task].order)
+            with main_first(dist):  # rank 0 fills the teacher cache; the others read it
+                outputs = teacher_outputs(entry.teacher, examples, max_length, device=dist.device)
+            teachers[entry.task] = outputs.reorder(refs[entry.task].order)
             methods[entry.task] = Hinton(
                 alpha=cfg.alpha if entry.alpha is None else entry.alpha,
                 temperature=cfg.temperature if entry.temperature is None else entry.temperature,
@@ -151,21 +163,14 @@ def _multitask(cfg: MultiTaskConfig, run: RunFolder, dist: Dist) -> dict:
         info[entry.task] = {"train_examples": len(examples), "teacher": entry.teacher,
                             "method": methods[entry.task].name, **asdict(methods[entry.task])}  # fmt: skip
     teacher_seconds = time.perf_counter() - started
-    run.update(
-        max_length=max_length,
-        tasks=[
-            {"task": tasks[e.task].spec.to_dict(), "data": data_record(sources[e.task], tasks[e.task]),
-             "teachers": [refs[e.task].record()] if refs[e.task] else []}
-            for e in cfg.tasks
-        ],
-    )  # fmt: skip
     set_seed(seed)
     specs = [tasks[e.task].spec for e in cfg.tasks]
     model = MultiTaskModel(build_encoder(cfg, specs[0]), specs, dropout=0.1)
     batches = MultiTaskBatches(datasets, PaddingCollator(tokenizer), cfg.train.batch_size, seed,
                                cfg.sampling_temperature, dist.rank, dist.world, accum)  # fmt: skip
     total_steps = cfg.train.max_steps or int(np.ceil(cfg.train.epochs * len(batches) / accum))
-    run.progress(0, total_steps)
+    if not run.resume:
+        run.progress(0, total_steps)
 
     def step_fn(_m: nn.Module, batch: dict, step: int) -> tuple[Tensor, dict[str, float]]:
         task = batch["task"]

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from textdistill.artifacts import DataSource, load_source, read_manifest
+from textdistill.artifacts import DataSource, data_record, load_source, read_manifest
 from textdistill.config import TeachConfig
 from textdistill.data.encode import EncodedDataset, make_loader
 from textdistill.data.load import TaskData, subsample
@@ -174,28 +174,31 @@ def _teach(cfg: TeachConfig, task: TaskData, source: DataSource, run: RunFolder,
     return run.finish(metrics)
 
 
-def reusable(out: Path, config: dict) -> bool:
-    """Whether ``out`` holds a finished run made with ``config`` (the folder it was first written to
-    aside, so a copied folder is reused too)."""
+def reusable(out: Path, cfg: TeachConfig) -> bool:
+    """Whether ``out`` holds a finished teacher made with ``cfg`` (the folder it was first written
+    to aside, so a copied folder is reused too; a key added since then counts at its default)."""
     try:
         manifest = read_manifest(out)
-    except TextdistillError:
+        saved = TeachConfig.model_validate(manifest.get("config") or {}).record()
+    except (TextdistillError, ValueError):
         return False
-    saved = {k: v for k, v in (manifest.get("config") or {}).items() if k != "out"}
-    return manifest.get("state") == "finished" and not changed_keys(
-        saved, {k: v for k, v in config.items() if k != "out"}
-    )
+    drop = lambda c: {k: v for k, v in c.items() if k != "out"}  # noqa: E731
+    return manifest.get("state") == "finished" and not changed_keys(drop(saved), drop(cfg.record()))
 
 
 def teach_or_reuse(cfg: TeachConfig, task: TaskData | None = None, source: DataSource | None = None) -> dict:
     """Reuse the finished teacher in ``cfg.out`` when it was trained with this configuration on the
     same data; else teach it."""
     out = Path(cfg.out)
-    if reusable(out, cfg.record()):
+    if reusable(out, cfg):
         source = source or DataSource("task", task=cfg.task, data=cfg.data)
-        manifest = read_manifest(out)
-        recorded = (manifest.get("data") or {}).get("source")
-        if recorded == source.to_dict():
+        task = task or load_source(source)
+        recorded = read_manifest(out).get("data") or {}
+        same = (
+            recorded.get("source") == source.to_dict()
+            and recorded.get("splits") == data_record(source, task)["splits"]
+        )
+        if same:  # the same files, and the same examples in them
             return json.loads((out / "metrics.json").read_text())
     return teach(cfg, task, source)
 
