@@ -655,3 +655,35 @@ def test_a_brought_teacher_of_another_label_order_is_scored_on_the_runs_data(
     flipped = evaluate_folder(own_runs["teacher"], speed_examples=8, data=type(data)(flipped_spec, splits))
     assert flipped["labels"] == ["sports", "politics"]
     assert flipped["quality"]["dev/accuracy"] == pytest.approx(straight["quality"]["dev/accuracy"])
+
+
+def test_a_hub_teacher_is_one_revision_of_its_files(
+    own_runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    import huggingface_hub
+
+    asked = []
+
+    def snapshot(
+        name: str, revision: str | None = None
+    ) -> str:  # the hub, as a user with the internet has it
+        asked.append((name, revision))
+        folder = tmp_path / "hub" / f"models--{name.replace('/', '--')}" / "snapshots" / (revision or "main1")
+        if not folder.exists():
+            shutil.copytree(
+                own_runs["teacher"], folder, ignore=shutil.ignore_patterns("run.json", "*.json.tmp*")
+            )
+        return str(folder)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot)
+    files = {k: own_runs[f"file_{k}"] for k in ("train", "dev", "test")}
+    config = distill_config(tmp_path, files, Path("acme/news-teacher@abc123"), BILSTM, "hub")
+    result = runner.invoke(app, ["distill", str(config), "train.max_steps=2"])
+    assert result.exit_code == 0, result.output
+    assert asked and asked[0] == ("acme/news-teacher", "abc123")
+    [teacher] = json.loads((tmp_path / "hub" / "run.json").read_text())["teachers"]
+    assert teacher["hub"] == {"model": "acme/news-teacher", "revision": "abc123"}
+    result = runner.invoke(app, ["distill", str(config), "teacher=nothing-here", "train.max_steps=2"])
+    assert result.exit_code == 2 and "teacher nothing-here: no such folder" in flat(result.output)

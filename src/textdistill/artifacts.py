@@ -482,8 +482,14 @@ class TeacherRef:
     metrics: dict[str, Any] = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
-        return {"folder": str(self.folder), "fingerprint": self.fingerprint,
-                "labels": list(self.labels) if self.labels else None, "order": self.order}  # fmt: skip
+        record = {"folder": str(self.folder), "fingerprint": self.fingerprint,
+                  "labels": list(self.labels) if self.labels else None, "order": self.order}  # fmt: skip
+        if "snapshots" in self.folder.parts:  # a hub teacher: <cache>/models--org--name/snapshots/<commit>
+            parts = self.folder.parts
+            at = parts.index("snapshots")
+            model = parts[at - 1].removeprefix("models--").replace("--", "/")
+            record["hub"] = {"model": model, "revision": parts[at + 1] if len(parts) > at + 1 else None}
+        return record
 
 
 def _hf_labels(folder: Path) -> tuple[str, ...] | None:

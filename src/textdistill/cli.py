@@ -425,10 +425,14 @@ def augment_cmd(
     max_examples: Annotated[int | None, typer.Option(min=1, help="augment a random subset")] = None,
 ) -> None:
     """Grow a transfer set by masking, POS-guided replacement and n-grams (Tang et al. 2019)."""
+    from textdistill.config import AugmentSection, check
     from textdistill.data.augment import AugmentParams, augment, load_tagger
     from textdistill.data.load import subsample
 
-    params = AugmentParams(rounds, p_mask, p_pos, p_ng, max_ngram, seed)  # bad values fail before reading
+    # the schema of a distill config's augment: section; every bad value is named before any reading
+    settings = dict(rounds=rounds, p_mask=p_mask, p_pos=p_pos, p_ng=p_ng, max_ngram=max_ngram, seed=seed)
+    section = check(AugmentSection, {**settings, "tagger": tagger}, "augment")
+    params = AugmentParams(**section.model_dump(exclude={"tagger"}))
     source, examples = _augment_source(task, data, split, input_, columns)
     examples = subsample(examples, max_examples)
     transfer = augment(examples, params, load_tagger(tagger, fallback=True))

@@ -22,6 +22,7 @@ from transformers import (
 )
 
 from textdistill.data.spec import TaskSpec
+from textdistill.errors import TextdistillError
 from textdistill.models.outputs import ModelOutput
 
 
@@ -35,6 +36,32 @@ def resolve_model(name_or_path: str) -> str:
 
         return str(fetch(name_or_path))
     return name_or_path if not Path(name_or_path).exists() else str(Path(name_or_path))
+
+
+def local_folder(name_or_path: str | Path) -> Path:
+    """A teacher as a folder on this machine: an asset name (fetched on first use), a folder, or a
+    Hugging Face hub name with an optional revision (``org/model@v1``), downloaded into the hub
+    cache at that revision (needs the internet, or the model already in the cache). The folder's
+    files are what the teacher cache fingerprints, so another revision is another teacher."""
+    text = str(name_or_path)
+    if Path(text).exists():
+        return Path(text)
+    resolved = resolve_model(text)
+    if resolved != text:  # an asset
+        return Path(resolved)
+    name, _, revision = text.partition("@")
+    if name.count("/") != 1 or name.startswith((".", "/")):
+        raise TextdistillError(
+            f"teacher {text}: no such folder (nor an asset name, nor a hub name org/model)"
+        )
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name, revision=revision or None))
+    except Exception as err:  # offline, unknown name or revision: say which and why
+        raise TextdistillError(
+            f"teacher {text}: not a folder here, and the hub could not give it ({type(err).__name__}: {err})"
+        ) from None
 
 
 def load_encoder(path: str, **kwargs) -> tuple[nn.Module, list[str]]:

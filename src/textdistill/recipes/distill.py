@@ -28,6 +28,7 @@ from textdistill.evaluate.quality import score_splits
 from textdistill.methods import get_method
 from textdistill.models.bundle import Student, load_student
 from textdistill.models.outputs import ModelOutput
+from textdistill.models.teacher import local_folder
 from textdistill.recipes.common import RunFolder, config_source, config_task, distributed_run
 from textdistill.runtime import set_seed
 from textdistill.teachers.cache import teacher_outputs
@@ -38,7 +39,9 @@ from textdistill.train.perturbation import step_loss
 from textdistill.train.trainer import Checkpointing, TrainConfig, resolve_precision, train
 
 
-def build_student(cfg: DistillConfig, spec: TaskSpec, train_examples: list[Example]) -> Student:
+def build_student(
+    cfg: DistillConfig, spec: TaskSpec, train_examples: list[Example], teacher: Path | None = None
+) -> Student:
     """The configured student, sized for the task; the BiLSTM's vocabulary comes from ``train_examples``."""
     s = cfg.student
     if isinstance(s, BiLSTMStudentConfig):
@@ -71,7 +74,8 @@ def build_student(cfg: DistillConfig, spec: TaskSpec, train_examples: list[Examp
 
     from textdistill.models.transformer import build_transformer_student
 
-    if s.init_from_teacher is not None and is_ensemble(cfg.teacher):
+    teacher = teacher or local_folder(cfg.teacher)
+    if s.init_from_teacher is not None and is_ensemble(teacher):
         raise TextdistillError(
             f"student.init_from_teacher: {cfg.teacher} is an ensemble, and copying layers needs one "
             "teacher: drop init_from_teacher (a random student) or distil from one member folder"
@@ -80,9 +84,9 @@ def build_student(cfg: DistillConfig, spec: TaskSpec, train_examples: list[Examp
         model = general_student(s.init_from, spec, s.layers, s.hidden, s.heads, s.intermediate, s.dropout)
     else:
         model = build_transformer_student(
-            cfg.teacher, spec, s.layers, s.hidden, s.heads, s.intermediate, s.init_from_teacher, s.dropout
+            str(teacher), spec, s.layers, s.hidden, s.heads, s.intermediate, s.init_from_teacher, s.dropout
         )
-    tokenizer = AutoTokenizer.from_pretrained(cfg.teacher)
+    tokenizer = AutoTokenizer.from_pretrained(teacher)
     max_length = min(cfg.train.max_length, model.model.config.max_position_embeddings)
     return Student(model, "transformer", tokenizer=tokenizer, max_length=max_length)
 
@@ -162,7 +166,7 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
     threads = torch.get_num_threads()
     task = load_run_task(cfg)
     spec = task.spec
-    teacher_dir = Path(cfg.teacher)
+    teacher_dir = local_folder(cfg.teacher)  # a folder, an asset, or a hub name at a revision
     teacher_ref = open_teacher(teacher_dir, spec)
     method = get_method(cfg.method.name, **cfg.method.model_dump(exclude={"name"}))
     if method.uses_layers and teacher_ref.members:
@@ -203,7 +207,7 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
             teacher = teacher.reorder(teacher_ref.order)
             teacher_seconds = time.perf_counter() - started
     set_seed(seed)  # again: the student must not depend on whether the teacher ran or came from the cache
-    student = build_student(cfg, spec, train_examples + transfer)
+    student = build_student(cfg, spec, train_examples + transfer, teacher_ref.folder)
     lr = cfg.train.lr or (1e-3 if student.kind == "bilstm" else 1e-4)
     trainable, live_teacher = student.model, None
     if method.uses_layers:  # intermediate layers: projections to train, the bank, maybe a live teacher

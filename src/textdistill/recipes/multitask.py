@@ -114,7 +114,7 @@ def multitask_distill(cfg: MultiTaskConfig, resume: bool = False) -> dict:
 
 
 def _multitask(cfg: MultiTaskConfig, run: RunFolder, dist: Dist) -> dict:
-    from textdistill.models.teacher import load_tokenizer, resolve_model
+    from textdistill.models.teacher import load_tokenizer, local_folder, resolve_model
 
     seed = set_seed(cfg.train.seed)
     threads = torch.get_num_threads()
@@ -129,7 +129,7 @@ def _multitask(cfg: MultiTaskConfig, run: RunFolder, dist: Dist) -> dict:
     datasets, teachers, methods, evals, info, refs = {}, {}, {}, {}, {}, {}
     started = time.perf_counter()
     for e in cfg.tasks:  # every task's data and teacher, recorded (and on resume checked) before any work
-        refs[e.task] = open_teacher(e.teacher, tasks[e.task].spec) if e.teacher is not None else None
+        refs[e.task] = open_teacher(local_folder(e.teacher), tasks[e.task].spec) if e.teacher else None
     records = [
         {"task": tasks[e.task].spec.to_dict(), "data": data_record(sources[e.task], tasks[e.task]),
          "teachers": [refs[e.task].record()] if refs[e.task] else []}
@@ -147,7 +147,7 @@ def _multitask(cfg: MultiTaskConfig, run: RunFolder, dist: Dist) -> dict:
         datasets[entry.task] = EncodedDataset(examples, tokenizer, max_length)
         if entry.teacher is not None:
             with main_first(dist):  # rank 0 fills the teacher cache; the others read it
-                outputs = teacher_outputs(entry.teacher, examples, max_length, device=dist.device)
+                outputs = teacher_outputs(refs[entry.task].folder, examples, max_length, device=dist.device)
             teachers[entry.task] = outputs.reorder(refs[entry.task].order)
             methods[entry.task] = Hinton(
                 alpha=cfg.alpha if entry.alpha is None else entry.alpha,
