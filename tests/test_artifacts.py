@@ -687,3 +687,35 @@ def test_a_hub_teacher_is_one_revision_of_its_files(
     assert teacher["hub"] == {"model": "acme/news-teacher", "revision": "abc123"}
     result = runner.invoke(app, ["distill", str(config), "teacher=nothing-here", "train.max_steps=2"])
     assert result.exit_code == 2 and "teacher nothing-here: no such folder" in flat(result.output)
+
+
+def test_run_on_a_glue_folder(tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import textdistill.run as main_job
+
+    monkeypatch.setattr(main_job, "STUDENTS", {"bilstm": BILSTM, "transformer": TINY_TRANSFORMER})
+    glue = Path(__file__).parent / "fixtures" / "glue"
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--task",
+            "sst2",
+            "--data",
+            str(glue),
+            "--teacher",
+            str(tiny_bert),
+            "--quick",
+            "--out",
+            str(tmp_path / "main"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "main" / "report.json").read_text())
+    assert {r["task"] for r in rows} == {"sst2"} and all(r["retention"] is not None for r in rows)
+    manifest = json.loads((tmp_path / "main" / "bilstm-hinton" / "run.json").read_text())
+    assert manifest["data"]["source"] == {
+        "kind": "task",
+        "task": "sst2",
+        "data": str(glue.resolve()),
+        "regression": False,
+    }

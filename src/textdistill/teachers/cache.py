@@ -38,6 +38,16 @@ from textdistill.paths import home
 from textdistill.runtime import progress_interval
 
 
+def position_limit(teacher_dir: str | Path) -> int:
+    """The longest input the teacher's position table holds (``max_position_embeddings``; a very
+    large number when its config does not say)."""
+    try:
+        config = json.loads((Path(teacher_dir) / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return 10**9
+    return int(config.get("max_position_embeddings") or 10**9)
+
+
 def fingerprint(teacher_dir: str | Path, examples: Sequence[Example], max_length: int) -> str:
     """A sha256 over the teacher's model files, the example texts in order, and ``max_length``."""
     h = hashlib.sha256()
@@ -157,6 +167,7 @@ def teacher_outputs(
     from textdistill.data.encode import PaddingCollator
     from textdistill.models.teacher import HFClassifier
 
+    max_length = min(max_length, position_limit(teacher_dir))  # never past the teacher's position table
     key = fingerprint(teacher_dir, examples, max_length)
     if features is not None:
         key = hashlib.sha256(f"{key}+features:{features}".encode()).hexdigest()
