@@ -346,6 +346,9 @@ def test_a_killed_teach_is_refused_as_a_teacher_and_resumes_to_the_same_weights(
     assert result.exit_code == 2 and "did not finish (state interrupted at step 6 of 12" in flat(
         result.output
     )
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "run")])  # the best checkpoint so far, said so
+    assert result.exit_code == 0 and "warning:" in result.output
+    assert "did not finish (state interrupted at step 6 of 12" in flat(result.output)
     monkeypatch.setattr(trainer, "save_checkpoint", real)
     result = runner.invoke(app, [*run_args, "--resume"])
     assert result.exit_code == 0, result.output
