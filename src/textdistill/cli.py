@@ -738,7 +738,7 @@ def bench_cmd(
     """Serving speed: throughput at several batch sizes and latency percentiles at batch 1, for
     PyTorch fp32, ONNX fp32 and ONNX int8 (exported when missing), and each run's teacher (every
     member of an ensemble teacher)."""
-    from textdistill.evaluate.bench import bench_folder, plot, table_markdown
+    from textdistill.bench import bench_folder, plot, table_markdown
 
     try:
         sizes = tuple(int(b) for b in batch_sizes.split(","))
