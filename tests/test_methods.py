@@ -230,3 +230,19 @@ def test_get_method_errors_name_what_is_valid() -> None:
         get_method("tang", alpha=1.5)
     with pytest.raises(TextdistillError, match="temperature must be > 0"):
         get_method("hinton", temperature=0.0)
+
+
+def test_mtdnn_kd_routes_each_batch_to_its_tasks_method() -> None:
+    from textdistill.methods import MTDNNKD, Hard, Hinton
+    from textdistill.models.outputs import ModelOutput
+
+    torch.manual_seed(0)
+    method = MTDNNKD({"a": Hinton(alpha=0.3, temperature=2.0), "b": Hard()})
+    assert method.needs_teacher and not MTDNNKD({"b": Hard()}).needs_teacher
+    student, teacher = ModelOutput(logits=torch.randn(4, 3)), ModelOutput(logits=torch.randn(4, 3))
+    labels = torch.tensor([0, 2, 1, 0])
+    loss, terms = method.loss({"task": "a", "labels": labels}, student, teacher, 0, 10)
+    alone, alone_terms = Hinton(alpha=0.3, temperature=2.0).loss({"labels": labels}, student, teacher, 0, 10)
+    assert torch.equal(loss, alone) and terms == {f"a/{k}": v for k, v in alone_terms.items()}
+    loss, terms = method.loss({"task": "b", "labels": labels}, student, None, 0, 10)
+    assert set(terms) == {"b/hard"} and torch.isfinite(loss)

@@ -13,6 +13,7 @@ from textdistill.methods.base import Method
 from textdistill.methods.hard import Hard
 from textdistill.methods.hinton import Hinton
 from textdistill.methods.lrc_bert import LRCBert
+from textdistill.methods.mtdnn_kd import MTDNNKD
 from textdistill.methods.tang import Tang
 
 METHODS: dict[str, type] = {"hard": Hard, "hinton": Hinton, "tang": Tang, "lrc_bert": LRCBert}
@@ -39,4 +40,4 @@ def get_method(name: str, **params: Any) -> Method:
     return cls(**params)
 
 
-__all__ = ["METHODS", "Hard", "Hinton", "LRCBert", "Method", "Tang", "get_method"]
+__all__ = ["METHODS", "MTDNNKD", "Hard", "Hinton", "LRCBert", "Method", "Tang", "get_method"]

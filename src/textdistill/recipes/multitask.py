@@ -34,6 +34,7 @@ from textdistill.data.sampling import EpochBatchSampler
 from textdistill.errors import TextdistillError
 from textdistill.evaluate.quality import score_splits
 from textdistill.methods import Hard, Hinton
+from textdistill.methods.mtdnn_kd import MTDNNKD
 from textdistill.models.multitask import MultiTaskModel, TaskView, load_multitask
 from textdistill.recipes.common import RunFolder, config_source, config_task, distributed_run
 from textdistill.runtime import set_seed
@@ -172,13 +173,14 @@ def _multitask(cfg: MultiTaskConfig, run: RunFolder, dist: Dist) -> dict:
     if not run.resume:
         run.progress(0, total_steps)
 
+    method = MTDNNKD(methods)  # routes each batch to its task's Hinton KD or hard labels
+
     def step_fn(_m: nn.Module, batch: dict, step: int) -> tuple[Tensor, dict[str, float]]:
         task = batch["task"]
         inputs = {k: batch[k] for k in model.input_names if k in batch}
         teacher: TeacherOutputs | None = teachers.get(task)
         target = teacher.lookup(batch["index"].cpu()).to(dist.device) if teacher is not None else None
-        loss, terms = methods[task].loss(batch, model(task, **inputs), target, step, total_steps)
-        return loss, {f"{task}/{k}": v for k, v in terms.items()}
+        return method.loss(batch, model(task, **inputs), target, step, total_steps)
 
     def evaluate(splits: str = "eval") -> dict[str, float]:
         scores: dict[str, float] = {}
