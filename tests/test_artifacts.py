@@ -722,3 +722,48 @@ def test_run_on_a_glue_folder(tiny_bert: Path, tmp_path: Path, monkeypatch: pyte
         "data": str(glue.resolve()),
         "regression": False,
     }
+
+
+def test_general_distill_runs_under_nproc_2(tmp_path: Path) -> None:
+    encoder = make_tiny_bert(tmp_path / "encoder")
+    rows = [{"text": r["text"] + f" {w}"} for r in toy_rows(40) for w in ("plot", "acting")]
+    write_jsonl(tmp_path / "corpus.jsonl", rows)
+    args = [
+        "general-distill",
+        "--teacher",
+        str(encoder),
+        "--files",
+        str(tmp_path / "corpus.jsonl"),
+        "--layers",
+        "1",
+        "--hidden",
+        "16",
+        "--heads",
+        "4",
+        "--intermediate",
+        "24",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--negatives",
+        "4",
+        "--max-length",
+        "32",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "textdistill", *args, "--out", str(tmp_path / "two"), "--nproc", "2"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads((tmp_path / "two" / "general.json").read_text())
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "one")])
+    assert result.exit_code == 0, result.output
+    one = json.loads((tmp_path / "one" / "general.json").read_text())
+    assert record["processes"] == 2 and one["processes"] == 1
+    assert record["steps"] == one["steps"] > 0 and record["texts"] == one["texts"]  # the same global batches
+    assert json.loads((tmp_path / "two" / "run.json").read_text())["state"] == "finished"

@@ -489,6 +489,7 @@ def general_distill_cmd(
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16")] = "auto",
     grad_accumulation: Annotated[int, typer.Option(min=1, help="micro-batches per step")] = 1,
     resume: Annotated[bool, typer.Option("--resume", help="continue the unfinished run in OUT")] = False,
+    nproc: Annotated[int, typer.Option(min=1, help="data-parallel processes (torchrun)")] = 1,
 ) -> None:
     """Task-agnostic distillation: a fresh student learns the teacher's layers (COS-NCE) on text."""
     from textdistill.config import GeneralConfig, check
@@ -524,7 +525,17 @@ def general_distill_cmd(
         ),
         "general-distill",
     )
-    record = general_distill(cfg, resume=resume)
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        from textdistill.train.distributed import launch
+
+        code = launch(nproc, relaunch_argv("general-distill"))
+        if code:
+            raise typer.Exit(code)
+        record = json.loads((out / "general.json").read_text())
+    else:
+        record = general_distill(cfg, resume=resume)
+        if not record:  # a rank other than 0: rank 0 reports
+            return
     texts = record["texts"]
     table = Table("measure", "value", title=f"general student {layers}L/{hidden}H from {teacher}")
     table.add_row("texts (train + held out)", f"{texts['train']:,} + {texts['held_out']:,}")

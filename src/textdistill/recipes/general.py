@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import time
 from pathlib import Path
@@ -30,7 +31,8 @@ from textdistill.models.outputs import ModelOutput
 from textdistill.recipes.common import RunFolder
 from textdistill.runtime import set_seed, set_threads
 from textdistill.teachers.cache import teacher_outputs
-from textdistill.train.distributed import Dist, pick_device
+from textdistill.train.distributed import Dist, global_rows, main_first, teardown
+from textdistill.train.distributed import setup as setup_dist
 from textdistill.train.perturbation import step_loss
 from textdistill.train.trainer import Checkpointing, TrainConfig, resolve_precision, to_device, train
 
@@ -101,14 +103,21 @@ def build_corpus(cfg: GeneralConfig) -> tuple[list[str], dict]:
 def general_distill(cfg: GeneralConfig, resume: bool = False) -> dict:
     """Distil the teacher's layers into a fresh student; writes ``<out>/student`` and
     ``<out>/general.json``; returns that record. ``resume`` continues from ``checkpoint.pt``."""
-    record = cfg.model_dump()
-    with RunFolder(
-        cfg.out, "general", record, resume, command=f"textdistill general-distill --out {cfg.out}"
-    ) as run:
-        return _general(cfg, run)
+    dist = setup_dist(cfg.device)  # under torchrun (general-distill --nproc N): every rank
+    try:
+        if cfg.batch_size % (cfg.grad_accumulation * dist.world):
+            raise TextdistillError(
+                f"--batch-size {cfg.batch_size} must split evenly over {dist.world} processes x "
+                f"{cfg.grad_accumulation} accumulated micro-batches"
+            )
+        command = f"textdistill general-distill --out {cfg.out}"
+        with RunFolder(cfg.out, "general", cfg.model_dump(), resume, dist.main, command) as run:
+            return _general(cfg, run, dist)
+    finally:
+        teardown(dist)
 
 
-def _general(cfg: GeneralConfig, run: RunFolder) -> dict:
+def _general(cfg: GeneralConfig, run: RunFolder, dist: Dist) -> dict:
     from transformers import AutoConfig, AutoTokenizer
 
     from textdistill.data.encode import EncodedDataset, make_loader
@@ -116,8 +125,8 @@ def _general(cfg: GeneralConfig, run: RunFolder) -> dict:
     from textdistill.models.transformer import build_transformer_student
 
     seed = set_seed(cfg.seed)
-    set_threads()
-    device = pick_device(cfg.device)
+    set_threads(max(1, (os.cpu_count() or 1) // dist.local_world))
+    device = dist.device
     out = Path(cfg.out)
     texts, corpus = build_corpus(cfg)
     n_held = min(cfg.held_out, max(2, len(texts) // 20))
@@ -131,10 +140,11 @@ def _general(cfg: GeneralConfig, run: RunFolder) -> dict:
         texts=corpus, max_length=cfg.max_length,
     )  # fmt: skip
     started = time.perf_counter()
-    teacher = teacher_outputs(
-        teacher_dir, train_examples, cfg.max_length, features=cfg.pooling, device=device
-    )
-    held_teacher = teacher_outputs(teacher_dir, held, cfg.max_length, features=cfg.pooling, device=device)
+    with main_first(dist):  # rank 0 fills the teacher cache; the others read it
+        teacher = teacher_outputs(
+            teacher_dir, train_examples, cfg.max_length, features=cfg.pooling, device=device
+        )
+        held_teacher = teacher_outputs(teacher_dir, held, cfg.max_length, features=cfg.pooling, device=device)
     teacher_seconds = time.perf_counter() - started
 
     set_seed(seed)
@@ -165,6 +175,8 @@ def _general(cfg: GeneralConfig, run: RunFolder) -> dict:
         cfg.batch_size,
         shuffle=True,
         seed=seed,
+        rank=dist.rank,
+        world=dist.world,
         accumulation=cfg.grad_accumulation,
     )
     held_loader = make_loader(EncodedDataset(held, tokenizer, max_length), tokenizer, 64)
@@ -175,6 +187,8 @@ def _general(cfg: GeneralConfig, run: RunFolder) -> dict:
     def step_fn(_trained: nn.Module, batch: dict[str, Tensor], step: int) -> tuple[Tensor, dict[str, float]]:
         inputs = {k: batch[k] for k in student.input_names if k in batch}
         target = teacher.lookup(batch["index"].cpu()).to(device)
+        if dist.active:  # the rows of every process's batch: in-batch negatives span the global batch
+            batch = {**batch, **global_rows(batch["index"], dist)}
 
         def loss_fn(output: ModelOutput) -> tuple[Tensor, dict[str, float]]:
             return method.loss(batch, output, target, step, total_steps)
@@ -217,9 +231,11 @@ def _general(cfg: GeneralConfig, run: RunFolder) -> dict:
         out / "log.jsonl",
         higher_is_better=False,
         checkpointing=Checkpointing(out / "checkpoint.pt", run.resume, method.generators()),
-        dist=Dist(device=device),
+        dist=dist,
         progress=run.progress,
     )
+    if not dist.main:
+        return {}
     record = {
         "config": cfg.model_dump(),
         "teacher_folder": str(teacher_dir),
@@ -233,6 +249,7 @@ def _general(cfg: GeneralConfig, run: RunFolder) -> dict:
         "train_seconds": round(result.train_seconds, 1),
         "parameters": student.num_parameters,
         "device": str(device),
+        "processes": dist.world,
         "history": result.history,
     }
     record = run.finish(record)
