@@ -767,3 +767,61 @@ def test_general_distill_runs_under_nproc_2(tmp_path: Path) -> None:
     assert record["processes"] == 2 and one["processes"] == 1
     assert record["steps"] == one["steps"] > 0 and record["texts"] == one["texts"]  # the same global batches
     assert json.loads((tmp_path / "two" / "run.json").read_text())["state"] == "finished"
+
+
+def test_teach_and_general_distill_read_a_yaml_config_with_overrides(tmp_path: Path, tiny_bert: Path) -> None:
+    files = news_files(tmp_path / "files", n=32)
+    config = {
+        "task": "my-news",
+        "model": str(tiny_bert),
+        "out": str(tmp_path / "t"),
+        "epochs": 1,
+        "max_length": 32,
+        "files": {
+            "train": str(files["train"]),
+            "dev": str(files["dev"]),
+            "columns": {"text": "body", "label": "topic"},
+            "labels": ["sports", "politics"],
+        },
+    }
+    (tmp_path / "teach.yaml").write_text(yaml.safe_dump(config))
+    result = runner.invoke(
+        app, ["teach", "--config", str(tmp_path / "teach.yaml"), "seed=3", "--batch-size", "16"]
+    )
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "t" / "run.json").read_text())
+    assert manifest["config"]["seed"] == 3 and manifest["config"]["batch_size"] == 16  # override, flag
+    assert manifest["config"]["epochs"] == 1.0 and manifest["task"]["labels"] == [
+        "sports",
+        "politics",
+    ]  # file
+    bad = runner.invoke(
+        app, ["teach", "--config", str(tmp_path / "teach.yaml"), "epochs=0", "lr=-1", "bogus=1"]
+    )
+    message = flat(bad.output)
+    assert (
+        bad.exit_code == 2
+        and "3 problem(s)" in message
+        and "bogus: unknown key; valid keys here: task, model" in message
+    )
+    write_jsonl(
+        tmp_path / "corpus.jsonl", [{"text": r["text"] + f" {i}"} for i, r in enumerate(toy_rows(40))]
+    )
+    general = {
+        "teacher": str(tiny_bert),
+        "files": [str(tmp_path / "corpus.jsonl")],
+        "layers": 1,
+        "hidden": 16,
+        "heads": 4,
+        "intermediate": 24,
+        "batch_size": 8,
+        "negatives": 4,
+        "max_length": 32,
+        "out": str(tmp_path / "g"),
+    }
+    (tmp_path / "general.yaml").write_text(yaml.safe_dump(general))
+    result = runner.invoke(app, ["general-distill", "--config", str(tmp_path / "general.yaml"), "hidden=15"])
+    assert result.exit_code == 2 and "hidden 15 must be a multiple of heads 4" in flat(result.output)
+    result = runner.invoke(app, ["general-distill", "--config", str(tmp_path / "general.yaml"), "epochs=1"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "g" / "run.json").read_text())["config"]["tasks"] == []

@@ -239,6 +239,12 @@ def _load_task_from_options(
     return load_task(task, data), DataSource("task", task=task, data=str(data) if data else None)
 
 
+def given_on_command_line(ctx: typer.Context) -> set[str]:
+    """The parameters the user typed (or set through the environment), not left at their defaults."""
+    typed = ("COMMANDLINE", "ENVIRONMENT")  # by name: typer may bring its own copy of click's enum
+    return {name for name in ctx.params if getattr(ctx.get_parameter_source(name), "name", None) in typed}
+
+
 def relaunch_argv(command: str) -> list[str]:
     """This process's arguments from ``command`` on, without ``--nproc``: what each of the
     ``torchrun`` processes runs."""
@@ -257,6 +263,13 @@ def relaunch_argv(command: str) -> list[str]:
 @app.command("teach")
 @friendly
 def teach_cmd(
+    ctx: typer.Context,
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="KEY=VALUE settings, e.g. epochs=1 (after --config)")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="YAML of the settings below (and files:)")
+    ] = None,
     task: Annotated[str | None, typer.Option(help="task name (see `textdistill tasks`)")] = None,
     model: Annotated[str, typer.Option(help="encoder: asset name, local folder, or hub name")] = "minilm-l6",
     out: Annotated[Path, typer.Option(help="output folder (Hugging Face layout)")] = Path("runs/teacher"),
@@ -305,24 +318,32 @@ def teach_cmd(
 ) -> None:
     """Fine-tune a Hugging Face encoder on a task: the teacher (or, with --ensemble N, N teachers
     whose averaged probabilities are the soft targets)."""
-    from textdistill.config import TeachConfig, check
+    from textdistill.config import FilesSection, TeachConfig, check, settings
+    from textdistill.recipes.common import config_source, config_task
     from textdistill.recipes.teach import teach
 
-    task_data, source = _load_task_from_options(
-        task, data, train, dev, test, columns, labels, regression, hf_dataset, hf_splits, metric, positive
-    )
-    cfg = check(
-        TeachConfig,
-        {
-            "task": task_data.spec.name, "model": model, "out": str(out), "data": str(data) if data else None,
-            "epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
-            "warmup_ratio": warmup_ratio, "max_length": max_length, "dropout": dropout, "seed": seed,
-            "eval_every": eval_every, "max_steps": max_steps, "max_train_examples": max_train_examples,
-            "max_eval_examples": max_eval_examples, "device": device, "precision": precision,
-            "grad_accumulation": grad_accumulation,
-        },
-        "teach",
-    )  # fmt: skip
+    flags = {
+        "task": task, "model": model, "out": str(out), "data": str(data) if data else None,
+        "epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
+        "warmup_ratio": warmup_ratio, "max_length": max_length, "dropout": dropout, "seed": seed,
+        "eval_every": eval_every, "max_steps": max_steps, "max_train_examples": max_train_examples,
+        "max_eval_examples": max_eval_examples, "device": device, "precision": precision,
+        "grad_accumulation": grad_accumulation,
+    }  # fmt: skip
+    where = str(config) if config else "teach"
+    merged = settings(flags, given_on_command_line(ctx), config, overrides)
+    files = merged.pop("files", None)
+    cfg = check(TeachConfig, {**merged, "task": merged.get("task") or "custom"}, where)  # before any data
+    if files is not None:
+        section = check(FilesSection, files, f"{where}: files")
+        task_data, source = config_task(cfg.task, None, section), config_source(cfg.task, None, section)
+    else:
+        task_data, source = _load_task_from_options(
+            merged.get("task"), Path(cfg.data) if cfg.data else None, train, dev, test, columns, labels,
+            regression, hf_dataset, hf_splits, metric, positive,
+        )  # fmt: skip
+    cfg = cfg.model_copy(update={"task": task_data.spec.name})
+    out = Path(cfg.out)
     if ensemble > 1 or keep is not None:
         from textdistill.recipes.teach import teach_ensemble
 
@@ -455,6 +476,11 @@ def augment_cmd(
 @app.command("general-distill")
 @friendly
 def general_distill_cmd(
+    ctx: typer.Context,
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="KEY=VALUE settings, e.g. epochs=1 (after --config)")
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="YAML of the settings below")] = None,
     teacher: Annotated[str, typer.Option(help="pre-trained encoder: asset name or folder")] = "minilm-l6",
     out: Annotated[Path, typer.Option(help="run folder; the student lands in OUT/student")] = Path(
         "runs/general"
@@ -492,39 +518,40 @@ def general_distill_cmd(
     nproc: Annotated[int, typer.Option(min=1, help="data-parallel processes (torchrun)")] = 1,
 ) -> None:
     """Task-agnostic distillation: a fresh student learns the teacher's layers (COS-NCE) on text."""
-    from textdistill.config import GeneralConfig, check
+    from textdistill.config import GeneralConfig, check, settings
     from textdistill.data.load import OFFLINE_TASKS
     from textdistill.recipes.general import general_distill
 
-    if tasks is None and not files:
+    if tasks is None and not files and config is None:
         tasks = sorted(OFFLINE_TASKS)
-    cfg = check(
-        GeneralConfig,
-        dict(
-            teacher=teacher,
-            out=str(out),
-            tasks=list(tasks or []),
-            files=[str(f) for f in files or []],
-            exclude=[str(f) for f in exclude or []],
-            max_texts=max_texts,
-            layers=layers,
-            hidden=hidden,
-            heads=heads,
-            intermediate=intermediate,
-            pooling=pooling,
-            negatives=negatives,
-            perturbation=perturbation,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            max_length=max_length,
-            seed=seed,
-            device=device,
-            precision=precision,
-            grad_accumulation=grad_accumulation,
-        ),
-        "general-distill",
+    flags = dict(
+        teacher=teacher,
+        out=str(out),
+        tasks=list(tasks or []),
+        files=[str(f) for f in files or []],
+        exclude=[str(f) for f in exclude or []],
+        max_texts=max_texts,
+        layers=layers,
+        hidden=hidden,
+        heads=heads,
+        intermediate=intermediate,
+        pooling=pooling,
+        negatives=negatives,
+        perturbation=perturbation,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        max_length=max_length,
+        seed=seed,
+        device=device,
+        precision=precision,
+        grad_accumulation=grad_accumulation,
     )
+    merged = settings(flags, given_on_command_line(ctx), config, overrides)
+    if config is not None and not merged.get("tasks") and not merged.get("files"):
+        merged["tasks"] = sorted(OFFLINE_TASKS)
+    cfg = check(GeneralConfig, merged, str(config) if config else "general-distill")
+    out = Path(cfg.out)
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         from textdistill.train.distributed import launch
 
@@ -537,7 +564,7 @@ def general_distill_cmd(
         if not record:  # a rank other than 0: rank 0 reports
             return
     texts = record["texts"]
-    table = Table("measure", "value", title=f"general student {layers}L/{hidden}H from {teacher}")
+    table = Table("measure", "value", title=f"general student {cfg.layers}L/{cfg.hidden}H from {cfg.teacher}")
     table.add_row("texts (train + held out)", f"{texts['train']:,} + {texts['held_out']:,}")
     table.add_row("removed (in a dev/test split)", f"{texts['removed_as_dev_or_test']:,}")
     table.add_row("layer map (student 1..m -> teacher)", str(record["layer_map"]))

@@ -461,8 +461,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> DistillConfig | MultiTaskConfig:
-    """Read a YAML config, apply overrides, validate."""
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML config file as a mapping (not validated yet)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"no such config file: {path}")
@@ -472,4 +472,20 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Distill
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(data).__name__}")
-    return validate(apply_overrides(data, overrides or []), str(path))
+    return data
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> DistillConfig | MultiTaskConfig:
+    """Read a YAML config, apply overrides, validate."""
+    return validate(apply_overrides(read_yaml(path), overrides or []), str(path))
+
+
+def settings(
+    flags: dict[str, Any], given: set[str], path: str | Path | None, overrides: list[str] | None
+) -> dict[str, Any]:
+    """A command's settings from its layers, later ones winning: the schema's defaults, the YAML
+    file ``path``, the flags the user ``given`` on the command line (all ``flags`` when there is no
+    file), then ``KEY=VALUE`` ``overrides``. Validation is the caller's (:func:`check`)."""
+    data = read_yaml(path) if path is not None else {}
+    data.update({k: v for k, v in flags.items() if path is None or k in given})
+    return apply_overrides(data, overrides or [])
