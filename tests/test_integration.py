@@ -248,7 +248,18 @@ def test_own_csv_files_end_to_end_on_real_assets(real_home: Path, tmp_path: Path
     assert result.exit_code == 0, result.output
     assert "(teacher)" in result.output
     result = runner.invoke(
-        app, ["run", *data, "--teacher-folder", str(teacher), "--quick", "--out", str(tmp_path / "main")]
+        app,
+        [
+            "run",
+            *data,
+            "--task",
+            "reviews",
+            "--teacher-folder",
+            str(teacher),
+            "--quick",
+            "--out",
+            str(tmp_path / "main"),
+        ],
     )
     assert result.exit_code == 0, result.output
     rows = json.loads((tmp_path / "main" / "report.json").read_text())
