@@ -239,6 +239,19 @@ def _load_task_from_options(
     return load_task(task, data), DataSource("task", task=task, data=str(data) if data else None)
 
 
+def in_processes(nproc: int, argv: list[str], result: Path, body: Callable[[], dict]) -> dict:
+    """``body()`` here, or, with ``nproc`` > 1 and not yet under ``torchrun``, ``textdistill argv``
+    in ``nproc`` processes, then rank 0's ``result`` file. ``{}`` on ranks other than 0."""
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        from textdistill.train.distributed import launch
+
+        code = launch(nproc, argv)
+        if code:
+            raise typer.Exit(code)
+        return json.loads(result.read_text())
+    return body()
+
+
 def given_on_command_line(ctx: typer.Context) -> set[str]:
     """The parameters the user typed (or set through the environment), not left at their defaults."""
     typed = ("COMMANDLINE", "ENVIRONMENT")  # by name: typer may bring its own copy of click's enum
@@ -367,17 +380,10 @@ def teach_cmd(
         table.add_row("ensemble", "", "", f"{metrics['best'][metrics['primary_metric']]:.4f}", "")
         console.print(table)
         return
-    if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        from textdistill.train.distributed import launch
-
-        code = launch(nproc, relaunch_argv("teach"))
-        if code:
-            raise typer.Exit(code)
-        metrics = json.loads((out / "metrics.json").read_text())
-    else:
-        metrics = teach(cfg, task_data, source, resume=resume)
-        if not metrics:  # a rank other than 0: rank 0 reports
-            return
+    metrics = in_processes(nproc, relaunch_argv("teach"), out / "metrics.json",
+                           lambda: teach(cfg, task_data, source, resume=resume))  # fmt: skip
+    if not metrics:  # a rank other than 0: rank 0 reports
+        return
     table = Table(
         "split/metric",
         "value",
@@ -552,17 +558,10 @@ def general_distill_cmd(
         merged["tasks"] = sorted(OFFLINE_TASKS)
     cfg = check(GeneralConfig, merged, str(config) if config else "general-distill")
     out = Path(cfg.out)
-    if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        from textdistill.train.distributed import launch
-
-        code = launch(nproc, relaunch_argv("general-distill"))
-        if code:
-            raise typer.Exit(code)
-        record = json.loads((out / "general.json").read_text())
-    else:
-        record = general_distill(cfg, resume=resume)
-        if not record:  # a rank other than 0: rank 0 reports
-            return
+    record = in_processes(nproc, relaunch_argv("general-distill"), out / "general.json",
+                          lambda: general_distill(cfg, resume=resume))  # fmt: skip
+    if not record:  # a rank other than 0: rank 0 reports
+        return
     texts = record["texts"]
     table = Table("measure", "value", title=f"general student {cfg.layers}L/{cfg.hidden}H from {cfg.teacher}")
     table.add_row("texts (train + held out)", f"{texts['train']:,} + {texts['held_out']:,}")
@@ -602,20 +601,11 @@ def distill_cmd(
     from textdistill.config import MultiTaskConfig
 
     multitask = isinstance(cfg, MultiTaskConfig)
-    if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        from textdistill.train.distributed import launch
+    from textdistill.recipes.multitask import multitask_distill
 
-        argv = ["distill", str(config), *(overrides or []), *(["--resume"] if resume else [])]
-        code = launch(nproc, argv)
-        if code:
-            raise typer.Exit(code)
-        metrics = json.loads((Path(cfg.out) / "metrics.json").read_text())
-    elif multitask:
-        from textdistill.recipes.multitask import multitask_distill
-
-        metrics = multitask_distill(cfg, resume=resume)
-    else:
-        metrics = distill(cfg, resume=resume)
+    argv = ["distill", str(config), *(overrides or []), *(["--resume"] if resume else [])]
+    recipe = multitask_distill if multitask else distill
+    metrics = in_processes(nproc, argv, Path(cfg.out) / "metrics.json", lambda: recipe(cfg, resume=resume))
     if not metrics:  # a rank other than 0: rank 0 reports
         return
     if multitask:
