@@ -246,3 +246,46 @@ def test_mtdnn_kd_routes_each_batch_to_its_tasks_method() -> None:
     assert torch.equal(loss, alone) and terms == {f"a/{k}": v for k, v in alone_terms.items()}
     loss, terms = method.loss({"task": "b", "labels": labels}, student, None, 0, 10)
     assert set(terms) == {"b/hard"} and torch.isfinite(loss)
+
+
+def test_one_distillation_step_for_one_task_or_several() -> None:
+    """The step routes a batch by its task to that task's student and cached teacher rows."""
+    from textdistill.methods import MTDNNKD, Hard, Hinton
+    from textdistill.models.outputs import ModelOutput
+    from textdistill.teachers.cache import TeacherOutputs
+    from textdistill.train.step import DistillStep
+
+    class Linear(torch.nn.Module):
+        input_names = ("x",)
+
+        def __init__(self, classes: int) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(3, classes)
+
+        def forward(self, x: torch.Tensor) -> ModelOutput:
+            return ModelOutput(logits=self.layer(x))
+
+    torch.manual_seed(0)
+    a, b = Linear(2), Linear(4)
+    cached = TeacherOutputs(torch.randn(10, 2), "key", from_cache=True)
+    step = DistillStep(
+        {"a": a, "b": b},
+        MTDNNKD({"a": Hinton(), "b": Hard()}),
+        10,
+        torch.device("cpu"),
+        teachers={"a": cached},
+    )
+    batch = {
+        "x": torch.randn(3, 3),
+        "index": torch.tensor([7, 1, 4]),
+        "labels": torch.tensor([0, 1, 1]),
+        "task": "a",
+    }
+    loss, terms = step(None, batch, 0)
+    expected, _ = Hinton().loss(batch, a(batch["x"]), ModelOutput(logits=cached.logits[[7, 1, 4]]), 0, 10)
+    assert torch.allclose(loss, expected) and set(terms) == {"a/hard", "a/kl"}
+    loss, terms = step(None, {**batch, "labels": torch.tensor([0, 3, 2]), "task": "b"}, 0)
+    assert set(terms) == {"b/hard"}
+    single = DistillStep({None: a}, Hinton(), 10, torch.device("cpu"), teachers={None: cached})
+    no_task = {k: v for k, v in batch.items() if k != "task"}
+    assert torch.allclose(single(None, no_task, 0)[0], expected)

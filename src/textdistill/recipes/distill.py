@@ -27,15 +27,14 @@ from textdistill.errors import TextdistillError
 from textdistill.evaluate.quality import score_splits
 from textdistill.methods import get_method
 from textdistill.models.bundle import Student, load_student
-from textdistill.models.outputs import ModelOutput
 from textdistill.models.teacher import local_folder
 from textdistill.recipes.common import RunFolder, config_source, config_task, distributed_run
 from textdistill.runtime import set_seed
 from textdistill.teachers.cache import teacher_outputs
 from textdistill.teachers.ensemble import is_ensemble
 from textdistill.train.checkpoint import atomic_folder, recover_folder
-from textdistill.train.distributed import Dist, global_rows, main_first
-from textdistill.train.perturbation import step_loss
+from textdistill.train.distributed import Dist, main_first
+from textdistill.train.step import DistillStep
 from textdistill.train.trainer import Checkpointing, TrainConfig, resolve_precision, train
 
 
@@ -247,23 +246,11 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
     if not run.resume:
         run.progress(0, total_steps)
 
-    def step_fn(_trained: nn.Module, batch: dict[str, Tensor], step: int) -> tuple[Tensor, dict[str, float]]:
-        model = student.model
-        inputs = {k: batch[k] for k in model.input_names if k in batch}
-        teacher_output = None
-        if teacher is not None:
-            teacher_output = teacher.lookup(batch["index"].cpu()).to(dist.device)
-        if live_teacher is not None:
-            with torch.no_grad():
-                live = live_teacher(**inputs, **model_kwargs)
-            teacher_output.hidden_states, teacher_output.attentions = live.hidden_states, live.attentions
-        if dist.active:  # the rows of every process's batch: in-batch negatives span the global batch
-            batch = {**batch, **global_rows(batch["index"], dist)}
-
-        def loss_fn(output: ModelOutput) -> tuple[Tensor, dict[str, float]]:
-            return method.loss(batch, output, teacher_output, step, total_steps)
-
-        return step_loss(model, {**inputs, **model_kwargs}, loss_fn, method.perturbation)
+    step_fn = DistillStep(
+        {None: student.model}, method, total_steps, dist.device,
+        teachers={None: teacher} if teacher is not None else {}, model_kwargs=model_kwargs,
+        perturbation=method.perturbation, live_teacher=live_teacher, dist=dist,
+    )  # fmt: skip
 
     def evaluate(model: nn.Module, splits: list[str]) -> dict[str, float]:
         return score_splits(model, spec, evals, splits)

@@ -27,13 +27,12 @@ from textdistill.config import GeneralConfig
 from textdistill.data.spec import Example, TaskSpec
 from textdistill.errors import TextdistillError
 from textdistill.methods.lrc_bert import LRCBert
-from textdistill.models.outputs import ModelOutput
 from textdistill.recipes.common import RunFolder
 from textdistill.runtime import set_seed, set_threads
 from textdistill.teachers.cache import teacher_outputs
-from textdistill.train.distributed import Dist, global_rows, main_first, teardown
+from textdistill.train.distributed import Dist, main_first, teardown
 from textdistill.train.distributed import setup as setup_dist
-from textdistill.train.perturbation import step_loss
+from textdistill.train.step import DistillStep
 from textdistill.train.trainer import Checkpointing, TrainConfig, resolve_precision, to_device, train
 
 HEADLESS = TaskSpec("general", ("a", "b"), ("accuracy",), description="no task: the head is unused")
@@ -182,18 +181,10 @@ def _general(cfg: GeneralConfig, run: RunFolder, dist: Dist) -> dict:
     held_loader = make_loader(EncodedDataset(held, tokenizer, max_length), tokenizer, 64)
     total_steps = math.ceil(cfg.epochs * len(loader) / cfg.grad_accumulation)
     trainable = nn.ModuleDict({"student": student, "projections": method.projections}).to(device)
-    kwargs = method.model_kwargs()
-
-    def step_fn(_trained: nn.Module, batch: dict[str, Tensor], step: int) -> tuple[Tensor, dict[str, float]]:
-        inputs = {k: batch[k] for k in student.input_names if k in batch}
-        target = teacher.lookup(batch["index"].cpu()).to(device)
-        if dist.active:  # the rows of every process's batch: in-batch negatives span the global batch
-            batch = {**batch, **global_rows(batch["index"], dist)}
-
-        def loss_fn(output: ModelOutput) -> tuple[Tensor, dict[str, float]]:
-            return method.loss(batch, output, target, step, total_steps)
-
-        return step_loss(student, {**inputs, **kwargs}, loss_fn, cfg.perturbation)
+    step_fn = DistillStep(
+        {None: student}, method, total_steps, device, teachers={None: teacher},
+        model_kwargs=method.model_kwargs(), perturbation=cfg.perturbation, dist=dist,
+    )  # fmt: skip
 
     @torch.no_grad()
     def evaluate(_trained: nn.Module) -> dict[str, float]:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import save_file
-from torch import Tensor, nn
+from torch import nn
 
 from textdistill.artifacts import data_record, open_teacher
 from textdistill.config import MultiTaskConfig
@@ -38,9 +38,10 @@ from textdistill.methods.mtdnn_kd import MTDNNKD
 from textdistill.models.multitask import MultiTaskModel, TaskView, load_multitask
 from textdistill.recipes.common import RunFolder, config_source, config_task, distributed_run
 from textdistill.runtime import set_seed
-from textdistill.teachers.cache import TeacherOutputs, teacher_outputs
+from textdistill.teachers.cache import teacher_outputs
 from textdistill.train.checkpoint import atomic_folder, recover_folder
 from textdistill.train.distributed import Dist, main_first
+from textdistill.train.step import DistillStep
 from textdistill.train.trainer import Checkpointing, TrainConfig, resolve_precision, train
 
 
@@ -173,14 +174,9 @@ def _multitask(cfg: MultiTaskConfig, run: RunFolder, dist: Dist) -> dict:
     if not run.resume:
         run.progress(0, total_steps)
 
-    method = MTDNNKD(methods)  # routes each batch to its task's Hinton KD or hard labels
-
-    def step_fn(_m: nn.Module, batch: dict, step: int) -> tuple[Tensor, dict[str, float]]:
-        task = batch["task"]
-        inputs = {k: batch[k] for k in model.input_names if k in batch}
-        teacher: TeacherOutputs | None = teachers.get(task)
-        target = teacher.lookup(batch["index"].cpu()).to(dist.device) if teacher is not None else None
-        return method.loss(batch, model(task, **inputs), target, step, total_steps)
+    # each batch goes to its task's head (a view of the shared model) and its task's Hinton KD or labels
+    views = {e.task: TaskView(model, e.task) for e in cfg.tasks}
+    step_fn = DistillStep(views, MTDNNKD(methods), total_steps, dist.device, teachers=teachers, dist=None)
 
     def evaluate(splits: str = "eval") -> dict[str, float]:
         scores: dict[str, float] = {}
