@@ -3,9 +3,9 @@
 ``with RunFolder(out, kind, config, resume) as run:`` takes the folder's exclusive lock (a second
 run into a busy folder is refused, naming the other process), clears the records of an earlier run
 (or, with ``resume``, checks that there is an unfinished run with the same config to continue),
-and writes ``run.json`` in state ``running``. Inside, the recipe records its task and data
-(:meth:`RunFolder.record_data`: on resume, changed data is refused), its teachers and its
-progress, and ends with :meth:`RunFolder.finish` (``metrics.json``, state ``finished``). Leaving
+and writes ``run.json`` in state ``running``. Inside, the recipe records its tasks, their data and
+teachers (:meth:`RunFolder.record_tasks` with one :class:`TaskPlan` per task, a single task being a
+list of one; on resume, changed data or a changed teacher is refused) and its progress, and ends with :meth:`RunFolder.finish` (``metrics.json``, state ``finished``). Leaving
 the block by an error marks the run ``failed`` with the reason; by Ctrl-C ``interrupted``, and
 :class:`Interrupted` tells the command line what was kept and how to resume.
 
@@ -18,6 +18,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -26,6 +27,7 @@ import numpy as np
 
 from textdistill.artifacts import (
     DataSource,
+    TeacherRef,
     data_record,
     load_source,
     locked,
@@ -36,6 +38,7 @@ from textdistill.artifacts import (
 )
 from textdistill.config import FilesSection
 from textdistill.data.load import TaskData
+from textdistill.data.spec import Example, TaskSpec
 from textdistill.errors import TextdistillError
 from textdistill.runtime import set_threads
 from textdistill.train.distributed import Dist, teardown
@@ -205,6 +208,23 @@ class RunFolder:
                 "targets would change mid-run; start afresh"
             )
 
+    def record_tasks(self, plans: list[TaskPlan], max_length: int) -> None:
+        """Record the tasks of a run (one task: ``task``, ``data``, ``teachers`` at the top level;
+        several: ``tasks``); on resume, refuse changed data or a changed teacher."""
+        records = [p.record() for p in plans]
+        if "tasks" in self.manifest or len(plans) > 1:
+            before = {t["task"]["name"]: t for t in self.manifest.get("tasks") or []}
+        else:
+            before = {records[0]["task"]["name"]: self.manifest} if "data" in self.manifest else {}
+        for record in records:
+            was = before.get(record["task"]["name"], {})
+            self.check_same_data(was.get("data"), record["data"])
+            self.check_same_teachers(was.get("teachers"), record["teachers"])
+        if len(plans) == 1:
+            self.update(max_length=max_length, **records[0])
+        else:
+            self.update(max_length=max_length, tasks=records)
+
     def progress(self, step: int, total_steps: int) -> None:
         if self.main:
             self.manifest["progress"] = {"step": step, "total_steps": total_steps}
@@ -265,6 +285,50 @@ def config_task(task: str, data: str | None, files: FilesSection | None) -> Task
         files.train, files.dev, files.test, columns, labels, files.regression, name=task, label_map=label_map,
         metric=files.metric, positive=files.positive,
     )  # fmt: skip
+
+
+@dataclass
+class TaskPlan:
+    """One task of a distillation run (a single-task run is a list of one): its data and where it
+    came from, its checked teacher (``None``: it learns from its labels), and the examples it
+    trains on and is scored on (seeded subsets, the same for every run and seed)."""
+
+    name: str
+    task: TaskData
+    source: DataSource
+    teacher: TeacherRef | None
+    train: list[Example]
+    evals: dict[str, list[Example]]
+
+    @property
+    def spec(self) -> TaskSpec:
+        return self.task.spec
+
+    def record(self) -> dict[str, Any]:
+        """What the manifest keeps of the task: its spec, its data, its teacher."""
+        return {"task": self.spec.to_dict(), "data": data_record(self.source, self.task),
+                "teachers": [self.teacher.record()] if self.teacher else []}  # fmt: skip
+
+
+def plan_tasks(
+    entries: list[tuple[str, str | None, FilesSection | None, str | None]],
+    max_train: int | None,
+    max_eval: int | None,
+) -> list[TaskPlan]:
+    """The :class:`TaskPlan` of each ``(task, data, files, teacher)`` entry: the data read with the
+    user's labels, the teacher (a folder, an asset or a hub name) checked against them."""
+    from textdistill.artifacts import open_teacher
+    from textdistill.data.load import subsample
+    from textdistill.models.teacher import local_folder
+
+    plans = []
+    for name, data, files, teacher in entries:
+        task = config_task(name, data, files)
+        ref = open_teacher(local_folder(teacher), task.spec) if teacher is not None else None
+        evals = {s: subsample(task.splits[s], max_eval) for s in task.labelled_splits}
+        train = subsample(task.splits["train"], max_train)
+        plans.append(TaskPlan(name, task, config_source(name, data, files), ref, train, evals))
+    return plans
 
 
 def distributed_run(

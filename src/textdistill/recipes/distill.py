@@ -18,17 +18,16 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from textdistill.artifacts import DataSource, TeacherRef, open_teacher
+from textdistill.artifacts import TeacherRef
 from textdistill.config import BiLSTMStudentConfig, DistillConfig
 from textdistill.data.encode import WordVocab
-from textdistill.data.load import TaskData, subsample
 from textdistill.data.spec import Example, TaskSpec
 from textdistill.errors import TextdistillError
 from textdistill.evaluate.quality import score_splits
 from textdistill.methods import get_method
 from textdistill.models.bundle import Student, load_student
 from textdistill.models.teacher import local_folder
-from textdistill.recipes.common import RunFolder, config_source, config_task, distributed_run
+from textdistill.recipes.common import RunFolder, distributed_run, plan_tasks
 from textdistill.runtime import set_seed
 from textdistill.teachers.cache import teacher_outputs
 from textdistill.teachers.ensemble import is_ensemble
@@ -143,16 +142,6 @@ def transfer_examples(
     return examples, info
 
 
-def run_source(cfg: DistillConfig) -> DataSource:
-    """Where a config's data comes from: the user's ``files``, or the task ``task``."""
-    return config_source(cfg.task, cfg.data, cfg.files)
-
-
-def load_run_task(cfg: DistillConfig) -> TaskData:
-    """The data a config names, with the user's label order and metric."""
-    return config_task(cfg.task, cfg.data, cfg.files)
-
-
 def distill(cfg: DistillConfig, resume: bool = False) -> dict:
     """Run one distillation and write its folder; returns the metrics (``{}`` on ranks other than
     0 of a data-parallel run). ``resume``: continue from ``<out>/checkpoint.pt`` (same config,
@@ -163,10 +152,15 @@ def distill(cfg: DistillConfig, resume: bool = False) -> dict:
 def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
     seed = set_seed(cfg.train.seed)
     threads = torch.get_num_threads()
-    task = load_run_task(cfg)
-    spec = task.spec
-    teacher_dir = local_folder(cfg.teacher)  # a folder, an asset, or a hub name at a revision
-    teacher_ref = open_teacher(teacher_dir, spec)
+    # the one task of the run: the data with the user's labels, the teacher (folder, asset or hub
+    # name) checked against them, the examples it trains on and is scored on
+    [plan] = plan_tasks(
+        [(cfg.task, cfg.data, cfg.files, cfg.teacher)],
+        cfg.train.max_train_examples,
+        cfg.train.max_eval_examples,
+    )
+    task, spec, teacher_ref = plan.task, plan.spec, plan.teacher
+    teacher_dir = teacher_ref.folder
     method = get_method(cfg.method.name, **cfg.method.model_dump(exclude={"name"}))
     if method.uses_layers and teacher_ref.members:
         raise TextdistillError(
@@ -180,13 +174,11 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
         )
     out = Path(cfg.out)
     accum = cfg.train.grad_accumulation
-    run.record_data(run_source(cfg), task, cfg.train.max_length)
-    run.check_same_teachers(run.manifest.get("teachers"), [teacher_ref.record()])
-    run.update(teachers=[teacher_ref.record()])
+    run.record_tasks([plan], cfg.train.max_length)
     if run.resume and dist.main:
         recover_folder(out / "student")
 
-    train_examples = subsample(task.splits["train"], cfg.train.max_train_examples)
+    train_examples = plan.train
     teacher = None
     features = method.teacher_features
     cached = features if features in ("mean", "cls") else None
@@ -238,10 +230,8 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
         world=dist.world,
         accumulation=accum,
     )
-    evals, eval_examples = {}, {}
-    for split in task.labelled_splits:
-        eval_examples[split] = subsample(task.splits[split], cfg.train.max_eval_examples)
-        evals[split] = (student.loader(eval_examples[split], 64), labels_of(eval_examples[split]))
+    eval_examples = plan.evals
+    evals = {s: (student.loader(ex, 64), labels_of(ex)) for s, ex in eval_examples.items()}
     total_steps = cfg.train.max_steps or int(np.ceil(cfg.train.epochs * len(train_loader) / accum))
     if not run.resume:
         run.progress(0, total_steps)

@@ -25,10 +25,8 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from textdistill.artifacts import data_record, open_teacher
 from textdistill.config import MultiTaskConfig
 from textdistill.data.encode import EncodedDataset, PaddingCollator, make_loader
-from textdistill.data.load import subsample
 from textdistill.data.multitask import TaskSampler
 from textdistill.data.sampling import EpochBatchSampler
 from textdistill.errors import TextdistillError
@@ -36,7 +34,7 @@ from textdistill.evaluate.quality import score_splits
 from textdistill.methods import Hard, Hinton
 from textdistill.methods.mtdnn_kd import MTDNNKD
 from textdistill.models.multitask import MultiTaskModel, TaskView, load_multitask
-from textdistill.recipes.common import RunFolder, config_source, config_task, distributed_run
+from textdistill.recipes.common import RunFolder, distributed_run, plan_tasks
 from textdistill.runtime import set_seed
 from textdistill.teachers.cache import teacher_outputs
 from textdistill.train.checkpoint import atomic_folder, recover_folder
@@ -116,7 +114,7 @@ def multitask_distill(cfg: MultiTaskConfig, resume: bool = False) -> dict:
 
 
 def _multitask(cfg: MultiTaskConfig, run: RunFolder, dist: Dist) -> dict:
-    from textdistill.models.teacher import load_tokenizer, local_folder, resolve_model
+    from textdistill.models.teacher import load_tokenizer, resolve_model
 
     seed = set_seed(cfg.train.seed)
     threads = torch.get_num_threads()
@@ -124,33 +122,25 @@ def _multitask(cfg: MultiTaskConfig, run: RunFolder, dist: Dist) -> dict:
     accum = cfg.train.grad_accumulation
     if run.resume and dist.main:
         recover_folder(out / "model")
-    sources = {e.task: config_source(e.task, e.data, e.files) for e in cfg.tasks}
-    tasks = {e.task: config_task(e.task, e.data, e.files) for e in cfg.tasks}
+    # every task's data and teacher, recorded (and on resume checked) before any work
+    entries = [(e.task, e.data, e.files, e.teacher) for e in cfg.tasks]
+    plans = {
+        p.name: p for p in plan_tasks(entries, cfg.train.max_train_examples, cfg.train.max_eval_examples)
+    }
+    tasks = {name: p.task for name, p in plans.items()}
     tokenizer = load_tokenizer(resolve_model(cfg.encoder))
     max_length = cfg.train.max_length
-    datasets, teachers, methods, evals, info, refs = {}, {}, {}, {}, {}, {}
+    run.record_tasks(list(plans.values()), max_length)
+    datasets, teachers, methods, evals, info = {}, {}, {}, {}, {}
     started = time.perf_counter()
-    for e in cfg.tasks:  # every task's data and teacher, recorded (and on resume checked) before any work
-        refs[e.task] = open_teacher(local_folder(e.teacher), tasks[e.task].spec) if e.teacher else None
-    records = [
-        {"task": tasks[e.task].spec.to_dict(), "data": data_record(sources[e.task], tasks[e.task]),
-         "teachers": [refs[e.task].record()] if refs[e.task] else []}
-        for e in cfg.tasks
-    ]  # fmt: skip
-    before = {t["task"]["name"]: t for t in run.manifest.get("tasks") or []}
-    for record in records:
-        was = before.get(record["task"]["name"], {})
-        run.check_same_data(was.get("data"), record["data"])
-        run.check_same_teachers(was.get("teachers"), record["teachers"])
-    run.update(max_length=max_length, tasks=records)
     for entry in cfg.tasks:
-        task = tasks[entry.task]
-        examples = subsample(task.splits["train"], cfg.train.max_train_examples)
+        plan = plans[entry.task]
+        examples = plan.train
         datasets[entry.task] = EncodedDataset(examples, tokenizer, max_length)
-        if entry.teacher is not None:
+        if plan.teacher is not None:
             with main_first(dist):  # rank 0 fills the teacher cache; the others read it
-                outputs = teacher_outputs(refs[entry.task].folder, examples, max_length, device=dist.device)
-            teachers[entry.task] = outputs.reorder(refs[entry.task].order)
+                outputs = teacher_outputs(plan.teacher.folder, examples, max_length, device=dist.device)
+            teachers[entry.task] = outputs.reorder(plan.teacher.order)
             methods[entry.task] = Hinton(
                 alpha=cfg.alpha if entry.alpha is None else entry.alpha,
                 temperature=cfg.temperature if entry.temperature is None else entry.temperature,
@@ -158,8 +148,7 @@ def _multitask(cfg: MultiTaskConfig, run: RunFolder, dist: Dist) -> dict:
         else:
             methods[entry.task] = Hard()
         evals[entry.task] = {}
-        for split in task.labelled_splits:
-            chosen = subsample(task.splits[split], cfg.train.max_eval_examples)
+        for split, chosen in plan.evals.items():
             loader = make_loader(EncodedDataset(chosen, tokenizer, max_length), tokenizer, 64)
             evals[entry.task][split] = (loader, np.array([e.label for e in chosen]))
         info[entry.task] = {"train_examples": len(examples), "teacher": entry.teacher,
