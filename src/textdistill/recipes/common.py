@@ -5,7 +5,8 @@ run into a busy folder is refused, naming the other process), clears the records
 (or, with ``resume``, checks that there is an unfinished run with the same config to continue),
 and writes ``run.json`` in state ``running``. Inside, the recipe records its tasks, their data and
 teachers (:meth:`RunFolder.record_tasks` with one :class:`TaskPlan` per task, a single task being a
-list of one; on resume, changed data or a changed teacher is refused) and its progress, and ends with :meth:`RunFolder.finish` (``metrics.json``, state ``finished``). Leaving
+list of one; on resume, changed data or a changed teacher is refused) and its progress, and ends
+with :meth:`RunFolder.finish` (``metrics.json``, state ``finished``). Leaving
 the block by an error marks the run ``failed`` with the reason; by Ctrl-C ``interrupted``, and
 :class:`Interrupted` tells the command line what was kept and how to resume.
 
