@@ -825,3 +825,34 @@ def test_teach_and_general_distill_read_a_yaml_config_with_overrides(tmp_path: P
     result = runner.invoke(app, ["general-distill", "--config", str(tmp_path / "general.yaml"), "epochs=1"])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "g" / "run.json").read_text())["config"]["tasks"] == []
+
+
+def test_run_reads_a_yaml_config(
+    own_runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import textdistill.run as main_job
+
+    monkeypatch.setattr(main_job, "STUDENTS", {"bilstm": BILSTM, "transformer": TINY_TRANSFORMER})
+    files = {k: str(own_runs[f"file_{k}"]) for k in ("train", "dev", "test")}
+    config = {
+        "task": "news",
+        "files": {
+            **files,
+            "columns": {"text": "body", "label": "topic"},
+            "metric": "f1",
+            "positive": "politics",
+        },
+        "teacher_folder": str(own_runs["teacher"]),
+        "quick": True,
+        "out": str(tmp_path / "wrong"),
+    }
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
+    result = runner.invoke(
+        app, ["run", "--config", str(tmp_path / "run.yaml"), "--out", str(tmp_path / "main"), "seed=1"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "main" / "report.json").read_text())
+    assert rows[0]["primary_metric"] == "dev/f1" and rows[0]["positive_label"] == "politics"
+    assert not (tmp_path / "wrong").exists()  # the flag won over the file
+    bad = runner.invoke(app, ["run", "--task", "trec6", "--labels", "a,b", "--quick"])
+    assert bad.exit_code == 2 and "--labels describe your own files" in flat(bad.output)

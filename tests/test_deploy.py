@@ -102,7 +102,9 @@ def test_bad_input_to_predict_gets_clear_errors(tmp_path: Path) -> None:
     assert "102 tokens long; the model reads at most 64" in error(str(run), long_text)
     assert runner.invoke(app, ["predict", str(run), long_text, "--truncate"]).exit_code == 0
     assert "run `textdistill export" in error(str(run), "good", "--backend", "onnx")
-    assert "unknown backend" in error(str(run), "good", "--backend", "tensorrt")
+    assert "backend: input should be 'torch', 'onnx' or 'onnx-int8', got 'tensorrt'" in error(
+        str(run), "good", "--backend", "tensorrt"
+    )
     assert "give a TEXT or --file" in error(str(run))
     (tmp_path / "bad.jsonl").write_text('{"text": "good"}\nnot json\n{"txt": "x"}\n{"text": ""}\n')
     message = error(str(run), "--file", str(tmp_path / "bad.jsonl"))

@@ -252,6 +252,32 @@ def in_processes(nproc: int, argv: list[str], result: Path, body: Callable[[], d
     return body()
 
 
+def files_section(
+    train: Path | None,
+    dev: Path | None,
+    test: Path | None,
+    columns: str | None,
+    labels: str | None,
+    regression: bool,
+    metric: str | None,
+    positive: str | None,
+) -> dict[str, Any] | None:
+    """The ``files:`` section of a config that the data flags describe (``None``: no own files)."""
+    from textdistill.data.readers import Columns
+
+    if train is None and dev is None:
+        return None
+    if train is None or dev is None:
+        raise TextdistillError("your own files need both --train and --dev")
+    cols = Columns.parse(columns) if columns else None
+    return {
+        "train": str(train), "dev": str(dev), "test": str(test) if test else None,
+        "columns": {k: v for k, v in vars(cols).items() if v is not None} if cols else None,
+        "labels": [x.strip() for x in labels.split(",") if x.strip()] if labels else None,
+        "regression": regression, "metric": metric, "positive": positive,
+    }  # fmt: skip
+
+
 def given_on_command_line(ctx: typer.Context) -> set[str]:
     """The parameters the user typed (or set through the environment), not left at their defaults."""
     typed = ("COMMANDLINE", "ENVIRONMENT")  # by name: typer may bring its own copy of click's enum
@@ -646,6 +672,7 @@ def evaluate_cmd(
     """Quality on dev/test, parameters, size on disk, throughput (batch 32), latency (batch 1)."""
     from textdistill.evaluate.run_eval import evaluate_folder
 
+    serve_config(folders=[str(folder)], task=task)
     r = evaluate_folder(folder, task=task)
     table = Table("measure", "value", title=f"{folder} ({r['kind']} on {r['task']})")
     for key, value in r["quality"].items():
@@ -677,9 +704,10 @@ def export_cmd(
     FOLDER/onnx, and check the exported model against PyTorch on the dev set."""
     from textdistill.deploy import export_folder
 
-    if format != "onnx":
-        raise TextdistillError(f"unknown format {format!r}; the one format is onnx")
-    r = export_folder(folder, int8=int8, check_examples=check_examples, task=task)
+    cfg = serve_config(
+        folders=[str(folder)], format=format, int8=int8, check_examples=check_examples, task=task
+    )
+    r = export_folder(folder, int8=cfg.int8, check_examples=cfg.check_examples, task=cfg.task)
     check = r["check"]
     metric = next(iter(check["torch"]))
     table = Table("model", "file MB", metric, "same prediction", "max |logit diff|",
@@ -724,9 +752,18 @@ def predict_cmd(
         texts, pairs = read_predict_file(file)
     else:
         texts, pairs = [text], [pair]
-    results = Predictor.open(folder, backend, task).predict(texts, pairs, truncate)
+    cfg = serve_config(folders=[str(folder)], backend=backend, truncate=truncate, task=task)
+    results = Predictor.open(folder, cfg.backend, cfg.task).predict(texts, pairs, cfg.truncate)
     for result in results:
         typer.echo(json.dumps(result))
+
+
+def serve_config(**flags: Any) -> Any:
+    """The flags of ``evaluate``, ``export``, ``predict`` or ``bench`` as a validated
+    :class:`textdistill.config.ServeConfig`: every bad value named at once, before any model loads."""
+    from textdistill.config import ServeConfig, check
+
+    return check(ServeConfig, flags, "options")
 
 
 def read_predict_file(path: Path) -> tuple[list[str], list[str | None]]:
@@ -769,14 +806,15 @@ def bench_cmd(
     from textdistill.bench import bench_folder, plot, table_markdown
 
     try:
-        sizes = tuple(int(b) for b in batch_sizes.split(","))
+        sizes = [int(b) for b in batch_sizes.split(",")]
     except ValueError:
         raise TextdistillError(
             f"--batch-sizes takes integers separated by commas, got {batch_sizes!r}"
         ) from None
+    cfg = serve_config(folders=[str(f) for f in folders], batch_sizes=sizes, examples=examples, task=task)
     rows, teachers = [], set()
     for folder in folders:
-        for row in bench_folder(folder, sizes, examples, task=task):
+        for row in bench_folder(folder, tuple(cfg.batch_sizes), cfg.examples, task=cfg.task):
             if row["model"].startswith("teacher") and row["folder"] in teachers:
                 continue  # one row per teacher, however many of its students are benched
             teachers.add(row["folder"])
@@ -795,6 +833,13 @@ def bench_cmd(
 @app.command("run")
 @friendly
 def run_cmd(
+    ctx: typer.Context,
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="KEY=VALUE settings, e.g. seed=1 (after --config)")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="YAML of the settings below (files: for your own)")
+    ] = None,
     task: Annotated[str | None, typer.Option(help="built-in task (default: movie-sentiment)")] = None,
     data: GlueOption = None,
     train: TrainFileOption = None,
@@ -817,14 +862,34 @@ def run_cmd(
 ) -> None:
     """The main job: teacher, distilled and hard-label students, one table (make run). On a
     built-in task, a GLUE folder or your own files; with a teacher it fine-tunes or yours."""
+    from textdistill.config import RunConfig, check, settings
+    from textdistill.recipes.common import config_source, config_task
     from textdistill.run import fmt_retention, main_job
 
-    if task is None and train is None and dev is None:
-        task = "movie-sentiment"
-    task_data, source = _load_task_from_options(
-        task, data, train, dev, test, columns, labels, regression, metric=metric, positive=positive
-    )
-    rows = main_job(task_data.spec.name, teacher, out, quick, seed, task_data, source, teacher_folder)
+    flags = {
+        "task": task, "data": str(data) if data else None, "teacher": teacher, "out": str(out),
+        "teacher_folder": str(teacher_folder) if teacher_folder else None, "quick": quick, "seed": seed,
+        "files": files_section(train, dev, test, columns, labels, regression, metric, positive),
+    }  # fmt: skip
+    given = given_on_command_line(ctx)
+    file_flags = given & {"test", "columns", "labels", "regression", "metric", "positive"}
+    if file_flags and flags["files"] is None:
+        named = ", ".join(f"--{f}" for f in sorted(file_flags))
+        raise TextdistillError(f"{named} describe your own files: give them with --train and --dev")
+    if file_flags or given & {"train", "dev"}:
+        given.add("files")
+    cfg = check(RunConfig, settings(flags, given, config, overrides), str(config) if config else "run")
+    if cfg.files is not None:
+        name = cfg.task or "custom"
+        task_data, source = config_task(name, None, cfg.files), config_source(name, None, cfg.files)
+    else:
+        glue = Path(cfg.data) if cfg.data else None
+        task_data, source = _load_task_from_options(
+            cfg.task or "movie-sentiment", glue, None, None, None, None, None, False
+        )
+    folder = Path(cfg.teacher_folder) if cfg.teacher_folder else None
+    quick, out = cfg.quick, Path(cfg.out)
+    rows = main_job(task_data.spec.name, cfg.teacher, out, quick, cfg.seed, task_data, source, folder)
     key = rows[0]["primary_metric"]
     table = Table(
         "model",

@@ -322,6 +322,45 @@ class GeneralConfig(Strict):
         return self
 
 
+class RunConfig(Strict):
+    """``textdistill run``, the main job: a built-in ``task`` (``data``: its GLUE folder) or the
+    user's ``files``; a ``teacher`` encoder to fine-tune, or ``teacher_folder``, a teacher
+    fine-tuned already. The command line's flags map onto these keys."""
+
+    task: str | None = None
+    data: str | None = None
+    files: FilesSection | None = None
+    teacher: str = "minilm-l6"
+    teacher_folder: str | None = None
+    out: str = "runs/main"
+    quick: bool = False
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _one_data_source(self) -> RunConfig:
+        if self.files is not None and self.data is not None:
+            raise ValueError(
+                "give either data (a GLUE folder for a named task) or files (your own), not both"
+            )
+        return self
+
+
+class ServeConfig(Strict):
+    """``evaluate``, ``export``, ``predict`` and ``bench`` on a run folder (``task``: one task of a
+    multi-task run). Each command reads the keys it uses; their flags map onto them."""
+
+    folders: Annotated[list[str], Field(min_length=1)]
+    task: str | None = None
+    format: Literal["onnx"] = "onnx"
+    int8: bool = False
+    check_examples: Annotated[int, Field(gt=0)] | None = None
+    backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    truncate: bool = False
+    batch_sizes: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1)] = [1, 8, 32, 128]
+    examples: Annotated[int, Field(ge=8)] = 512
+    out: str | None = None
+
+
 # ------------------------------------------------------------------------------- loading, errors
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The model class that owns the field at ``loc`` (walking tagged unions by their tag)."""
