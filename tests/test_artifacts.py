@@ -822,6 +822,12 @@ def test_teach_and_general_distill_read_a_yaml_config_with_overrides(tmp_path: P
     (tmp_path / "general.yaml").write_text(yaml.safe_dump(general))
     result = runner.invoke(app, ["general-distill", "--config", str(tmp_path / "general.yaml"), "hidden=15"])
     assert result.exit_code == 2 and "hidden 15 must be a multiple of heads 4" in flat(result.output)
+    result = runner.invoke(
+        app, ["general-distill", "--config", str(tmp_path / "general.yaml"), "--precision", "bf16"]
+    )
+    assert result.exit_code == 2 and "bf16" in flat(
+        result.output
+    )  # honoured (refused on the CPU), never ignored
     result = runner.invoke(app, ["general-distill", "--config", str(tmp_path / "general.yaml"), "epochs=1"])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "g" / "run.json").read_text())["config"]["tasks"] == []
