@@ -795,6 +795,10 @@ def test_teach_and_general_distill_read_a_yaml_config_with_overrides(tmp_path: P
         "sports",
         "politics",
     ]  # file
+    both = runner.invoke(app, ["teach", "--config", str(tmp_path / "teach.yaml"), "--data", str(tmp_path)])
+    assert both.exit_code == 2 and "give files (your own) or data / --hf-dataset, not both" in flat(
+        both.output
+    )
     bad = runner.invoke(
         app, ["teach", "--config", str(tmp_path / "teach.yaml"), "epochs=0", "lr=-1", "bogus=1"]
     )
@@ -860,5 +864,20 @@ def test_run_reads_a_yaml_config(
     rows = json.loads((tmp_path / "main" / "report.json").read_text())
     assert rows[0]["primary_metric"] == "dev/f1" and rows[0]["positive_label"] == "politics"
     assert not (tmp_path / "wrong").exists()  # the flag won over the file
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--config",
+            str(tmp_path / "run.yaml"),
+            "--out",
+            str(tmp_path / "m2"),
+            "--labels",
+            "sports,politics",
+        ],
+    )  # a flag over the file's files:, key by key
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "m2" / "report.json").read_text())
+    assert rows[1]["labels"] == ["sports", "politics"] and rows[0]["primary_metric"] == "dev/f1"
     bad = runner.invoke(app, ["run", "--task", "trec6", "--labels", "a,b", "--quick"])
     assert bad.exit_code == 2 and "--labels describe your own files" in flat(bad.output)

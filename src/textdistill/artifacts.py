@@ -484,9 +484,11 @@ class TeacherRef:
     def record(self) -> dict[str, Any]:
         record = {"folder": str(self.folder), "fingerprint": self.fingerprint,
                   "labels": list(self.labels) if self.labels else None, "order": self.order}  # fmt: skip
-        if "snapshots" in self.folder.parts:  # a hub teacher: <cache>/models--org--name/snapshots/<commit>
-            parts = self.folder.parts
-            at = parts.index("snapshots")
+        parts = self.folder.parts
+        at = parts.index("snapshots") if "snapshots" in parts else 0
+        if at > 0 and parts[at - 1].startswith(
+            "models--"
+        ):  # a hub teacher: .../models--org--name/snapshots/<commit>
             model = parts[at - 1].removeprefix("models--").replace("--", "/")
             record["hub"] = {"model": model, "revision": parts[at + 1] if len(parts) > at + 1 else None}
         return record

@@ -239,43 +239,51 @@ def _load_task_from_options(
     return load_task(task, data), DataSource("task", task=task, data=str(data) if data else None)
 
 
-def in_processes(nproc: int, argv: list[str], result: Path, body: Callable[[], dict]) -> dict:
-    """``body()`` here, or, with ``nproc`` > 1 and not yet under ``torchrun``, ``textdistill argv``
-    in ``nproc`` processes, then rank 0's ``result`` file. ``{}`` on ranks other than 0."""
+def in_processes(nproc: int, argv: Callable[[], list[str]], result: Path, body: Callable[[], dict]) -> dict:
+    """``body()`` here, or, with ``nproc`` > 1 and not yet under ``torchrun``, ``textdistill
+    argv()`` in ``nproc`` processes, then rank 0's ``result`` file. ``{}`` on ranks other than 0."""
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         from textdistill.train.distributed import launch
 
-        code = launch(nproc, argv)
+        code = launch(nproc, argv())
         if code:
             raise typer.Exit(code)
         return json.loads(result.read_text())
     return body()
 
 
-def files_section(
-    train: Path | None,
-    dev: Path | None,
-    test: Path | None,
-    columns: str | None,
-    labels: str | None,
-    regression: bool,
-    metric: str | None,
-    positive: str | None,
-) -> dict[str, Any] | None:
-    """The ``files:`` section of a config that the data flags describe (``None``: no own files)."""
+FILE_FLAGS = ("train", "dev", "test", "columns", "labels", "regression", "metric", "positive")
+
+
+def typed_files(given: set[str], values: dict[str, Any]) -> dict[str, Any]:
+    """The keys of a ``files:`` section that the user typed as flags (``--train``, ``--columns``,
+    ...), in the section's types; a config file's ``files:`` supplies the others."""
     from textdistill.data.readers import Columns
 
-    if train is None and dev is None:
-        return None
-    if train is None or dev is None:
-        raise TextdistillError("your own files need both --train and --dev")
-    cols = Columns.parse(columns) if columns else None
-    return {
-        "train": str(train), "dev": str(dev), "test": str(test) if test else None,
-        "columns": {k: v for k, v in vars(cols).items() if v is not None} if cols else None,
-        "labels": [x.strip() for x in labels.split(",") if x.strip()] if labels else None,
-        "regression": regression, "metric": metric, "positive": positive,
-    }  # fmt: skip
+    out: dict[str, Any] = {}
+    for key in FILE_FLAGS:
+        if key not in given:
+            continue
+        value = values[key]
+        if key == "columns" and value is not None:
+            value = {k: v for k, v in vars(Columns.parse(value)).items() if v is not None}
+        elif key == "labels" and value is not None:
+            value = [x.strip() for x in value.split(",") if x.strip()]
+        elif isinstance(value, Path):
+            value = str(value)
+        out[key] = value
+    return out
+
+
+def merge_files(files: dict[str, Any] | None, typed: dict[str, Any]) -> dict[str, Any] | None:
+    """A config's ``files:`` with the typed flags over it; refused without both --train and --dev."""
+    if not typed:
+        return files
+    merged = {**(files or {}), **typed}
+    if not merged.get("train") or not merged.get("dev"):
+        named = ", ".join(f"--{k}" for k in typed)
+        raise TextdistillError(f"{named} describe your own files: give them with --train and --dev")
+    return merged
 
 
 def given_on_command_line(ctx: typer.Context) -> set[str]:
@@ -287,7 +295,11 @@ def given_on_command_line(ctx: typer.Context) -> set[str]:
 def relaunch_argv(command: str) -> list[str]:
     """This process's arguments from ``command`` on, without ``--nproc``: what each of the
     ``torchrun`` processes runs."""
-    args = sys.argv[sys.argv.index(command) :] if command in sys.argv else [command]
+    if command not in sys.argv:  # called from Python, not from a command line: nothing to relaunch
+        raise TextdistillError(
+            f"--nproc relaunches the command line; run `textdistill {command} ... --nproc N`"
+        )
+    args = sys.argv[sys.argv.index(command) :]
     out, skip = [], False
     for arg in args:
         if skip:
@@ -370,8 +382,15 @@ def teach_cmd(
         "grad_accumulation": grad_accumulation,
     }  # fmt: skip
     where = str(config) if config else "teach"
-    merged = settings(flags, given_on_command_line(ctx), config, overrides)
+    given = given_on_command_line(ctx)
+    merged = settings(flags, given, config, overrides)
     files = merged.pop("files", None)
+    if files is not None:  # a config's files: with the file flags typed over it
+        values = dict(train=train, dev=dev, test=test, columns=columns, labels=labels, regression=regression,
+                      metric=metric, positive=positive)  # fmt: skip
+        files = merge_files(files, typed_files(given, values))
+        if merged.get("data") or hf_dataset:
+            raise TextdistillError(f"{where}: give files (your own) or data / --hf-dataset, not both")
     cfg = check(TeachConfig, {**merged, "task": merged.get("task") or "custom"}, where)  # before any data
     if files is not None:
         section = check(FilesSection, files, f"{where}: files")
@@ -406,14 +425,14 @@ def teach_cmd(
         table.add_row("ensemble", "", "", f"{metrics['best'][metrics['primary_metric']]:.4f}", "")
         console.print(table)
         return
-    metrics = in_processes(nproc, relaunch_argv("teach"), out / "metrics.json",
+    metrics = in_processes(nproc, lambda: relaunch_argv("teach"), out / "metrics.json",
                            lambda: teach(cfg, task_data, source, resume=resume))  # fmt: skip
     if not metrics:  # a rank other than 0: rank 0 reports
         return
     table = Table(
         "split/metric",
         "value",
-        title=f"teacher {model} on {task_data.spec.name} (best step "
+        title=f"teacher {cfg.model} on {task_data.spec.name} (best step "
         f"{metrics['best_step']} of {metrics['steps']})",
     )
     for key, value in metrics["best"].items():
@@ -584,7 +603,7 @@ def general_distill_cmd(
         merged["tasks"] = sorted(OFFLINE_TASKS)
     cfg = check(GeneralConfig, merged, str(config) if config else "general-distill")
     out = Path(cfg.out)
-    record = in_processes(nproc, relaunch_argv("general-distill"), out / "general.json",
+    record = in_processes(nproc, lambda: relaunch_argv("general-distill"), out / "general.json",
                           lambda: general_distill(cfg, resume=resume))  # fmt: skip
     if not record:  # a rank other than 0: rank 0 reports
         return
@@ -631,7 +650,9 @@ def distill_cmd(
 
     argv = ["distill", str(config), *(overrides or []), *(["--resume"] if resume else [])]
     recipe = multitask_distill if multitask else distill
-    metrics = in_processes(nproc, argv, Path(cfg.out) / "metrics.json", lambda: recipe(cfg, resume=resume))
+    metrics = in_processes(
+        nproc, lambda: argv, Path(cfg.out) / "metrics.json", lambda: recipe(cfg, resume=resume)
+    )
     if not metrics:  # a rank other than 0: rank 0 reports
         return
     if multitask:
@@ -869,16 +890,15 @@ def run_cmd(
     flags = {
         "task": task, "data": str(data) if data else None, "teacher": teacher, "out": str(out),
         "teacher_folder": str(teacher_folder) if teacher_folder else None, "quick": quick, "seed": seed,
-        "files": files_section(train, dev, test, columns, labels, regression, metric, positive),
     }  # fmt: skip
     given = given_on_command_line(ctx)
-    file_flags = given & {"test", "columns", "labels", "regression", "metric", "positive"}
-    if file_flags and flags["files"] is None:
-        named = ", ".join(f"--{f}" for f in sorted(file_flags))
-        raise TextdistillError(f"{named} describe your own files: give them with --train and --dev")
-    if file_flags or given & {"train", "dev"}:
-        given.add("files")
-    cfg = check(RunConfig, settings(flags, given, config, overrides), str(config) if config else "run")
+    merged = settings(flags, given, config, overrides)
+    values = dict(train=train, dev=dev, test=test, columns=columns, labels=labels, regression=regression,
+                  metric=metric, positive=positive)  # fmt: skip
+    files = merge_files(merged.pop("files", None), typed_files(given, values))
+    if files is not None:
+        merged["files"] = files
+    cfg = check(RunConfig, merged, str(config) if config else "run")
     if cfg.files is not None:
         name = cfg.task or "custom"
         task_data, source = config_task(name, None, cfg.files), config_source(name, None, cfg.files)

@@ -50,7 +50,8 @@ def local_folder(name_or_path: str | Path) -> Path:
     if resolved != text:  # an asset
         return Path(resolved)
     name, _, revision = text.partition("@")
-    if name.count("/") != 1 or name.startswith((".", "/")):
+    local = Path(name).parent.is_dir() and str(Path(name).parent) not in ("", ".")  # runs/teacher, say
+    if name.count("/") != 1 or name.startswith((".", "/")) or local:
         raise TextdistillError(
             f"teacher {text}: no such folder (nor an asset name, nor a hub name org/model)"
         )

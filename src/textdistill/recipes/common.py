@@ -201,19 +201,23 @@ class RunFolder:
         """On resume, refuse a teacher whose weights changed since the run started."""
         if not (self.resume and self.main and before):
             return
-        was = {t["folder"]: t.get("fingerprint") for t in before}
-        changed = [t["folder"] for t in now_ if was.get(t["folder"]) not in (None, t["fingerprint"])]
+        # by position: a hub teacher's folder moves with its revision, its fingerprint with its weights
+        changed = [
+            t["folder"] for b, t in zip(before, now_, strict=False)
+            if b.get("fingerprint") not in (None, t["fingerprint"])
+        ]  # fmt: skip
         if changed:
             raise TextdistillError(
                 f"--resume: the teacher changed since the run started ({', '.join(changed)}): its soft "
                 "targets would change mid-run; start afresh"
             )
 
-    def record_tasks(self, plans: list[TaskPlan], max_length: int) -> None:
-        """Record the tasks of a run (one task: ``task``, ``data``, ``teachers`` at the top level;
-        several: ``tasks``); on resume, refuse changed data or a changed teacher."""
+    def record_tasks(self, plans: list[TaskPlan], max_length: int, many: bool = False) -> None:
+        """Record the tasks of a run (a single-task run: ``task``, ``data``, ``teachers`` at the top
+        level; a multi-task run, ``many``: ``tasks``, one or more); on resume, refuse changed data
+        or a changed teacher."""
         records = [p.record() for p in plans]
-        if "tasks" in self.manifest or len(plans) > 1:
+        if many:
             before = {t["task"]["name"]: t for t in self.manifest.get("tasks") or []}
         else:
             before = {records[0]["task"]["name"]: self.manifest} if "data" in self.manifest else {}
@@ -221,10 +225,10 @@ class RunFolder:
             was = before.get(record["task"]["name"], {})
             self.check_same_data(was.get("data"), record["data"])
             self.check_same_teachers(was.get("teachers"), record["teachers"])
-        if len(plans) == 1:
-            self.update(max_length=max_length, **records[0])
-        else:
+        if many:
             self.update(max_length=max_length, tasks=records)
+        else:
+            self.update(max_length=max_length, **records[0])
 
     def progress(self, step: int, total_steps: int) -> None:
         if self.main:

@@ -154,11 +154,12 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
     threads = torch.get_num_threads()
     # the one task of the run: the data with the user's labels, the teacher (folder, asset or hub
     # name) checked against them, the examples it trains on and is scored on
-    [plan] = plan_tasks(
-        [(cfg.task, cfg.data, cfg.files, cfg.teacher)],
-        cfg.train.max_train_examples,
-        cfg.train.max_eval_examples,
-    )
+    with main_first(dist):  # rank 0 fetches assets (data, a hub teacher) first; the others read them
+        [plan] = plan_tasks(
+            [(cfg.task, cfg.data, cfg.files, cfg.teacher)],
+            cfg.train.max_train_examples,
+            cfg.train.max_eval_examples,
+        )
     task, spec, teacher_ref = plan.task, plan.spec, plan.teacher
     teacher_dir = teacher_ref.folder
     method = get_method(cfg.method.name, **cfg.method.model_dump(exclude={"name"}))

@@ -127,13 +127,14 @@ def _general(cfg: GeneralConfig, run: RunFolder, dist: Dist) -> dict:
     set_threads(max(1, (os.cpu_count() or 1) // dist.local_world))
     device = dist.device
     out = Path(cfg.out)
-    texts, corpus = build_corpus(cfg)
+    with main_first(dist):  # rank 0 fetches the corpus's tasks and the teacher first; the others read them
+        texts, corpus = build_corpus(cfg)
+        teacher_dir = resolve_model(cfg.teacher)
     n_held = min(cfg.held_out, max(2, len(texts) // 20))
     held = [Example(t) for t in texts[:n_held]]
     train_examples = [Example(t) for t in texts[n_held:]]
     corpus.update(train=len(train_examples), held_out=len(held))
 
-    teacher_dir = resolve_model(cfg.teacher)
     run.update(
         teachers=[{"folder": str(teacher_dir), "fingerprint": model_fingerprint(teacher_dir)}],
         texts=corpus, max_length=cfg.max_length,

@@ -124,13 +124,13 @@ def _multitask(cfg: MultiTaskConfig, run: RunFolder, dist: Dist) -> dict:
         recover_folder(out / "model")
     # every task's data and teacher, recorded (and on resume checked) before any work
     entries = [(e.task, e.data, e.files, e.teacher) for e in cfg.tasks]
-    plans = {
-        p.name: p for p in plan_tasks(entries, cfg.train.max_train_examples, cfg.train.max_eval_examples)
-    }
+    with main_first(dist):  # rank 0 fetches assets (data, hub teachers) first; the others read them
+        planned = plan_tasks(entries, cfg.train.max_train_examples, cfg.train.max_eval_examples)
+    plans = {p.name: p for p in planned}
     tasks = {name: p.task for name, p in plans.items()}
     tokenizer = load_tokenizer(resolve_model(cfg.encoder))
     max_length = cfg.train.max_length
-    run.record_tasks(list(plans.values()), max_length)
+    run.record_tasks(list(plans.values()), max_length, many=True)
     datasets, teachers, methods, evals, info = {}, {}, {}, {}, {}
     started = time.perf_counter()
     for entry in cfg.tasks:

@@ -41,11 +41,18 @@ from textdistill.runtime import progress_interval
 def position_limit(teacher_dir: str | Path) -> int:
     """The longest input the teacher's position table holds (``max_position_embeddings``; a very
     large number when its config does not say)."""
-    try:
-        config = json.loads((Path(teacher_dir) / "config.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return 10**9
-    return int(config.get("max_position_embeddings") or 10**9)
+    limits = [10**9]
+    for name, key in (
+        ("config.json", "max_position_embeddings"),
+        ("tokenizer_config.json", "model_max_length"),
+    ):
+        try:  # the tokenizer's limit is the tighter one where positions start after the padding (RoBERTa)
+            value = json.loads((Path(teacher_dir) / name).read_text()).get(key)
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(value, int | float) and value > 0:
+            limits.append(int(min(value, 10**9)))
+    return min(limits)
 
 
 def fingerprint(teacher_dir: str | Path, examples: Sequence[Example], max_length: int) -> str:
