@@ -430,6 +430,7 @@ def test_a_teacher_with_another_label_order_is_mapped_or_refused(
 
 def test_retention_compares_the_teacher_on_the_students_examples(own_runs: dict[str, Path]) -> None:
     metrics = json.loads((own_runs["bilstm"] / "metrics.json").read_text())
+    assert runner.invoke(app, ["evaluate", str(own_runs["teacher"])]).exit_code == 0
     teacher_eval = json.loads((own_runs["teacher"] / "evaluation.json").read_text())
     assert metrics["teacher"]["scored_on"] == "the student's evaluation examples"
     assert metrics["teacher"]["best"]["dev/accuracy"] == pytest.approx(

@@ -159,6 +159,13 @@ def tasks_list() -> None:
 
 
 # ------------------------------------------------------------------------------------------- teach
+# a command's settings from YAML, then KEY=VALUE over it (teach, general-distill, run)
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="YAML of the settings below (files: for your own data)")
+]
+OverridesArgument = Annotated[
+    list[str] | None, typer.Argument(help="KEY=VALUE settings over --config and flags, e.g. seed=1")
+]
 # the options that describe a task's data, shared by teach and run
 GlueOption = Annotated[
     Path | None, typer.Option("--data", help="GLUE folder (official layout) for GLUE tasks")
@@ -315,12 +322,8 @@ def relaunch_argv(command: str) -> list[str]:
 @friendly
 def teach_cmd(
     ctx: typer.Context,
-    overrides: Annotated[
-        list[str] | None, typer.Argument(help="KEY=VALUE settings, e.g. epochs=1 (after --config)")
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", help="YAML of the settings below (and files:)")
-    ] = None,
+    overrides: OverridesArgument = None,
+    config: ConfigOption = None,
     task: Annotated[str | None, typer.Option(help="task name (see `textdistill tasks`)")] = None,
     model: Annotated[str, typer.Option(help="encoder: asset name, local folder, or hub name")] = "minilm-l6",
     out: Annotated[Path, typer.Option(help="output folder (Hugging Face layout)")] = Path("runs/teacher"),
@@ -528,10 +531,8 @@ def augment_cmd(
 @friendly
 def general_distill_cmd(
     ctx: typer.Context,
-    overrides: Annotated[
-        list[str] | None, typer.Argument(help="KEY=VALUE settings, e.g. epochs=1 (after --config)")
-    ] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="YAML of the settings below")] = None,
+    overrides: OverridesArgument = None,
+    config: ConfigOption = None,
     teacher: Annotated[str, typer.Option(help="pre-trained encoder: asset name or folder")] = "minilm-l6",
     out: Annotated[Path, typer.Option(help="run folder; the student lands in OUT/student")] = Path(
         "runs/general"
@@ -855,12 +856,8 @@ def bench_cmd(
 @friendly
 def run_cmd(
     ctx: typer.Context,
-    overrides: Annotated[
-        list[str] | None, typer.Argument(help="KEY=VALUE settings, e.g. seed=1 (after --config)")
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", help="YAML of the settings below (files: for your own)")
-    ] = None,
+    overrides: OverridesArgument = None,
+    config: ConfigOption = None,
     task: Annotated[str | None, typer.Option(help="built-in task (default: movie-sentiment)")] = None,
     data: GlueOption = None,
     train: TrainFileOption = None,
