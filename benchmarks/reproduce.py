@@ -67,7 +67,8 @@ def main() -> None:
         same = "yes" if c["committed"] == c["today"] else "NO"
         lines.append(
             f"| {c['model']} | {c['committed']:.4f} | {c['today']:.4f} | {same} "
-            f"| {c['committed_retention']:.1%} | {c['today_retention']:.1%} | {c['today_speedup_bs32']:.1f}x |"
+            f"| {c['committed_retention']:.1%} | {c['today_retention']:.1%} "
+            f"| {c['today_speedup_bs32']:.1f}x |"
         )
     lines += ["", "Speed-ups are measured back to back in each run and move with the machine's load; "
               "accuracies are deterministic on this CPU."]  # fmt: skip
