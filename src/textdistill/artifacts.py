@@ -410,17 +410,7 @@ def open_run(folder: str | Path, task: str | None = None, warn_unfinished: bool 
         student = load_student(folder / "student", max_length)
         weights = folder / "student" / "model.safetensors"
     elif kind == "teacher":
-        from transformers import AutoTokenizer
-
-        from textdistill.models.bundle import Student
-        from textdistill.models.teacher import HFClassifier
-
-        model = HFClassifier.from_pretrained(str(folder))
-        max_length = min(max_length, model.model.config.max_position_embeddings)
-        student = Student(
-            model, "teacher", tokenizer=AutoTokenizer.from_pretrained(folder), max_length=max_length
-        )
-        weights = next((p for p in model_files(folder) if p.suffix in (".safetensors", ".bin")), folder)
+        student, weights = hf_teacher(folder, max_length)
     else:  # multitask
         from textdistill.models.bundle import Student
         from textdistill.models.multitask import open_task_view
@@ -437,6 +427,24 @@ def open_run(folder: str | Path, task: str | None = None, warn_unfinished: bool 
     return OpenRun(folder, manifest, student, spec, source, weights, teachers)
 
 
+def hf_teacher(folder: Path, max_length: int, order: list[int] | None = None) -> tuple[Student, Path]:
+    """A Hugging Face classifier folder as a servable model (its outputs in ``order``, when given)
+    and its weights file; it reads at most ``max_length`` tokens, never past its position table."""
+    from transformers import AutoTokenizer
+
+    from textdistill.models.bundle import Student
+    from textdistill.models.teacher import HFClassifier, Reordered
+
+    model = HFClassifier.from_pretrained(str(folder))
+    served: Any = model if order is None else Reordered(model, order)
+    max_length = min(max_length, model.model.config.max_position_embeddings)
+    student = Student(
+        served, "teacher", tokenizer=AutoTokenizer.from_pretrained(folder), max_length=max_length
+    )
+    weights = next((p for p in model_files(folder) if p.suffix in (".safetensors", ".bin")), folder)
+    return student, weights
+
+
 def has_manifest(folder: str | Path) -> bool:
     return manifest_path(folder).exists()
 
@@ -444,20 +452,9 @@ def has_manifest(folder: str | Path) -> bool:
 def open_external(folder: str | Path, spec: TaskSpec) -> OpenRun:
     """A fine-tuned model folder from elsewhere (no manifest) as a model of ``spec``: checked like
     a teacher (:func:`open_teacher`), its outputs put in the task's label order."""
-    from transformers import AutoTokenizer
-
-    from textdistill.models.bundle import Student
-    from textdistill.models.teacher import HFClassifier, Reordered
-
     folder = Path(folder)
     ref = open_teacher(folder, spec)
-    model = HFClassifier.from_pretrained(str(folder))
-    served: Any = model if ref.order is None else Reordered(model, ref.order)
-    max_length = min(128, model.model.config.max_position_embeddings)
-    student = Student(
-        served, "teacher", tokenizer=AutoTokenizer.from_pretrained(folder), max_length=max_length
-    )
-    weights = next((p for p in model_files(folder) if p.suffix in (".safetensors", ".bin")), folder)
+    student, weights = hf_teacher(folder, 128, ref.order)
     manifest = {"format": FORMAT, "kind": "teacher", "state": "finished", "external": True}
     return OpenRun(folder, manifest, student, spec, DataSource("files"), weights)
 

@@ -16,6 +16,7 @@ import torch
 
 from textdistill.artifacts import open_run
 from textdistill.deploy import ONNX_FILES, export_folder, onnx_dir, onnx_session
+from textdistill.evaluate.run_eval import open_for
 from textdistill.evaluate.speed import Runner, latency_ms, throughput, torch_runner
 from textdistill.models.bundle import Student
 from textdistill.runtime import set_threads
@@ -84,26 +85,12 @@ def bench_folder(
         rows.append({"folder": str(folder), "model": student.kind, "backend": backend,
                      **measure(run, student, sample, batch_sizes, latency_n)})  # fmt: skip
     for label, teacher_dir in run_teachers(opened.teachers) if teacher else []:
-        t = open_teacher_model(teacher_dir, student.max_length)
+        t = open_for(teacher_dir, opened.spec).student  # from its manifest, or a model from elsewhere
         rows.append({"folder": str(teacher_dir), "model": label, "backend": "torch fp32",
                      **measure(torch_runner(t.model), t, sample, batch_sizes, latency_n)})  # fmt: skip
     for row in rows:
         row["task"], row["examples"], row["threads"] = task_name, len(sample), torch.get_num_threads()
     return rows
-
-
-def open_teacher_model(folder: Path, max_length: int) -> Student:
-    """A teacher folder as a servable model: from its manifest, or a Hugging Face folder from elsewhere."""
-    from textdistill.artifacts import manifest_path
-
-    if manifest_path(folder).exists():
-        return open_run(folder, warn_unfinished=False).student
-    from transformers import AutoTokenizer
-
-    from textdistill.models.teacher import HFClassifier
-
-    model = HFClassifier.from_pretrained(str(folder))
-    return Student(model, "teacher", tokenizer=AutoTokenizer.from_pretrained(folder), max_length=max_length)
 
 
 def plot(rows: list[dict], path: Path) -> None:

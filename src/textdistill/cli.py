@@ -211,30 +211,30 @@ def _load_task_from_options(
     """The task the options describe (a Hugging Face dataset, the user's files, or a built-in task)
     and its source, as the run manifest records it."""
     from textdistill.artifacts import DataSource
-    from textdistill.data.load import load_files, load_hf, load_task, user_spec
+    from textdistill.data.load import load_hf, load_task, user_spec
     from textdistill.data.readers import Columns, parse_labels
 
-    names, label_map = parse_labels(labels) if labels else (None, None)
-    cols = Columns.parse(columns) if columns else None
-    col_dict = {k: v for k, v in vars(cols).items() if v is not None} if cols else None
     if hf_dataset is not None:
+        names, _ = parse_labels(labels) if labels else (None, None)
+        cols = Columns.parse(columns) if columns else None
+        col_dict = {k: v for k, v in vars(cols).items() if v is not None} if cols else None
         splits = tuple(x.strip() for x in hf_splits.split(","))
         loaded = load_hf(hf_dataset, splits, cols, names, regression, name=task or "custom")
         spec = user_spec(loaded.spec.name, loaded.spec.labels, loaded.spec.is_pair, metric, positive,
                          loaded.spec.description)  # fmt: skip
         source = DataSource("hf", hf=hf_dataset, hf_splits=splits, columns=col_dict, regression=regression)
         return type(loaded)(spec, loaded.splits, loaded.source, loaded.eval_splits), source
-    if train is not None or dev is not None:
+    if train is not None or dev is not None:  # the same files: section a config would hold
+        from textdistill.config import FilesSection, check
+        from textdistill.recipes.common import config_source, config_task
+
         if train is None or dev is None:
             raise TextdistillError("your own files need both --train and --dev")
-        loaded = load_files(
-            train, dev, test, cols, names, regression, task or "custom", label_map, metric, positive
-        )
-        source = DataSource(
-            "files", train=str(train), dev=str(dev), test=str(test) if test else None, columns=col_dict,
-            label_map=label_map, regression=regression,
-        )  # fmt: skip
-        return loaded, source
+        values = dict(train=train, dev=dev, test=test, columns=columns, labels=labels, regression=regression,
+                      metric=metric, positive=positive)  # fmt: skip
+        files = check(FilesSection, typed_files(set(FILE_FLAGS), values), "your files")
+        name = task or "custom"
+        return config_task(name, None, files), config_source(name, None, files)
     if task is None:
         raise TextdistillError(
             "give --task (see `textdistill tasks`), or your own files with --train and --dev"
