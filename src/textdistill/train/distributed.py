@@ -68,7 +68,10 @@ def setup(device: str = "auto") -> Dist:
 
 
 def teardown(d: Dist) -> None:
+    """Leave the process group once every rank is done: rank 0 may still be scoring and writing
+    after the others' last step, and a rank that leaves early can abort the group's threads."""
     if d.active and dist.is_initialized():
+        dist.barrier()  # under torchrun a rank that failed takes the others down, so this cannot hang
         dist.destroy_process_group()
 
 
