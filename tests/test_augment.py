@@ -225,7 +225,7 @@ def test_transfer_file_round_trip_ignores_labels(tmp_path: Path) -> None:
     assert back.examples == out.examples and back.sources == out.sources and back.rounds == out.rounds
     assert back.stats["kept"] == out.stats["kept"]
     (tmp_path / "u.jsonl").write_text('{"text": "good film", "label": 1}\n{"text": ""}\n')
-    with pytest.raises(TextdistillError, match="line 2"):
+    with pytest.raises(TextdistillError, match=r"u.jsonl:2: empty text"):
         TransferSet.load(tmp_path / "u.jsonl")
     (tmp_path / "u.jsonl").write_text('{"text": "good film", "label": 1}\n')
     assert TransferSet.load(tmp_path / "u.jsonl").examples == [Example("good film")]

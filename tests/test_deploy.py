@@ -106,11 +106,24 @@ def test_bad_input_to_predict_gets_clear_errors(tmp_path: Path) -> None:
         str(run), "good", "--backend", "tensorrt"
     )
     assert "give a TEXT or --file" in error(str(run))
-    (tmp_path / "bad.jsonl").write_text('{"text": "good"}\nnot json\n{"txt": "x"}\n{"text": ""}\n')
-    message = error(str(run), "--file", str(tmp_path / "bad.jsonl"))
-    assert "line 2: not JSON" in message and "line 3: needs a text field" in message
-    write_jsonl(tmp_path / "empty-row.jsonl", [{"text": "good"}, {"text": ""}])
-    assert "row 2: the text is empty" in error(str(run), "--file", str(tmp_path / "empty-row.jsonl"))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "good"}\nnot json\n{"txt": "x"}\n{"text": ""}\n{"text": ["a"]}\n')
+    message = error(str(run), "--file", str(bad))
+    assert f"{bad}:2: invalid JSON" in message and f"{bad}:3: missing column 'text'" in message
+    assert f"{bad}:4: empty text" in message and f"{bad}:5: the text in column 'text' is a list" in message
+    # line numbers are the file's, blank lines and all; a U+2028 inside a string is not a line end
+    (tmp_path / "gaps.jsonl").write_text(f'{{"text": "good\u2028film"}}\n\n\n{{"text": "{long_text}"}}\n')
+    assert f"{tmp_path / 'gaps.jsonl'}:4: the input is 102 tokens" in error(
+        str(run), "--file", str(tmp_path / "gaps.jsonl")
+    )
+    (tmp_path / "latin1.jsonl").write_bytes(b'{"text": "caf\xe9"}\n')
+    assert "latin1.jsonl:1: bytes b'\\xe9' cannot be decoded as utf-8" in error(
+        str(run), "--file", str(tmp_path / "latin1.jsonl")
+    )
+    write_jsonl(tmp_path / "pair.jsonl", [{"text": "a good film", "text_pair": 3}])
+    assert "pair.jsonl:1: text_pair is a number, not a string" in error(
+        str(pair_run), "--file", str(tmp_path / "pair.jsonl")
+    )
 
 
 def test_bench_measures_every_backend_and_the_teacher(tmp_path: Path) -> None:

@@ -364,7 +364,14 @@ def test_read_table_headerless_tsv_with_integer_columns(tmp_path: Path) -> None:
     write(path, "a1\tyes\tThis one is fine.\n")
     with pytest.raises(DataError) as err:
         read_table(path, BINARY, columns)
-    assert err.value.problems == [(1, "unknown label 'yes' in column 1; expected one of ['0', '1']")]
+    assert err.value.problems == [
+        (
+            1,
+            "unknown label 'yes' in column 1; expected one of ['0', '1'] (is line 1 a header? columns "
+            "given by position read the file without one: name the columns instead, e.g. "
+            "text=sentence,label=label)",
+        )
+    ]
 
 
 def test_read_table_mixed_name_and_index_columns_is_a_data_error(tmp_path: Path) -> None:
@@ -427,7 +434,7 @@ def test_read_table_empty_file(tmp_path: Path) -> None:
     path = write(tmp_path / "empty.csv", "text,label\n")
     with pytest.raises(DataError) as err:
         read_table(path, SENTIMENT)
-    assert str(err.value) == f"{path}: no examples in the file"
+    assert str(err.value) == f"{path}: the file has a header line and no examples"
 
 
 # --------------------------------------------------------------------------------------------
@@ -460,7 +467,7 @@ def test_infer_labels_ignores_empty_values(tmp_path: Path) -> None:
     blank = write(tmp_path / "blank.csv", "text,label\na,\nb, \n")
     with pytest.raises(DataError) as err:
         infer_labels(blank)
-    assert err.value.problems == [(None, "no values in label column 'label'")]
+    assert err.value.problems == [(None, "every label in column 'label' is empty")]
 
 
 # --------------------------------------------------------------------------------------------
@@ -550,15 +557,23 @@ def test_tsv_missing_label_column() -> None:
     with pytest.raises(DataError) as err:
         read_table(path, SENTIMENT)
     assert err.value.path == str(path)
-    problem = "missing column 'label' (columns here: text, genre)"
-    assert err.value.problems == [(2, problem), (3, problem)]
-    assert str(err.value) == f"{path}:2: {problem}\n{path}:3: {problem}"
+    problem = "no column 'label' in the header (columns: 'text', 'genre')"
+    assert err.value.problems == [(1, problem)]
+    assert str(err.value) == f"{path}:1: {problem}"
 
 
 def test_csv_unknown_label_line_counts_multiline_records() -> None:
     path = BAD / "unknown_label.csv"
-    with pytest.raises(DataError) as err:
+    with pytest.raises(DataError) as err:  # by default a record is one line: the one spanning two is named
         read_table(path, SENTIMENT)
+    assert err.value.problems[0] == (
+        3,
+        "a quoted field runs from this line to line 4 (a line break inside a field): read the file with "
+        "multiline if it has such fields",
+    )
+    assert [line for line, _ in err.value.problems] == [3, 5, 7]
+    with pytest.raises(DataError) as err:
+        read_table(path, SENTIMENT, multiline=True)
     assert err.value.problems == [
         (5, "unknown label 'neutral' in column 'label'; expected one of ['negative', 'positive']"),
         (7, "unknown label 'Positive' in column 'label'; expected one of ['negative', 'positive']"),
@@ -577,7 +592,7 @@ def test_jsonl_empty_text() -> None:
         (2, "empty text in column 'text'"),
         (4, "empty text in column 'text'"),
         (5, "empty text in column 'text'"),
-        (6, "not a string text in column 'text'"),
+        (6, "the text in column 'text' is a number, not a string"),
     ]
 
 

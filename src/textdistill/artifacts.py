@@ -86,6 +86,8 @@ class DataSource:
     regression: bool = False
     hf: str | None = None
     hf_splits: tuple[str, ...] = ()
+    bad_rows: str = "strict"  # files: "skip" drops bad rows (counted in the manifest) instead of stopping
+    multiline: bool = False  # files: quoted CSV fields may hold line breaks
 
     def __post_init__(self) -> None:
         # files and folders by absolute path: the manifest is read from any working directory
@@ -101,6 +103,8 @@ class DataSource:
             k: (list(v) if isinstance(v, tuple) else v)
             for k, v in asdict(self).items()
             if v not in (None, ())
+            and not (k == "bad_rows" and v == "strict")
+            and not (k == "multiline" and not v)
         }
 
     @classmethod
@@ -141,6 +145,7 @@ def load_source(source: DataSource, spec: TaskSpec | None = None, name: str | No
         loaded = load_files(
             source.train, source.dev, source.test, columns, labels, source.regression,
             name=name or (spec.name if spec else "custom"), label_map=source.label_map,
+            bad_rows=source.bad_rows, multiline=source.multiline,
         )  # fmt: skip
     elif source.kind == "hf":
         assert source.hf
@@ -152,7 +157,9 @@ def load_source(source: DataSource, spec: TaskSpec | None = None, name: str | No
         raise TextdistillError(f"unknown data source kind {source.kind!r}")
     if spec is None:
         return loaded
-    return TaskData(dataclasses.replace(spec), loaded.splits, loaded.source, loaded.eval_splits)
+    return TaskData(
+        dataclasses.replace(spec), loaded.splits, loaded.source, loaded.eval_splits, loaded.skipped
+    )
 
 
 def examples_fingerprint(examples: list[Example]) -> str:
@@ -167,6 +174,8 @@ def examples_fingerprint(examples: list[Example]) -> str:
 def data_record(source: DataSource, task: TaskData) -> dict[str, Any]:
     """The manifest's ``data``: the source, and each split's size and fingerprint."""
     splits = {s: {"examples": len(ex), "sha256": examples_fingerprint(ex)} for s, ex in task.splits.items()}
+    for split, skipped in getattr(task, "skipped", {}).items():
+        splits[split]["skipped"] = skipped.to_dict()
     return {"source": source.to_dict(), "description": source.describe(), "splits": splits}
 
 

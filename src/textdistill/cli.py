@@ -192,6 +192,15 @@ MetricOption = Annotated[
 PositiveOption = Annotated[
     str | None, typer.Option("--positive", help="the class F1 is reported for (binary)")
 ]
+BadRowsOption = Annotated[
+    str,
+    typer.Option(
+        "--bad-rows", help="strict: a bad row stops the run (default); skip: drop bad rows, counted and named"
+    ),
+]
+MultilineOption = Annotated[
+    bool, typer.Option("--multiline", help="quoted CSV fields may hold line breaks (else one record a line)")
+]
 
 
 def _load_task_from_options(
@@ -207,6 +216,8 @@ def _load_task_from_options(
     hf_splits: str = "train,validation",
     metric: str | None = None,
     positive: str | None = None,
+    bad_rows: str = "strict",
+    multiline: bool = False,
 ) -> tuple[TaskData, DataSource]:
     """The task the options describe (a Hugging Face dataset, the user's files, or a built-in task)
     and its source, as the run manifest records it."""
@@ -231,7 +242,7 @@ def _load_task_from_options(
         if train is None or dev is None:
             raise TextdistillError("your own files need both --train and --dev")
         values = dict(train=train, dev=dev, test=test, columns=columns, labels=labels, regression=regression,
-                      metric=metric, positive=positive)  # fmt: skip
+                      metric=metric, positive=positive, bad_rows=bad_rows, multiline=multiline)  # fmt: skip
         files = check(FilesSection, typed_files(set(FILE_FLAGS), values), "your files")
         name = task or "custom"
         return config_task(name, None, files), config_source(name, None, files)
@@ -239,7 +250,8 @@ def _load_task_from_options(
         raise TextdistillError(
             "give --task (see `textdistill tasks`), or your own files with --train and --dev"
         )
-    given = {"--columns": columns, "--labels": labels, "--metric": metric, "--positive": positive}
+    given = {"--columns": columns, "--labels": labels, "--metric": metric, "--positive": positive,
+             "--multiline": multiline, "--bad-rows": bad_rows != "strict"}  # fmt: skip
     unused = [n for n, v in given.items() if v] + (["--regression"] if regression else [])
     if unused:
         raise TextdistillError(f"{', '.join(unused)} describe your own files; a built-in task has its own")
@@ -259,7 +271,9 @@ def in_processes(nproc: int, argv: Callable[[], list[str]], result: Path, body: 
     return body()
 
 
-FILE_FLAGS = ("train", "dev", "test", "columns", "labels", "regression", "metric", "positive")
+FILE_FLAGS = (
+    "train", "dev", "test", "columns", "labels", "regression", "metric", "positive", "bad_rows", "multiline",
+)  # fmt: skip
 
 
 def typed_files(given: set[str], values: dict[str, Any]) -> dict[str, Any]:
@@ -336,6 +350,8 @@ def teach_cmd(
     regression: RegressionOption = False,
     metric: MetricOption = None,
     positive: PositiveOption = None,
+    bad_rows: BadRowsOption = "strict",
+    multiline: MultilineOption = False,
     hf_dataset: Annotated[
         str | None, typer.Option(help="a Hugging Face dataset: save_to_disk folder or name")
     ] = None,
@@ -390,7 +406,7 @@ def teach_cmd(
     files = merged.pop("files", None)
     if files is not None:  # a config's files: with the file flags typed over it
         values = dict(train=train, dev=dev, test=test, columns=columns, labels=labels, regression=regression,
-                      metric=metric, positive=positive)  # fmt: skip
+                      metric=metric, positive=positive, bad_rows=bad_rows, multiline=multiline)  # fmt: skip
         files = merge_files(files, typed_files(given, values))
         if merged.get("data") or hf_dataset:
             raise TextdistillError(f"{where}: give files (your own) or data / --hf-dataset, not both")
@@ -401,7 +417,7 @@ def teach_cmd(
     else:
         task_data, source = _load_task_from_options(
             merged.get("task"), Path(cfg.data) if cfg.data else None, train, dev, test, columns, labels,
-            regression, hf_dataset, hf_splits, metric, positive,
+            regression, hf_dataset, hf_splits, metric, positive, bad_rows, multiline,
         )  # fmt: skip
     cfg = cfg.model_copy(update={"task": task_data.spec.name})
     out = Path(cfg.out)
@@ -771,11 +787,11 @@ def predict_cmd(
     if file is not None:
         if pair is not None:
             raise TextdistillError("--pair goes with a TEXT; in --file give text_pair on each line")
-        texts, pairs = read_predict_file(file)
+        texts, pairs, where = read_predict_file(file)
     else:
-        texts, pairs = [text], [pair]
+        texts, pairs, where = [text], [pair], None
     cfg = serve_config(folders=[str(folder)], backend=backend, truncate=truncate, task=task)
-    results = Predictor.open(folder, cfg.backend, cfg.task).predict(texts, pairs, cfg.truncate)
+    results = Predictor.open(folder, cfg.backend, cfg.task).predict(texts, pairs, cfg.truncate, where)
     for result in results:
         typer.echo(json.dumps(result))
 
@@ -788,27 +804,17 @@ def serve_config(**flags: Any) -> Any:
     return check(ServeConfig, flags, "options")
 
 
-def read_predict_file(path: Path) -> tuple[list[str], list[str | None]]:
-    """``text`` and ``text_pair`` of every line of a JSONL file; bad lines named all at once."""
-    if not path.exists():
-        raise TextdistillError(f"{path}: no such file")
-    texts, pairs, problems = [], [], []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            problems.append(f"line {n}: not JSON ({err.msg})")
-            continue
-        if not isinstance(row, dict) or "text" not in row:
-            problems.append(f"line {n}: needs a text field")
-            continue
-        texts.append(row["text"])
-        pairs.append(row.get("text_pair"))
-    if problems:
-        raise TextdistillError(f"{path}: " + "; ".join(problems))
-    return texts, pairs
+def read_predict_file(path: Path) -> tuple[list[str], list[str | None], list[str]]:
+    """``text`` and ``text_pair`` of every line of a JSONL file, and where each is (``FILE:LINE``);
+    bad lines named all at once (the readers' one JSONL reader)."""
+    from textdistill.data.readers import read_texts
+
+    rows = read_texts(path)
+    return (
+        [e.text for _, e, _ in rows],
+        [e.text_pair for _, e, _ in rows],
+        [f"{path}:{n}" for n, _, _ in rows],
+    )
 
 
 @app.command("bench")
@@ -868,6 +874,8 @@ def run_cmd(
     regression: RegressionOption = False,
     metric: MetricOption = None,
     positive: PositiveOption = None,
+    bad_rows: BadRowsOption = "strict",
+    multiline: MultilineOption = False,
     teacher: Annotated[str, typer.Option(help="encoder to fine-tune: asset name or folder")] = "minilm-l6",
     teacher_folder: Annotated[
         Path | None, typer.Option(help="a teacher fine-tuned already (no teaching)")
@@ -891,7 +899,7 @@ def run_cmd(
     given = given_on_command_line(ctx)
     merged = settings(flags, given, config, overrides)
     values = dict(train=train, dev=dev, test=test, columns=columns, labels=labels, regression=regression,
-                  metric=metric, positive=positive)  # fmt: skip
+                  metric=metric, positive=positive, bad_rows=bad_rows, multiline=multiline)  # fmt: skip
     files = merge_files(merged.pop("files", None), typed_files(given, values))
     if files is not None:
         merged["files"] = files

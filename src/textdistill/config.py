@@ -190,6 +190,8 @@ class FilesSection(Strict):
     regression: bool = False
     metric: Literal["accuracy", "macro_f1", "f1", "pearson", "spearman"] | None = None  # picks the best
     positive: str | None = None  # the class binary F1 is computed for (default: the second label)
+    bad_rows: Literal["strict", "skip"] = "strict"  # skip: drop bad rows (counted, lines named) and go on
+    multiline: bool = False  # quoted CSV fields may hold line breaks (else a record is one line)
 
 
 class DistillConfig(Strict):

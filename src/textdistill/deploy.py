@@ -164,34 +164,39 @@ class Predictor:
         return cls(student, spec, backend, session, tuple(i.name for i in session.get_inputs()))
 
     def check(
-        self, texts: list[str], pairs: list[str | None] | None, truncate: bool = False
+        self,
+        texts: list[str],
+        pairs: list[str | None] | None,
+        truncate: bool = False,
+        where: list[str] | None = None,
     ) -> list[Example]:
-        """The examples to score; every problem of the input at once, with its row."""
+        """The examples to score; every problem of the input at once, each with ``where[i]`` (the
+        file and line it came from, say) or its row number."""
         pairs = pairs if pairs is not None else [None] * len(texts)
         problems = []
         if not texts:
             problems.append("no text given")
         for i, (text, pair) in enumerate(zip(texts, pairs, strict=True), 1):
-            where = f"row {i}: " if len(texts) > 1 else ""
+            where_ = f"{where[i - 1]}: " if where else f"row {i}: " if len(texts) > 1 else ""
             if not isinstance(text, str) or not text.strip():
-                problems.append(f"{where}the text is empty")
+                problems.append(f"{where_}the text is empty")
                 continue
             if self.spec.is_pair and (pair is None or not str(pair).strip()):
                 problems.append(
-                    f"{where}{self.spec.name} compares two texts: give the second (--pair or text_pair)"
+                    f"{where_}{self.spec.name} compares two texts: give the second (--pair or text_pair)"
                 )
                 continue
             if not self.spec.is_pair and pair is not None:
-                problems.append(f"{where}{self.spec.name} reads one text, but a second one was given")
+                problems.append(f"{where_}{self.spec.name} reads one text, but a second one was given")
                 continue
             length = self.length(text, pair)
             if length > self.student.max_length and not truncate:
                 problems.append(
-                    f"{where}the input is {length} {'words' if self.student.vocab else 'tokens'} long; the "
+                    f"{where_}the input is {length} {'words' if self.student.vocab else 'tokens'} long; the "
                     f"model reads at most {self.student.max_length}: shorten it or pass --truncate"
                 )
         if problems:
-            raise TextdistillError("; ".join(problems))
+            raise TextdistillError(("\n" if where else "; ").join(problems))
         return [Example(t, p) for t, p in zip(texts, pairs, strict=True)]
 
     def length(self, text: str, pair: str | None) -> int:
@@ -215,10 +220,15 @@ class Predictor:
         return np.concatenate(outs)
 
     def predict(
-        self, texts: list[str], pairs: list[str | None] | None = None, truncate: bool = False
+        self,
+        texts: list[str],
+        pairs: list[str | None] | None = None,
+        truncate: bool = False,
+        where: list[str] | None = None,
     ) -> list[dict]:
-        """One ``{"label", "probabilities"}`` (or ``{"score"}``) per text."""
-        logits = self.logits(self.check(texts, pairs, truncate))
+        """One ``{"label", "probabilities"}`` (or ``{"score"}``) per text; ``where`` names each
+        input in error messages (``FILE:LINE``)."""
+        logits = self.logits(self.check(texts, pairs, truncate, where))
         if self.spec.labels is None:
             return [{"score": float(row[0])} for row in logits]
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))

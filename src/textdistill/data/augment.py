@@ -29,7 +29,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -286,27 +286,24 @@ class TransferSet:
     def load(cls, path: str | Path) -> TransferSet:
         """A saved transfer set, or any JSONL of unlabelled texts (``text``, optional ``text_pair``);
         a ``label`` field, if any, is ignored: transfer examples are labelled by the teacher."""
+        from textdistill.data.readers import read_texts
+
         path = Path(path)
         if not path.is_file():
             raise TextdistillError(f"no such transfer-set file: {path}")
-        examples, sources, rounds = [], [], []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                text = row["text"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                msg = f"{path}, line {n}: expected a JSON object with a 'text' field"
-                raise TextdistillError(msg) from None
-            if not isinstance(text, str) or not text.strip():
-                raise TextdistillError(f"{path}, line {n}: 'text' is empty or not a string")
-            examples.append(Example(text, row.get("text_pair")))
-            sources.append(int(row.get("source", -1)))
-            rounds.append(int(row.get("round", -1)))
+        rows = read_texts(path)
+        examples = [e for _, e, _ in rows]
+        sources = [_int_field(row, "source") for _, _, row in rows]
+        rounds = [_int_field(row, "round") for _, _, row in rows]
         stats_file = Path(str(path) + ".stats.json")
         stats = json.loads(stats_file.read_text()) if stats_file.exists() else {"kept": len(examples)}
         return cls(examples, sources, rounds, stats)
+
+
+def _int_field(row: dict[str, Any], key: str) -> int:
+    """A transfer-set line's ``source`` / ``round`` bookkeeping (-1 where a file has none)."""
+    value = row.get(key, -1)
+    return value if isinstance(value, int) and not isinstance(value, bool) else -1
 
 
 def augment(

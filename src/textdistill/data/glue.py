@@ -194,7 +194,7 @@ def read_glue(task: str, folder: str | Path, split: str) -> list[Example]:
     path = glue_file(task, folder, split)
     test = split.startswith("test")
     rows = iter_delimited(path, "\t", header=test or glue.header, quoting=csv.QUOTE_NONE)
-    return parse_rows(rows, path, glue.spec, glue.test_columns if test else glue.columns)
+    return parse_rows(rows, path, glue.spec, glue.test_columns if test else glue.columns)[0]
 
 
 def _glue_task(task: str) -> GlueTask:

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from textdistill.data.readers import Columns, infer_labels, read_table
+from textdistill.data.readers import Columns, Skipped, infer_labels, read_table, read_table_report
 from textdistill.data.tasks import OFFLINE_TASKS, Example, TaskSpec, get_task
 from textdistill.errors import TextdistillError
 
@@ -24,6 +24,7 @@ class TaskData:
     splits: dict[str, list[Example]]
     source: str = ""
     eval_splits: list[str] = field(default_factory=list)
+    skipped: dict[str, Skipped] = field(default_factory=dict)  # bad rows dropped, by split (bad_rows=skip)
 
     def __post_init__(self) -> None:
         if "train" not in self.splits:
@@ -93,10 +94,15 @@ def load_files(
     label_map: dict[str, str] | None = None,
     metric: str | None = None,
     positive: str | None = None,
+    bad_rows: str = "strict",
+    multiline: bool = False,
 ) -> TaskData:
     """A user's own CSV / TSV / JSONL files with a column mapping; labels are read from the
     training file when not given. ``label_map`` maps the values in the files to class names;
-    ``metric`` picks the best checkpoint (``accuracy``, ``macro_f1`` or ``f1`` of ``positive``)."""
+    ``metric`` picks the best checkpoint (``accuracy``, ``macro_f1`` or ``f1`` of ``positive``).
+    ``bad_rows="skip"`` drops bad rows (recorded in ``TaskData.skipped``) instead of stopping;
+    ``multiline`` reads quoted CSV fields with line breaks. A training set of one class (or of one
+    score) is refused before anything trains."""
     columns = columns or Columns()
     if regression:
         spec_labels = None
@@ -105,15 +111,46 @@ def load_files(
     elif label_map:
         spec_labels = tuple(dict.fromkeys(label_map.values()))
     else:
-        spec_labels = infer_labels(train, columns.label or "label")
+        spec_labels = infer_labels(train, multiline=multiline, columns=columns)
     spec = user_spec(
         name, spec_labels, columns.text_pair is not None, metric, positive, f"user files: {train}"
     )
-    splits = {"train": read_table(train, spec, columns, label_map=label_map),
-              "dev": read_table(dev, spec, columns, label_map=label_map)}  # fmt: skip
-    if test is not None:
-        splits["test"] = read_table(test, spec, columns, label_map=label_map)
-    return TaskData(spec, splits, source=str(Path(train).parent))
+    files = {"train": train, "dev": dev, **({"test": test} if test is not None else {})}
+    splits, skipped = {}, {}
+    for split, path in files.items():
+        splits[split], bad = read_table_report(path, spec, columns, label_map=label_map, bad_rows=bad_rows,
+                                               multiline=multiline)  # fmt: skip
+        if bad is not None:
+            skipped[split] = bad
+    check_training_targets(train, spec, splits["train"])
+    return TaskData(spec, splits, source=str(Path(train).parent), skipped=skipped)
+
+
+def check_training_targets(path: str | Path, spec: TaskSpec, examples: list[Example]) -> None:
+    """Refuse a training set a model cannot learn from: one class only (classification) or one
+    score only (regression); warn about classes with no training example."""
+    from textdistill.errors import DataError
+
+    values = {e.label for e in examples}
+    if spec.labels is None:
+        if len(values) < 2:
+            raise DataError(path, [(None, f"every training example has the score {values.pop()}: "
+                                          "a regression needs scores that differ")])  # fmt: skip
+        return
+    present = [spec.labels[i] for i in sorted(values)]  # type: ignore[index]
+    if len(present) < 2:
+        raise DataError(
+            path,
+            [(None, f"every training example has the label {present[0]!r}: a classifier needs examples of "
+                    f"at least two classes (the task's labels: {', '.join(spec.labels)})")],
+        )  # fmt: skip
+    absent = [name for name in spec.labels if name not in present]
+    if absent:
+        import warnings
+
+        warnings.warn(
+            f"{path}: no training example has the label {', '.join(map(repr, absent))}", stacklevel=2
+        )
 
 
 METRIC_CHOICES = ("accuracy", "macro_f1", "f1")
@@ -201,4 +238,5 @@ def load_hf(
         ours: read_hf_dataset(source, theirs, spec, columns)
         for ours, theirs in zip(("train", "dev", "test"), splits, strict=False)
     }
+    check_training_targets(f"{source}[{splits[0]}]", spec, data["train"])
     return TaskData(spec, data, source=str(source))

@@ -13,6 +13,9 @@ import csv
 import io
 import json
 import math
+import sys
+import warnings
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +25,9 @@ from textdistill.data.spec import Example, TaskSpec
 from textdistill.errors import DataError, TextdistillError
 
 MAX_REPORTED = 20  # problems listed in one error; the rest are counted
+MAX_LINES = 10  # line numbers of skipped rows kept in a report and the run manifest
+BAD_ROWS = ("strict", "skip")  # what a bad row does: stop the read (the default), or drop the row
+LOOKAHEAD = 50  # lines searched for the end of a quoted field that runs past its line
 
 
 @dataclass(frozen=True)
@@ -53,22 +59,36 @@ class RowParser:
     """Validates rows of one file into examples and collects the problems."""
 
     def __init__(
-        self, path: str | Path, spec: TaskSpec, columns: Columns, label_map: dict[str, str] | None = None
+        self,
+        path: str | Path,
+        spec: TaskSpec,
+        columns: Columns,
+        label_map: dict[str, str] | None = None,
+        bad_rows: str = "strict",
     ) -> None:
+        if bad_rows not in BAD_ROWS:
+            raise TextdistillError(f"bad_rows {bad_rows!r}: choose one of {', '.join(BAD_ROWS)}")
         self.path, self.spec, self.columns = Path(path), spec, columns
         self.label_map = label_map  # the value written in the file -> the class name
+        self.bad_rows = bad_rows
         self.problems: list[tuple[int | None, str]] = []
         self.n_problems = 0
+        self.bad_lines: list[int] = []  # every line with a problem, in order
+        self.first_line: int | None = None  # the first row's line (a header read as data is there)
         if spec.is_pair and columns.text_pair is None:
             raise TextdistillError(f"task {spec.name!r} is a sentence-pair task: give a text_pair column")
 
     def problem(self, line: int | None, message: str) -> None:
         self.n_problems += 1
+        if line is not None and (not self.bad_lines or self.bad_lines[-1] != line):
+            self.bad_lines.append(line)
         if len(self.problems) < MAX_REPORTED:
             self.problems.append((line, message))
 
     def parse(self, row: dict[Any, Any] | list[str] | BadRow, line: int) -> Example | None:
         """One row (a dict keyed by column name, or a list indexed by position) to an example."""
+        if self.first_line is None:
+            self.first_line = line
         if isinstance(row, BadRow):
             self.problem(line, row.message)
             return None
@@ -79,10 +99,25 @@ class RowParser:
             return None
         return Example(text, pair, label)
 
-    def finish(self) -> None:
-        """Raise one :class:`DataError` listing every problem seen, if any."""
-        if self.n_problems:
-            raise DataError(self.path, self.problems, more=self.n_problems - len(self.problems))
+    def finish(self) -> Skipped | None:
+        """Raise one :class:`DataError` listing every problem seen, if any; with ``bad_rows="skip"``
+        return what was dropped instead (``None`` when nothing was)."""
+        if not self.n_problems:
+            return None
+        if self.bad_rows == "strict":
+            raise DataError(self.path, self.problems, more=self.n_problems - len(self.problems)) from None
+        return Skipped(
+            str(self.path), len(self.bad_lines), tuple(self.bad_lines[:MAX_LINES]), self.problems[0]
+        )
+
+    def _label_problem(self, line: int, message: str) -> None:
+        """A label problem; on the first row of a file read by column positions it may be a header."""
+        if line == self.first_line and isinstance(self.columns.label, int):
+            message += (
+                f" (is line {line} a header? columns given by position read the file without one: "
+                "name the columns instead, e.g. text=sentence,label=label)"
+            )
+        self.problem(line, message)
 
     def _get(self, row: dict[Any, Any] | list[str], column: str | int, line: int) -> Any:
         try:
@@ -99,11 +134,11 @@ class RowParser:
         value = self._get(row, column, line)
         if value is _BAD:
             return None
-        if value is None or not isinstance(value, str) or not value.strip():
-            what = (
-                "empty" if value is None or (isinstance(value, str) and not value.strip()) else "not a string"
-            )
-            self.problem(line, f"{what} text in column {column!r}")
+        if value is None or (isinstance(value, str) and not value.strip()):
+            self.problem(line, f"empty text in column {column!r}")
+            return None
+        if not isinstance(value, str):
+            self.problem(line, f"the text in column {column!r} is {json_type(value)}, not a string")
             return None
         return value.strip()
 
@@ -114,10 +149,17 @@ class RowParser:
         if value is _BAD:
             return _BAD
         if self.spec.is_regression:
+            if isinstance(value, bool):  # JSON true/false: float() would take them as 1.0 and 0.0
+                self.problem(
+                    line, f"label {json.dumps(value)} in column {column!r} is a boolean, not a score"
+                )
+                return _BAD
             try:
                 score = float(value)
             except (TypeError, ValueError):
-                self.problem(line, f"non-numeric label {value!r} in column {column!r} of a regression task")
+                self._label_problem(
+                    line, f"non-numeric label {value!r} in column {column!r} of a regression task"
+                )
                 return _BAD
             if not math.isfinite(score):
                 self.problem(line, f"label {value!r} in column {column!r} is not a finite number")
@@ -127,18 +169,31 @@ class RowParser:
         if self.label_map is not None:
             if name not in self.label_map:
                 written = ", ".join(f"{k} ({v})" for k, v in self.label_map.items())
-                self.problem(line, f"unknown label {name!r} in column {column!r}; expected one of {written}")
+                self._label_problem(
+                    line, f"unknown label {name!r} in column {column!r}; expected one of {written}"
+                )
                 return _BAD
             name = self.label_map[name]
         try:
             return self.spec.label_index(name)
         except KeyError:
             expected = list(self.spec.labels or [])
-            self.problem(line, f"unknown label {name!r} in column {column!r}; expected one of {expected}")
+            self._label_problem(
+                line, f"unknown label {name!r} in column {column!r}; expected one of {expected}"
+            )
             return _BAD
 
 
 _BAD = object()  # marks a value that was reported as a problem
+
+
+def json_type(value: Any) -> str:
+    """What a JSON value is, in JSON's words (``a number``, ``a list``, ``an object``, ...)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return {list: "a list", dict: "an object"}.get(type(value), f"a {type(value).__name__}")
 
 
 def _label_name(value: Any) -> str:
@@ -185,31 +240,163 @@ def iter_delimited(
     path: str | Path,
     delimiter: str,
     header: bool = True,
-    quoting: int = csv.QUOTE_MINIMAL,
+    quoting: int | None = None,
     encoding: str = "utf-8",
+    multiline: bool = False,
+    required: tuple[str, ...] = (),
 ) -> Iterator[tuple[int, dict[str, str] | list[str] | BadRow]]:
     """Yield ``(line, row)`` from a CSV/TSV file: dicts when it has a header, lists otherwise.
 
-    ``line`` is the 1-based line where the record starts. A row with more or fewer fields than
-    the header is yielded as a :class:`BadRow`, so the parser reports it with the others.
+    ``line`` is the 1-based line where the record starts. Quotes: standard CSV quoting for a
+    comma-separated file; literal for a tab-separated one, as in GLUE (``quoting`` overrides).
+    Without ``multiline`` every record is one line, so a stray quote costs its own line only: a
+    quote left open at the end of its line is a :class:`BadRow` (named as a field with line breaks
+    when the record closes a few lines on, with the right number of fields), and the next line is
+    read as the next record. ``multiline`` reads quoted fields across line ends (standard quoting,
+    for TSV too). A row with more or fewer fields than the header is a :class:`BadRow`. Fields of
+    any length are read. A header that names a column twice, or lacks a ``required`` one, raises.
     """
+    path = Path(path)
     text = read_text(path, encoding)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+    if quoting is None:
+        quoting = csv.QUOTE_NONE if delimiter == "\t" and not multiline else csv.QUOTE_MINIMAL
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # the default 131,072 characters is no limit of ours
+    records = (
+        _whole_records(path, text, delimiter, quoting)
+        if multiline
+        else _line_records(text, delimiter, quoting, header)
+    )
     names: list[str] | None = None
-    start = 1
-    for fields in reader:
-        line, start = start, reader.line_num + 1
-        if not fields or (len(fields) == 1 and not fields[0].strip()):
+    rows = 0
+    for line, fields in records:
+        if not isinstance(fields, BadRow) and (not fields or (len(fields) == 1 and not fields[0].strip())):
             continue  # blank line
         if header and names is None:
+            if isinstance(fields, BadRow):
+                raise DataError(path, [(line, f"cannot read the header: {fields.message}")])
             names = [f.strip() for f in fields]
+            _check_header(path, line, names, delimiter, required)
             continue
-        if names is None:
+        rows += 1
+        if isinstance(fields, BadRow) or names is None:
             yield line, fields
         elif len(fields) != len(names):
             yield line, BadRow(f"{len(fields)} fields where the header has {len(names)}")
         else:
             yield line, dict(zip(names, fields, strict=True))
+    if names is not None and not rows:
+        raise DataError(path, [(None, "the file has a header line and no examples")])
+
+
+def _check_header(path: Path, line: int, names: list[str], delimiter: str, required: tuple[str, ...]) -> None:
+    """A header names each column once and has every ``required`` one (else a :class:`DataError`)."""
+    seen: dict[str, int] = {}
+    problems: list[tuple[int | None, str]] = []
+    for i, name in enumerate(names, 1):
+        if name in seen:
+            problems.append((line, f"the header names column {name!r} twice (columns {seen[name]} and {i})"))
+        seen.setdefault(name, i)
+    missing = [c for c in required if c not in seen]
+    if missing:
+        have = ", ".join(repr(n) for n in names)
+        message = f"no column {', '.join(map(repr, missing))} in the header (columns: {have})"
+        other = {",": "\t", "\t": ","}[delimiter] if delimiter in ",\t" else None
+        if len(names) == 1 and other and other in names[0]:
+            kind = {"\t": "tab", ",": "comma"}
+            suffix = {"\t": ".tsv", ",": ".csv"}
+            message += f"; the file looks {kind[other]}-separated: name it {path.stem}{suffix[other]}"
+        problems.append((line, message))
+    if problems:
+        raise DataError(path, problems)
+
+
+def _parse_line(line: str, delimiter: str, quoting: int) -> list[str]:
+    """The fields of one line (``csv.Error`` when its quoting is broken)."""
+    if quoting == csv.QUOTE_NONE or '"' not in line:
+        return line.split(delimiter)
+    return next(csv.reader([line], delimiter=delimiter, quoting=quoting, strict=True))
+
+
+def _line_records(
+    text: str, delimiter: str, quoting: int, header: bool
+) -> Iterator[tuple[int, list[str] | BadRow]]:
+    """One record per line (``\n`` or ``\r\n``; never U+2028 or a form feed inside a field)."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    lines = [x.removesuffix("\r") for x in lines]
+    width: int | None = None
+    skip_to = 0
+    for i, line in enumerate(lines):
+        if i < skip_to:
+            continue
+        try:
+            fields = _parse_line(line, delimiter, quoting)
+        except csv.Error as err:
+            if "end of data" not in str(err):
+                yield i + 1, BadRow(f"broken quoting ({err}): quote the whole field, doubling quotes inside")
+                continue
+            end = _closing_line(lines, i, delimiter, quoting, width)
+            if end is None:
+                yield (
+                    i + 1,
+                    BadRow(
+                        "a quote opened on this line is not closed on it (a stray quote?); "
+                        "if fields hold line breaks, read the file with multiline"
+                    ),
+                )
+            else:
+                skip_to = end + 1
+                yield (
+                    i + 1,
+                    BadRow(
+                        f"a quoted field runs from this line to line {end + 1} (a line break inside "
+                        "a field): read the file with multiline if it has such fields"
+                    ),
+                )
+            continue
+        if width is None and header and fields and any(f.strip() for f in fields):
+            width = len(fields)
+        yield i + 1, fields
+
+
+def _closing_line(
+    lines: list[str], start: int, delimiter: str, quoting: int, width: int | None
+) -> int | None:
+    """The line (0-based) where a record opened on ``lines[start]`` closes with ``width`` fields,
+    within :data:`LOOKAHEAD` lines; ``None`` when it does not (a stray quote)."""
+    chunk = "\n".join(lines[start : start + LOOKAHEAD])
+    reader = csv.reader(io.StringIO(chunk, newline=""), delimiter=delimiter, quoting=quoting, strict=True)
+    try:
+        fields = next(reader)
+    except (csv.Error, StopIteration):
+        return None
+    if width is not None and len(fields) != width:
+        return None
+    end = start + reader.line_num - 1
+    return end if end > start else None
+
+
+def _whole_records(
+    path: Path, text: str, delimiter: str, quoting: int
+) -> Iterator[tuple[int, list[str] | BadRow]]:
+    """Records that may span lines (quoted fields with line breaks), with the line each starts on."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting, strict=True)
+    start = 1
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            what = (
+                f"a quote opened on line {start} is never closed"
+                if "end of data" in str(err)
+                else f"broken quoting ({err})"
+            )
+            raise DataError(path, [(start, f"{what}: reading cannot go on past it")]) from None
+        line, start = start, reader.line_num + 1
+        yield line, fields
 
 
 def iter_jsonl(path: str | Path, encoding: str = "utf-8") -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
@@ -223,7 +410,7 @@ def iter_jsonl(path: str | Path, encoding: str = "utf-8") -> Iterator[tuple[int,
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, strict=False)  # control characters (a form feed) inside strings too
         except json.JSONDecodeError as err:
             yield i, BadRow(f"invalid JSON ({err.msg} at column {err.colno})")
             continue
@@ -233,20 +420,99 @@ def iter_jsonl(path: str | Path, encoding: str = "utf-8") -> Iterator[tuple[int,
         yield i, obj
 
 
+UNLABELLED = TaskSpec("texts", None, ("pearson",), description="unlabelled texts")
+
+
+def read_texts(path: str | Path, encoding: str = "utf-8") -> list[tuple[int, Example, dict[str, Any]]]:
+    """The unlabelled texts of a JSONL file: ``text`` and, where a line has one, ``text_pair``.
+
+    Returns ``(line, example, object)`` for each line (the object for any other fields); bad lines
+    (not JSON, no text, a text or pair that is not a non-empty string, undecodable bytes) are
+    reported together, each with its line, as in every other reader."""
+    path = Path(path)
+    parser = RowParser(path, UNLABELLED, Columns(text="text", label=None))
+    out = []
+    for line, row in iter_jsonl(path, encoding):
+        example = parser.parse(row, line)
+        if example is None:
+            continue
+        pair = row.get("text_pair")
+        if pair is not None and not (isinstance(pair, str) and pair.strip()):
+            what = "empty" if isinstance(pair, str) else f"{json_type(pair)}, not a string"
+            parser.problem(line, f"text_pair is {what}")
+            continue
+        out.append((line, Example(example.text, pair.strip() if pair else None), row))
+    parser.finish()
+    if not out:
+        raise DataError(path, [(None, "no texts in the file")])
+    return out
+
+
 def parse_rows(
     rows: Iterable[tuple[int, Any]],
     path: str | Path,
     spec: TaskSpec,
     columns: Columns,
     label_map: dict[str, str] | None = None,
-) -> list[Example]:
-    """Validate every row; raise one error listing all problems, else return the examples."""
-    parser = RowParser(path, spec, columns, label_map)
+    bad_rows: str = "strict",
+) -> tuple[list[Example], Skipped | None]:
+    """Validate every row: raise one error listing all problems (``bad_rows="strict"``), or drop
+    the bad rows (``"skip"``) and say which; returns the examples and what was skipped."""
+    parser = RowParser(path, spec, columns, label_map, bad_rows)
     out = [ex for line, row in rows if (ex := parser.parse(row, line)) is not None]
-    parser.finish()
+    skipped = parser.finish()
     if not out:
-        raise DataError(path, [(None, "no examples in the file")])
-    return out
+        what = f"every row is bad ({skipped.describe()})" if skipped else "no examples in the file"
+        raise DataError(path, [(None, what)])
+    if skipped is not None:
+        warnings.warn(f"{skipped.describe()}", stacklevel=2)
+    return out, skipped
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """The rows of one file that ``bad_rows="skip"`` dropped: how many, the first line numbers
+    and the first problem (as ``(line, message)``)."""
+
+    path: str
+    count: int
+    lines: tuple[int, ...]
+    first: tuple[int | None, str]
+
+    def describe(self) -> str:
+        shown = ", ".join(map(str, self.lines)) + (", ..." if self.count > len(self.lines) else "")
+        line, message = self.first
+        return (
+            f"{self.path}: skipped {self.count} bad row(s) (lines {shown}); first: "
+            + (f"line {line}: " if line is not None else "")
+            + message
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.count,
+            "lines": list(self.lines),
+            "first": f"line {self.first[0]}: {self.first[1]}",
+        }
+
+
+def table_rows(
+    path: str | Path, columns: Columns, encoding: str = "utf-8", multiline: bool = False
+) -> Iterable[tuple[int, Any]]:
+    """The rows of a ``.csv``, ``.tsv`` / ``.txt`` or ``.jsonl`` / ``.json`` file (by suffix),
+    with a header when the columns are named; a header must hold every named column."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json"):
+        return iter_jsonl(path, encoding)
+    if suffix not in (".csv", ".tsv", ".txt"):
+        raise TextdistillError(f"{path}: unknown file type {suffix!r}; use .csv, .tsv or .jsonl")
+    named = tuple(c for c in (columns.text, columns.text_pair, columns.label) if isinstance(c, str))
+    header = not isinstance(columns.text, int)
+    delimiter = "," if suffix == ".csv" else "\t"
+    return iter_delimited(
+        path, delimiter, header=header, encoding=encoding, multiline=multiline, required=named
+    )
 
 
 def read_table(
@@ -255,24 +521,33 @@ def read_table(
     columns: Columns | None = None,
     encoding: str = "utf-8",
     label_map: dict[str, str] | None = None,
+    bad_rows: str = "strict",
+    multiline: bool = False,
 ) -> list[Example]:
     """Read a ``.csv``, ``.tsv`` or ``.jsonl`` file (chosen by suffix) with a column mapping.
 
     The default mapping is our own layout: ``text``, ``text_pair`` (pair tasks), ``label``.
     ``label_map`` maps the label values written in the file to class names (``{"0": "ham"}``).
+    ``bad_rows="skip"`` drops bad rows with a warning (see :func:`read_table_report` for the
+    record); ``multiline`` reads quoted CSV fields with line breaks.
     """
-    path = Path(path)
+    return read_table_report(path, spec, columns, encoding, label_map, bad_rows, multiline)[0]
+
+
+def read_table_report(
+    path: str | Path,
+    spec: TaskSpec,
+    columns: Columns | None = None,
+    encoding: str = "utf-8",
+    label_map: dict[str, str] | None = None,
+    bad_rows: str = "strict",
+    multiline: bool = False,
+) -> tuple[list[Example], Skipped | None]:
+    """:func:`read_table`, and what ``bad_rows="skip"`` dropped (``None``: nothing)."""
     if columns is None:
         columns = Columns(text_pair="text_pair" if spec.is_pair else None)
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".json"):
-        rows: Iterable[tuple[int, Any]] = iter_jsonl(path, encoding)
-    elif suffix in (".csv", ".tsv", ".txt"):
-        delimiter = "," if suffix == ".csv" else "\t"
-        rows = iter_delimited(path, delimiter, header=not isinstance(columns.text, int), encoding=encoding)
-    else:
-        raise TextdistillError(f"{path}: unknown file type {suffix!r}; use .csv, .tsv or .jsonl")
-    return parse_rows(rows, path, spec, columns, label_map)
+    rows = table_rows(path, columns, encoding, multiline)
+    return parse_rows(rows, path, spec, columns, label_map, bad_rows)
 
 
 def parse_labels(value: str) -> tuple[tuple[str, ...], dict[str, str] | None]:
@@ -301,21 +576,51 @@ def parse_labels(value: str) -> tuple[tuple[str, ...], dict[str, str] | None]:
     return names, (dict(pairs) if all(mapped) else None)
 
 
-def infer_labels(path: str | Path, column: str | int = "label", encoding: str = "utf-8") -> tuple[str, ...]:
-    """The sorted set of label values in a training file (for a user's own classification task)."""
+def infer_labels(
+    path: str | Path,
+    column: str | int = "label",
+    encoding: str = "utf-8",
+    multiline: bool = False,
+    columns: Columns | None = None,
+) -> tuple[str, ...]:
+    """The sorted set of label values in a training file (for a user's own classification task).
+
+    Columns given by position read the file without a header; a first line whose label appears on
+    no other line, in a file where every other label appears twice or more, is taken for a header
+    read as data and refused (it would become a class of its own). ``columns`` (the whole mapping,
+    whose ``label`` is then the column read) has a header checked for all its columns."""
     path = Path(path)
-    if path.suffix.lower() in (".jsonl", ".json"):
-        rows: Iterable[tuple[int, Any]] = iter_jsonl(path, encoding)
-    else:
-        delim = "," if path.suffix.lower() == ".csv" else "\t"
-        rows = iter_delimited(path, delim, header=not isinstance(column, int), encoding=encoding)
-    values = {_label_name(row[column]) for _, row in rows if _has(row, column) and row[column] is not None}
-    values.discard("")  # a missing label is not a class (read_table reports it)
-    if not values:
-        raise DataError(path, [(None, f"no values in label column {column!r}")])
+    if columns is not None and columns.label is not None:
+        column = columns.label
+    columns = columns or Columns(text=column if isinstance(column, str) else 0, label=column)
+    counts: Counter[str] = Counter()
+    first: tuple[int, str] | None = None
+    for line, row in table_rows(path, columns, encoding, multiline):
+        if not _has(row, column) or row[column] is None:
+            continue
+        value = _label_name(row[column])
+        if value:  # a missing label is not a class (read_table reports it)
+            counts[value] += 1
+            first = first or (line, value)
+    if not counts:
+        raise DataError(path, [(None, f"every label in column {column!r} is empty")])
+    if isinstance(column, int) and first is not None and counts[first[1]] == 1:
+        others = [n for v, n in counts.items() if v != first[1]]
+        if len(others) >= 2 and min(others) >= 2:
+            raise DataError(
+                path,
+                [
+                    (
+                        first[0],
+                        f"this line looks like a header: its label {first[1]!r} appears on no other line; "
+                        "columns given by position read the file without a header: name the columns "
+                        "(e.g. text=sentence,label=label) or remove the line",
+                    )
+                ],
+            )
     return tuple(
         sorted(
-            values, key=lambda v: (not v.lstrip("-").isdigit(), int(v) if v.lstrip("-").isdigit() else 0, v)
+            counts, key=lambda v: (not v.lstrip("-").isdigit(), int(v) if v.lstrip("-").isdigit() else 0, v)
         )
     )
 
@@ -347,7 +652,7 @@ def read_hf_dataset(
                 row = {**row, columns.label: names[row[columns.label]]}
             yield i, row
 
-    return parse_rows(rows(), f"{source}[{split}]", spec, columns)
+    return parse_rows(rows(), f"{source}[{split}]", spec, columns)[0]
 
 
 def hf_split(source: str | Path, split: str) -> Any:

@@ -184,6 +184,20 @@ class RunFolder:
         if max_length is not None:
             fields["max_length"] = max_length
         self.update(**fields)
+        self.log_skipped(task.spec.name, record)
+
+    def log_skipped(self, task: str, data: dict[str, Any]) -> None:
+        """A ``{"type": "data"}`` row in ``log.jsonl`` for each split that dropped bad rows
+        (``bad_rows: skip``), once per run: the console and the manifest say it too."""
+        skipped = {s: v["skipped"] for s, v in data["splits"].items() if "skipped" in v}
+        if not (skipped and self.main) or self.resume:
+            return
+        with (self.out / "log.jsonl").open("a") as log:
+            for split, what in skipped.items():
+                log.write(
+                    json.dumps({"type": "data", "step": 0, "task": task, "split": split, "skipped": what})
+                )
+                log.write("\n")
 
     def check_same_data(self, before: dict[str, Any] | None, now_: dict[str, Any]) -> None:
         """On resume, refuse data whose split fingerprints differ from the ones recorded."""
@@ -229,6 +243,8 @@ class RunFolder:
             self.update(max_length=max_length, tasks=records)
         else:
             self.update(max_length=max_length, **records[0])
+        for record in records:
+            self.log_skipped(record["task"]["name"], record["data"])
 
     def progress(self, step: int, total_steps: int) -> None:
         if self.main:
@@ -272,7 +288,7 @@ def config_source(task: str, data: str | None, files: FilesSection | None) -> Da
         _, label_map = parse_labels(",".join(files.labels))
     return DataSource(
         "files", train=files.train, dev=files.dev, test=files.test, columns=files.columns,
-        label_map=label_map, regression=files.regression,
+        label_map=label_map, regression=files.regression, bad_rows=files.bad_rows, multiline=files.multiline,
     )  # fmt: skip
 
 
@@ -288,7 +304,7 @@ def config_task(task: str, data: str | None, files: FilesSection | None) -> Task
     labels, label_map = parse_labels(",".join(files.labels)) if files.labels else (None, None)
     return load_files(
         files.train, files.dev, files.test, columns, labels, files.regression, name=task, label_map=label_map,
-        metric=files.metric, positive=files.positive,
+        metric=files.metric, positive=files.positive, bad_rows=files.bad_rows, multiline=files.multiline,
     )  # fmt: skip
 
 

@@ -40,22 +40,11 @@ HEADLESS = TaskSpec("general", ("a", "b"), ("accuracy",), description="no task: 
 
 def _file_texts(path: str) -> list[str]:
     """Texts of a JSONL file (``text`` and ``text_pair`` fields) or a plain text file (a line each)."""
-    p = Path(path)
-    if not p.is_file():
-        raise TextdistillError(f"no such file: {path}")
-    lines = [line for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if p.suffix != ".jsonl":
-        return lines
-    texts = []
-    for n, line in enumerate(lines, 1):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise TextdistillError(f"{path}, line {n}: not JSON ({err.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-            raise TextdistillError(f"{path}, line {n}: a JSON object with a 'text' string is needed")
-        texts += [t for t in (row.get("text"), row.get("text_pair")) if isinstance(t, str)]
-    return texts
+    from textdistill.data.readers import read_text, read_texts
+
+    if Path(path).suffix != ".jsonl":
+        return [line.strip() for line in read_text(path).split("\n") if line.strip()]
+    return [t for _, e, _ in read_texts(path) for t in (e.text, e.text_pair) if t]
 
 
 def build_corpus(cfg: GeneralConfig) -> tuple[list[str], dict]:
