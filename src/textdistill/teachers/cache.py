@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
@@ -190,9 +190,9 @@ def read_entry(
         DamagedEntry: the first problem found, in words.
     """
     try:
-        stored = load_file(path)
         with safe_open(path, "pt") as f:
             meta = f.metadata() or {}
+            stored = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118 (a safe_open handle)
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         why = str(err).removeprefix("Error while deserializing header: ")
         raise DamagedEntry(f"does not load: {why}") from None
