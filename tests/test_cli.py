@@ -22,7 +22,7 @@ def test_help_lists_every_command() -> None:
     for command in ("assets", "tasks", "teach", "run"):
         assert command in out
     out = flat(runner.invoke(app, ["assets", "--help"]).output)
-    for command in ("list", "fetch", "path"):
+    for command in ("list", "fetch", "verify", "path"):
         assert command in out
 
 

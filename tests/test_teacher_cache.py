@@ -1,18 +1,23 @@
-"""The teacher cache: cached equals live, and a changed teacher or dataset is never read stale."""
+"""The teacher cache: cached equals live, a changed teacher or dataset is never read stale, and a
+damaged entry is named and computed again."""
 
 from __future__ import annotations
 
 import shutil
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer
 
 from textdistill.data.encode import EncodedDataset, make_loader
 from textdistill.data.tasks import Example
 from textdistill.models.teacher import HFClassifier, predict_logits
-from textdistill.teachers.cache import fingerprint, teacher_outputs
+from textdistill.teachers.cache import fingerprint, teacher_classes, teacher_outputs, write_entry
 
 EXAMPLES = [
     Example(t, None, i % 2)
@@ -62,3 +67,99 @@ def test_changed_teacher_weights_rebuild_the_cache(tiny_bert: Path, tmp_path: Pa
     after = teacher_outputs(teacher, EXAMPLES, 64)
     assert not after.from_cache and after.fingerprint != before.fingerprint
     torch.testing.assert_close(after.logits, before.logits + 1.0, rtol=1e-4, atol=1e-4)
+
+
+# ------------------------------------------------------------------------------------ damaged entries
+
+
+def altered_values(path: Path, logits: torch.Tensor) -> None:
+    """The same shape, other values, the old record kept: only the checksum can tell."""
+    with safe_open(path, "pt") as f:
+        meta = f.metadata()
+    save_file({"logits": logits + 1.0}, path, metadata=meta)
+
+
+def truncated(path: Path, logits: torch.Tensor) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[:-40])  # a copy cut short: the header promises more than the file holds
+
+
+def too_few_rows(path: Path, logits: torch.Tensor) -> None:
+    write_entry(path, logits[:-1], None, {})  # a sound entry, for a shorter list of examples
+
+
+def other_class_count(path: Path, logits: torch.Tensor) -> None:
+    write_entry(path, torch.cat([logits, logits[:, :1]], dim=1), None, {})
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (altered_values, "checksum mismatch"),
+        (truncated, "does not load: incomplete metadata, file not fully covered"),
+        (too_few_rows, "5 rows, expected 6 (one per example)"),
+        (other_class_count, "3 classes, the teacher has 2"),
+    ],
+)
+def test_a_damaged_entry_is_named_and_computed_again(
+    tiny_bert: Path, isolated_home: Path, damage: Callable[[Path, torch.Tensor], None], reason: str
+) -> None:
+    first = teacher_outputs(tiny_bert, EXAMPLES, max_length=64)
+    (path,) = (isolated_home / "teacher_cache").glob("*.safetensors")
+    damage(path, first.logits)
+    with pytest.warns(UserWarning) as caught:
+        again = teacher_outputs(tiny_bert, EXAMPLES, max_length=64)
+    assert [str(w.message) for w in caught] == [
+        f"teacher cache: {path} is damaged ({reason}); computing it again"
+    ]
+    assert not again.from_cache
+    torch.testing.assert_close(again.logits, live_logits(tiny_bert, EXAMPLES), rtol=1e-5, atol=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert teacher_outputs(tiny_bert, EXAMPLES, max_length=64).from_cache  # the rebuilt entry is sound
+
+
+def test_features_asked_for_but_absent_are_computed_again(tiny_bert: Path, isolated_home: Path) -> None:
+    first = teacher_outputs(tiny_bert, EXAMPLES, max_length=64, features="mean")
+    assert first.features is not None and first.features.shape == (6, 2, 32)
+    (path,) = (isolated_home / "teacher_cache").glob("*.safetensors")
+    write_entry(path, first.logits, None, {})
+    with pytest.warns(UserWarning, match=r"is damaged \(no layer features \(mean pooling asked for\)\)"):
+        again = teacher_outputs(tiny_bert, EXAMPLES, max_length=64, features="mean")
+    torch.testing.assert_close(again.features, first.features)
+
+
+def test_an_entry_from_before_checksums_is_checked_and_given_its_record(
+    tiny_bert: Path, isolated_home: Path
+) -> None:
+    first = teacher_outputs(tiny_bert, EXAMPLES, max_length=64)
+    (path,) = (isolated_home / "teacher_cache").glob("*.safetensors")
+    save_file(
+        {"logits": first.logits}, path, metadata={"examples": "6", "max_length": "64"}
+    )  # the old layout
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        old = teacher_outputs(tiny_bert, EXAMPLES, max_length=64)
+    assert old.from_cache
+    torch.testing.assert_close(old.logits, first.logits)
+    with safe_open(path, "pt") as f:
+        meta = f.metadata()
+    assert (
+        meta["examples"] == "6"
+        and meta["rows"] == "6"
+        and meta["classes"] == "2"
+        and len(meta["sha256"]) == 64
+    )
+    save_file({"logits": first.logits[:-1]}, path, metadata={"examples": "5"})  # old and short: refused
+    with pytest.warns(UserWarning, match="5 rows, expected 6"):
+        assert not teacher_outputs(tiny_bert, EXAMPLES, max_length=64).from_cache
+
+
+def test_the_class_count_comes_from_the_config(tiny_bert: Path, tmp_path: Path) -> None:
+    from transformers import BertConfig
+
+    assert teacher_classes(tiny_bert) == 2  # config.json names no labels: transformers' default
+    BertConfig(num_labels=1, problem_type="regression").save_pretrained(tmp_path / "score")
+    BertConfig(num_labels=6).save_pretrained(tmp_path / "six")
+    assert teacher_classes(tmp_path / "score") == 1 and teacher_classes(tmp_path / "six") == 6
+    assert teacher_classes(tmp_path / "nothing") is None

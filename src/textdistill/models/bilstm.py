@@ -150,9 +150,12 @@ class BiLSTMStudent(nn.Module):
     @classmethod
     def load(cls, folder: str | Path) -> BiLSTMStudent:
         """Rebuild a student written by :meth:`save` (on the CPU)."""
+        from textdistill.models.weights import reading_weights
+
         folder = Path(folder)
         model = cls(**json.loads((folder / CONFIG_NAME).read_text()))
-        model.load_state_dict(load_file(folder / WEIGHTS_NAME))
+        with reading_weights(folder / WEIGHTS_NAME):
+            model.load_state_dict(load_file(folder / WEIGHTS_NAME))
         return model
 
 

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from textdistill.data.spec import TaskSpec
 from textdistill.models.outputs import ModelOutput
+from textdistill.models.weights import reading_weights
 
 
 class MultiTaskModel(nn.Module):
@@ -80,8 +81,9 @@ def open_task_view(folder: str | Path, spec: TaskSpec) -> tuple[TaskView, object
 
     model_dir = Path(folder) / "model"
     specs = [TaskSpec.from_dict(d) for d in json.loads((model_dir / "tasks.json").read_text())]
-    model = MultiTaskModel(AutoModel.from_pretrained(model_dir), specs)
-    load_heads(model_dir, model)
+    with reading_weights(model_dir):
+        model = MultiTaskModel(AutoModel.from_pretrained(model_dir), specs)
+        load_heads(model_dir, model)
     return TaskView(model, spec.name).eval(), AutoTokenizer.from_pretrained(model_dir)
 
 
@@ -89,8 +91,9 @@ def load_multitask(folder: Path, model: MultiTaskModel) -> None:
     """Load a saved multi-task model's weights into ``model`` (same tasks and sizes)."""
     from transformers import AutoModel
 
-    model.encoder.load_state_dict(AutoModel.from_pretrained(folder).state_dict())
-    load_heads(folder, model)
+    with reading_weights(folder):
+        model.encoder.load_state_dict(AutoModel.from_pretrained(folder).state_dict())
+        load_heads(folder, model)
 
 
 def load_heads(folder: Path, model: MultiTaskModel) -> None:

@@ -24,6 +24,7 @@ from transformers import (
 from textdistill.data.spec import TaskSpec
 from textdistill.errors import TextdistillError
 from textdistill.models.outputs import ModelOutput
+from textdistill.models.weights import reading_weights
 
 
 def resolve_model(name_or_path: str) -> str:
@@ -74,7 +75,8 @@ def load_encoder(path: str, **kwargs) -> tuple[nn.Module, list[str]]:
     level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:
-        model, info = AutoModel.from_pretrained(path, output_loading_info=True, **kwargs)
+        with reading_weights(path):
+            model, info = AutoModel.from_pretrained(path, output_loading_info=True, **kwargs)
     finally:
         hf_logging.set_verbosity(level)
     return model, sorted(info.get("missing_keys", ()))
@@ -104,19 +106,19 @@ class HFClassifier(nn.Module):
                 kwargs["label2id"] = {name: i for i, name in enumerate(spec.labels)}
         if dropout is not None:
             kwargs["hidden_dropout_prob"] = dropout
-        config = AutoConfig.from_pretrained(path, **kwargs)
         from transformers.utils import logging as hf_logging
 
         level = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()  # its load report would call the new head "MISSING"
         try:
-            model, info = AutoModelForSequenceClassification.from_pretrained(
-                path,
-                config=config,
-                attn_implementation="eager",
-                ignore_mismatched_sizes=spec is not None,
-                output_loading_info=True,
-            )
+            with reading_weights(path):
+                model, info = AutoModelForSequenceClassification.from_pretrained(
+                    path,
+                    config=AutoConfig.from_pretrained(path, **kwargs),
+                    attn_implementation="eager",
+                    ignore_mismatched_sizes=spec is not None,
+                    output_loading_info=True,
+                )
         finally:
             hf_logging.set_verbosity(level)
         head = ("classifier.", "score.", "pre_classifier.", "pooler.")

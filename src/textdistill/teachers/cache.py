@@ -10,6 +10,11 @@ row per example (mean or [CLS]), stored in the same file under a key that adds t
 token-level states and attention maps are never cached (gigabytes per task), the methods that
 need them run the teacher live. Entries live in
 ``<home>/teacher_cache/<fingerprint>.safetensors``.
+
+Every entry records in its metadata a sha256 over its tensors (names, dtypes, shapes and bytes),
+its row count, class count and feature shape; :func:`read_entry` checks them all against the file
+and against what the caller expects (one row per example, the teacher's class count, features
+when asked). A damaged entry is named in one warning, removed and computed again.
 """
 
 from __future__ import annotations
@@ -18,12 +23,14 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
@@ -53,6 +60,18 @@ def position_limit(teacher_dir: str | Path) -> int:
         if isinstance(value, int | float) and value > 0:
             limits.append(int(min(value, 10**9)))
     return min(limits)
+
+
+def teacher_classes(teacher_dir: str | Path) -> int | None:
+    """How many outputs the teacher gives (1 for a regression): its config's ``num_labels``, which
+    is the length of ``id2label`` and, where ``config.json`` names neither, ``transformers``'
+    default of 2. ``None`` when the config cannot be read (the count is then not checked)."""
+    from transformers import AutoConfig
+
+    try:
+        return int(AutoConfig.from_pretrained(teacher_dir).num_labels)
+    except (OSError, ValueError):
+        return None
 
 
 def fingerprint(teacher_dir: str | Path, examples: Sequence[Example], max_length: int) -> str:
@@ -104,6 +123,109 @@ class TeacherOutputs:
         when cached, ``layer_features`` (B, n_layers, H)."""
         features = None if self.features is None else self.features[index]
         return ModelOutput(logits=self.logits[index], layer_features=features)
+
+
+ENTRY_FORMAT = "2"  # entries with a checksum; format 1 (no "sha256" in the metadata) came before
+
+
+class DamagedEntry(Exception):
+    """A cache entry that cannot be used; the message says why (for the one warning line)."""
+
+
+def tensors_sha256(tensors: dict[str, Tensor]) -> str:
+    """sha256 over each tensor's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}\n".encode())
+        h.update(t.view(torch.uint8).numpy())
+    return h.hexdigest()
+
+
+def entry_metadata(logits: Tensor, features: Tensor | None) -> dict[str, str]:
+    """What an entry records about its own tensors: format, checksum, rows, classes, feature shape."""
+    tensors = {"logits": logits} if features is None else {"logits": logits, "features": features}
+    meta = {
+        "format": ENTRY_FORMAT,
+        "sha256": tensors_sha256(tensors),
+        "rows": str(logits.shape[0]),
+        "classes": str(logits.shape[1]),
+    }
+    if features is not None:
+        meta["feature_shape"] = "x".join(str(n) for n in features.shape)
+    return meta
+
+
+def _shape_problems(logits: Tensor, features: Tensor | None, rows: int, classes: int | None) -> list[str]:
+    """How ``logits`` (N, C) and ``features`` (N, n_layers, H) differ from what the caller needs."""
+    problems = []
+    if logits.shape[0] != rows:
+        problems.append(f"{logits.shape[0]} rows, expected {rows} (one per example)")
+    if classes is not None and logits.shape[1] != classes:
+        problems.append(f"{logits.shape[1]} classes, the teacher has {classes}")
+    if features is not None and (features.ndim != 3 or features.shape[0] != rows):
+        problems.append(f"features of shape {tuple(features.shape)}, expected ({rows}, layers, hidden)")
+    return problems
+
+
+def read_entry(
+    path: Path, rows: int, classes: int | None, features: str | None
+) -> tuple[Tensor, Tensor | None, dict[str, str]]:
+    """The logits ``(rows, classes)`` and, with ``features``, the pooled layers ``(rows, n_layers,
+    H)`` of the entry at ``path``, and its metadata.
+
+    Checked: the file loads; its checksum matches its tensors; it records the shapes it holds;
+    ``rows`` rows (one per example); ``classes`` columns (the teacher's output count,
+    :func:`teacher_classes`; unchecked when ``None``); features present, pooled the asked way.
+
+    An entry from before checksums (no ``sha256`` in its metadata) is checked for everything but
+    the checksum and accepted (the caller then records a checksum for it): recomputing it would
+    cost a full teacher pass over a data set that may be a large transfer set; every entry was
+    always written to a temporary file and renamed into place, so never left half-written by a
+    killed run; and a structurally sound old entry is as trustworthy as it was before this check
+    existed. A same-shape alteration of such an entry made before it is next read cannot be told;
+    every later one is.
+
+    Raises:
+        DamagedEntry: the first problem found, in words.
+    """
+    try:
+        with safe_open(path, "pt") as f:
+            meta = f.metadata() or {}
+            stored = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118 (a safe_open handle)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        why = str(err).removeprefix("Error while deserializing header: ")
+        raise DamagedEntry(f"does not load: {why}") from None
+    logits, pooled = stored.get("logits"), stored.get("features")
+    if logits is None or logits.ndim != 2:
+        raise DamagedEntry("no logits of shape (rows, classes)")
+    if "sha256" in meta:
+        record = entry_metadata(logits, pooled)
+        if record["sha256"] != meta["sha256"]:
+            raise DamagedEntry("checksum mismatch")
+        wrong = [k for k, v in record.items() if meta.get(k) != v]
+        if wrong:
+            raise DamagedEntry(f"its record ({', '.join(wrong)}) does not describe its tensors")
+    problems = _shape_problems(logits, pooled, rows, classes)
+    if features is not None and pooled is None:
+        problems.append(f"no layer features ({features} pooling asked for)")
+    elif features is not None and meta.get("features") != features:
+        problems.append(f"features pooled by {meta.get('features')!r}, {features!r} asked for")
+    if problems:
+        raise DamagedEntry("; ".join(problems))
+    return logits, pooled, meta
+
+
+def write_entry(path: Path, logits: Tensor, features: Tensor | None, meta: dict[str, str]) -> None:
+    """Store ``logits`` (N, C) and ``features`` (N, n_layers, H) at ``path`` with ``meta`` and the
+    record :func:`read_entry` checks, through a temporary file renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {"logits": logits.contiguous()}
+    if features is not None:
+        tensors["features"] = features.contiguous()
+    tmp = path.with_suffix(f".tmp-{os.getpid()}")
+    save_file(tensors, tmp, metadata={**meta, **entry_metadata(logits, features)})
+    os.replace(tmp, path)
 
 
 @torch.no_grad()
@@ -180,8 +302,15 @@ def teacher_outputs(
         key = hashlib.sha256(f"{key}+features:{features}".encode()).hexdigest()
     path = home() / "teacher_cache" / f"{key}.safetensors"
     if path.exists():
-        stored = load_file(path)
-        return TeacherOutputs(stored["logits"], key, from_cache=True, features=stored.get("features"))
+        try:
+            logits, pooled, meta = read_entry(path, len(examples), teacher_classes(teacher_dir), features)
+        except DamagedEntry as err:
+            warnings.warn(f"teacher cache: {path} is damaged ({err}); computing it again", stacklevel=2)
+            path.unlink(missing_ok=True)
+        else:
+            if "sha256" not in meta:  # from before checksums, and sound: it gets its record (read_entry)
+                write_entry(path, logits, pooled, meta)
+            return TeacherOutputs(logits, key, from_cache=True, features=pooled)
     tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
     teacher = HFClassifier.from_pretrained(str(teacher_dir)).to(device)
     started = time.perf_counter()
@@ -192,18 +321,13 @@ def teacher_outputs(
         batch_size,
         features,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp-{os.getpid()}")
     meta = {
         "teacher": str(Path(teacher_dir).resolve()),
         "examples": str(len(examples)),
         "max_length": str(max_length),
         "seconds": f"{time.perf_counter() - started:.1f}",
     }
-    tensors = {"logits": logits.contiguous()}
-    if pooled is not None:
-        tensors["features"] = pooled.contiguous()
+    if features is not None:
         meta["features"] = features
-    save_file(tensors, tmp, metadata=meta)
-    os.replace(tmp, path)
+    write_entry(path, logits, pooled, meta)
     return TeacherOutputs(logits, key, from_cache=False, features=pooled)
