@@ -76,7 +76,7 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             err_console.print("[bold yellow]interrupted[/] (Ctrl-C)", highlight=False)
             raise typer.Exit(130) from None
         except TextdistillError as err:
-            err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
+            err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
@@ -31,6 +30,7 @@ from tqdm.auto import tqdm
 from textdistill.artifacts import model_fingerprint
 from textdistill.data.encode import EncodedDataset
 from textdistill.data.spec import Example
+from textdistill.diskio import write_atomic
 from textdistill.errors import TextdistillError
 from textdistill.models.features import pool
 from textdistill.models.outputs import ModelOutput
@@ -192,8 +192,6 @@ def teacher_outputs(
         batch_size,
         features,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp-{os.getpid()}")
     meta = {
         "teacher": str(Path(teacher_dir).resolve()),
         "examples": str(len(examples)),
@@ -204,6 +202,5 @@ def teacher_outputs(
     if pooled is not None:
         tensors["features"] = pooled.contiguous()
         meta["features"] = features
-    save_file(tensors, tmp, metadata=meta)
-    os.replace(tmp, path)
+    write_atomic(path, save(tensors, metadata=meta))  # serialised first: a full disk is an OSError
     return TeacherOutputs(logits, key, from_cache=False, features=pooled)
