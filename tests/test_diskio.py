@@ -103,15 +103,19 @@ def test_a_full_disk_while_saving_a_model_folder_keeps_the_previous_folder(tmp_p
 def test_a_full_disk_while_caching_teacher_outputs_leaves_no_partial_entry(
     tiny_bert: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    examples = [Example("good film"), Example("bad film")]
-    real = diskio._write_all
-    fail_writes(monkeypatch, ".safetensors")
-    with pytest.raises(
-        DiskError, match=r"no space left on device .*: free some space, then run the same command"
-    ):
-        teacher_outputs(tiny_bert, examples)
+    import textdistill.teachers.cache as cache
+
+    examples, real = [Example("good film"), Example("bad film")], cache.save_file
+
+    def full(tensors: dict, path: Path, metadata: dict) -> None:  # as safetensors' writer says it
+        path.write_bytes(b"half")
+        raise RuntimeError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(cache, "save_file", full)
+    with pytest.raises(DiskError, match=r"no space left on device \(16 B to write, .* free there\); no "):
+        teacher_outputs(tiny_bert, examples)  # two rows of two logits: 16 bytes
     assert leftovers(isolated_home) == [] and not list((isolated_home / "teacher_cache").iterdir())
-    monkeypatch.setattr(diskio, "_write_all", real)
+    monkeypatch.setattr(cache, "save_file", real)
     assert not teacher_outputs(tiny_bert, examples).from_cache  # computed again, then stored whole
     assert teacher_outputs(tiny_bert, examples).from_cache
 

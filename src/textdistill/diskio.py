@@ -1,13 +1,14 @@
 """Files written whole or not at all, and disk errors said in one line.
 
-:func:`write_atomic` writes bytes to a temporary file beside the target (``<name>.tmp-<pid>``),
-flushes it to disk and renames it over the target (``os.replace`` is atomic): a full disk, a
-permission problem or a kill while writing leaves the previous file whole. On an ``OSError`` the
-temporary file is removed and a :class:`DiskError` says which file, why (``no space left on
-device`` with the space free there and the size of the write), that the previous file is kept and
-what to do. Callers serialise in memory first (``torch.save`` into a buffer, safetensors'
-``save``), so that a failed write surfaces here as an ``OSError`` with its errno, not as a
-library's message about stream positions.
+:func:`write_atomic` writes bytes, :func:`atomic_path` whatever a writer streams, to a temporary
+file beside the target (``<name>.tmp-<pid>``), flushes it to disk and renames it over the target
+(``os.replace`` is atomic): a full disk, a permission problem or a kill while writing leaves the
+previous file whole. When the operating system refuses the write, the temporary file is removed
+and a :class:`DiskError` says which file, why (``no space left on device`` with the space free
+there and the size of the write), that the previous file is kept and what to do. Torch payloads
+are serialised in memory first (``torch.save`` into a buffer), so that a failed write surfaces
+as an ``OSError`` with its errno, not as torch's message about stream positions; a Rust writer's
+error (safetensors) is recognised by the OS error it names.
 
 :func:`os_error_of` finds the operating-system error behind a library's exception (a Rust
 writer's ``... (os error 28)``); :func:`describe_os_error` says any ``OSError`` in one line.
@@ -20,6 +21,7 @@ import errno
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -106,12 +108,16 @@ def os_error_of(exc: BaseException) -> OSError | None:
     return None
 
 
-def write_error(
-    err: OSError, path: Path, size: int | None, kept: bool, then: str = AGAIN, folder: bool = False
-) -> DiskError:
-    """The :class:`DiskError` for ``err`` while writing ``path`` (a file, or a ``folder``;
-    ``size`` bytes, when known): why, the space free there, whether the previous ``path`` is
-    kept, and what to do (``then``, after fixing the cause)."""
+def disk_error(
+    exc: BaseException, path: Path, size: int | None = None, then: str = AGAIN, folder: bool = False
+) -> DiskError | None:
+    """The :class:`DiskError` for ``exc``, raised while writing ``path`` (a file, or a ``folder``;
+    ``size`` bytes, when known), if the operating system refused the write: why, the space free
+    there, whether the previous ``path`` is kept, and what to do (``then``, after fixing the
+    cause). ``None`` for any other error, and for one of ours (it says what it means already)."""
+    err = None if isinstance(exc, TextdistillError) else os_error_of(exc)
+    if err is None:
+        return None
     reason = reason_of(err)
     if err.errno in _FULL:
         free = free_space(path)
@@ -120,13 +126,41 @@ def write_error(
         shown = ", ".join(s for s in sizes if s)
         reason += f" ({shown})" if shown else ""
     name = path.name + ("/" if folder else "")
-    previous = f"the previous {name} is kept" if kept else f"no {name} is left half-written"
+    previous = f"the previous {name} is kept" if path.exists() else f"no {name} is left half-written"
     advice = _WHAT_TO_DO.get(err.errno or -1)
     return DiskError(
         f"cannot write {path}: {reason}; {previous}: {advice + ', then ' if advice else ''}{then}",
         path,
         err.errno,
     )
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, size: int | None = None, then: str = AGAIN) -> Iterator[Path]:
+    """A temporary path beside ``path`` for the block to write (``<name>.tmp-<pid>``), flushed to
+    disk and renamed over ``path`` when the block ends: ``path`` is the whole new file or the
+    previous one. For a writer that streams (safetensors' ``save_file``, a JSONL file); ``size``:
+    how many bytes it writes, when known, for the message.
+
+    Raises:
+        DiskError: the operating system refused the write (also inside a library's error);
+            the temporary file is removed and a previous ``path`` is left as it was.
+    """
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield tmp
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:  # a kill or Ctrl-C too: never leave the temporary file
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        refused = disk_error(err, path, size, then)
+        if refused is not None:
+            raise refused from err
+        raise
 
 
 def _write_all(f: BinaryIO, data: memoryview) -> None:
@@ -137,24 +171,7 @@ def _write_all(f: BinaryIO, data: memoryview) -> None:
 
 
 def write_atomic(path: str | Path, data: bytes | bytearray | memoryview, then: str = AGAIN) -> None:
-    """Write ``data`` to ``path`` whole or not at all (temporary file, fsync, rename).
-
-    Raises:
-        DiskError: the write failed (``then``: what to run once the cause is fixed); the
-            temporary file is removed and a previous ``path`` is left as it was.
-    """
-    path = Path(path)
+    """Write ``data`` to ``path`` whole or not at all (:func:`atomic_path`)."""
     view = memoryview(data).cast("B")
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb", buffering=0) as f:
-            _write_all(f, view)
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:  # a kill or Ctrl-C too: never leave the temporary file
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise write_error(err, path, len(view), path.exists(), then) from err
-        raise
+    with atomic_path(path, len(view), then) as tmp, open(tmp, "wb", buffering=0) as f:
+        _write_all(f, view)

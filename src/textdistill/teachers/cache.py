@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save
+from safetensors.torch import load_file, save_file
 from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from textdistill.artifacts import model_fingerprint
 from textdistill.data.encode import EncodedDataset
 from textdistill.data.spec import Example
-from textdistill.diskio import write_atomic
+from textdistill.diskio import atomic_path
 from textdistill.errors import TextdistillError
 from textdistill.models.features import pool
 from textdistill.models.outputs import ModelOutput
@@ -207,5 +207,6 @@ def teacher_outputs(
     if pooled is not None:
         tensors["features"] = pooled.contiguous()
         meta["features"] = features
-    write_atomic(path, save(tensors, metadata=meta))  # serialised first: a full disk is an OSError
+    with atomic_path(path, sum(t.nbytes for t in tensors.values())) as tmp:
+        save_file(tensors, tmp, metadata=meta)
     return TeacherOutputs(logits, key, from_cache=False, features=pooled)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from textdistill.diskio import RESUME, os_error_of, write_atomic, write_error
+from textdistill.diskio import RESUME, disk_error, write_atomic
 from textdistill.errors import TextdistillError
 
 FORMAT = 1
@@ -92,9 +92,9 @@ def atomic_folder(folder: Path, then: str = RESUME) -> Iterator[Path]:
         yield new
     except BaseException as err:
         shutil.rmtree(new, ignore_errors=True)
-        cause = None if isinstance(err, TextdistillError) else os_error_of(err)
-        if cause is not None:
-            raise write_error(cause, folder, None, folder.exists(), then, folder=True) from err
+        refused = disk_error(err, folder, then=then, folder=True)
+        if refused is not None:
+            raise refused from err
         raise
     shutil.rmtree(old, ignore_errors=True)
     if folder.exists():
