@@ -92,15 +92,16 @@ def describe_os_error(err: OSError) -> str:
 
 
 def os_error_of(exc: BaseException) -> OSError | None:
-    """The operating-system error behind ``exc``: itself, its cause or context, or one that a Rust
-    writer names in its message (safetensors: ``I/O error: No space left on device (os error 28)``)."""
+    """The operating-system error behind ``exc``: itself, its cause or context (as a traceback
+    would show them), or one that a Rust writer names in its message (safetensors: ``I/O error:
+    No space left on device (os error 28)``)."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, OSError):
             return current
-        current = current.__cause__ or current.__context__
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
     found = _RUST_OS_ERROR.search(str(exc))
     if found:
         code = int(found.group(1))
