@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from textdistill.cli import app
@@ -166,3 +168,63 @@ def test_teach_on_a_saved_hugging_face_dataset(tmp_path: Path, tiny_bert: Path) 
     assert (
         "ds[train]:1: missing column 'text' (columns here: sentence, label)" in result.output
     )  # brackets kept
+
+
+def break_assets_list(monkeypatch: pytest.MonkeyPatch, error: Exception) -> None:
+    """``textdistill assets list`` raises ``error`` where it reads the assets' status."""
+    import textdistill.assets.fetch as fetch
+
+    def status() -> list:
+        raise error
+
+    monkeypatch.setattr(fetch, "status", status)
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_its_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    break_assets_list(monkeypatch, ValueError("no rows\nin the table"))
+    result = runner.invoke(app, ["assets", "list"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.splitlines() == [
+        "error: internal error: ValueError: no rows; in the table",
+        "run again with --debug for the traceback, and report it",
+    ]
+    result = runner.invoke(app, ["--debug", "assets", "list"])
+    assert isinstance(result.exception, ValueError) and result.exit_code == 1
+    assert isinstance(runner.invoke(app, ["assets", "list"]).exception, SystemExit)  # that command only
+    monkeypatch.setenv("TEXTDISTILL_DEBUG", "1")
+    assert isinstance(runner.invoke(app, ["assets", "list"]).exception, ValueError)
+
+
+SERIALIZING = "Error while serializing: I/O error: No space left on device (os error 28)"
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (PermissionError(errno.EACCES, "Permission denied", "/srv/x"), "error: /srv/x: permission denied"),
+        (FileNotFoundError(errno.ENOENT, "No such file", "a.csv"), "error: a.csv: no such file"),
+        (RuntimeError(SERIALIZING), f"error: no space left on device (RuntimeError: {SERIALIZING})"),
+    ],
+)
+def test_an_os_error_is_one_line_naming_its_path(
+    monkeypatch: pytest.MonkeyPatch, error: Exception, line: str
+) -> None:
+    break_assets_list(monkeypatch, error)
+    result = runner.invoke(app, ["assets", "list"])
+    assert result.exit_code == 2 and result.output.splitlines() == [line]
+
+
+def test_debug_holds_in_every_process_of_nproc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from textdistill import cli
+    from textdistill.train import distributed
+
+    launched = []
+    monkeypatch.setattr(distributed, "launch", lambda nproc, argv, env=None: launched.append(env) or 0)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    (tmp_path / "metrics.json").write_text("{}")
+    for debug in (False, True):
+        monkeypatch.setattr(cli.Settings, "debug", debug)
+        cli.in_processes(2, lambda: ["distill", "run.yaml"], tmp_path / "metrics.json", dict)
+    assert launched == [None, {"TEXTDISTILL_DEBUG": "1"}]

@@ -102,3 +102,58 @@ def test_teach_ensemble_keeps_the_best_members_and_a_student_distils_from_it(
     ):
         result = runner.invoke(app, ["distill", str(path), override])
         assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+
+
+def test_tang_regresses_the_members_mean_logits_and_hinton_their_mean_probabilities(
+    tmp_path: Path, tiny_bert: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import textdistill.recipes.distill as recipe
+
+    result = teach(tmp_path, tiny_bert, "--max-steps", "1", "--labels", "neg,pos", "--ensemble", "2")
+    assert result.exit_code == 0, result.output
+    ensemble, data = tmp_path / "out", tmp_path / "data"
+    assert json.loads((ensemble / "ensemble.json").read_text())["combine"] == "probs"
+    seen: dict[str, torch.Tensor] = {}
+    real_step = recipe.DistillStep
+
+    def step(*args: object, **kwargs: object) -> recipe.DistillStep:  # the targets the method is given
+        seen["targets"] = kwargs["teachers"][None].logits
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(recipe, "DistillStep", step)
+    texts = [json.loads(line)["text"] for line in (data / "train.jsonl").read_text().splitlines()]
+    members = torch.stack(
+        [teacher_outputs(ensemble / m, [Example(t) for t in texts]).logits for m in ("member-1", "member-2")]
+    )
+    expected = {"tang": members.mean(0), "hinton": members.softmax(-1).mean(0).log()}
+    said = (
+        "tang regresses logits: the ensemble teacher's targets are its members' mean logits (its combine "
+        "'probs' gives log-probabilities)"
+    )
+    fingerprints = set()
+    for method, mode in (("tang", "logits"), ("hinton", "probs")):
+        config = {
+            "task": "toy",
+            "files": {
+                "train": str(data / "train.jsonl"),
+                "dev": str(data / "dev.jsonl"),
+                "labels": ["neg", "pos"],
+            },
+            "teacher": str(ensemble),
+            "out": str(tmp_path / method),
+            "student": TINY_TRANSFORMER,
+            "method": {"name": method},
+            "train": {"max_steps": 1, "batch_size": 8},
+        }
+        path = tmp_path / f"{method}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        result = runner.invoke(app, ["distill", str(path)])
+        assert result.exit_code == 0, result.output
+        assert (said in result.output) == (method == "tang")
+        torch.testing.assert_close(seen["targets"], expected[method])
+        metrics = json.loads((tmp_path / method / "metrics.json").read_text())
+        assert metrics["teacher"]["combine"] == mode
+        fingerprints.add(metrics["teacher"]["cache"]["fingerprint"])
+        manifest = json.loads((tmp_path / method / "run.json").read_text())
+        assert manifest.get("teacher_combine") == ("logits" if method == "tang" else None)
+    assert len(fingerprints) == 2  # the two combines are cached under their own keys

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textdistill.data.spec import Example, TaskSpec
+from textdistill.diskio import write_atomic
 from textdistill.errors import TextdistillError
 
 if TYPE_CHECKING:
@@ -257,13 +258,9 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
 
 
 def write_manifest(folder: str | Path, manifest: dict[str, Any]) -> None:
-    """Write ``run.json`` atomically (temporary file, then rename)."""
-    path = manifest_path(folder)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``run.json`` atomically (:func:`textdistill.diskio.write_atomic`)."""
     manifest = {**manifest, "updated": now()}
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_atomic(manifest_path(folder), (json.dumps(manifest, indent=2) + "\n").encode())
 
 
 def spec_of(manifest: dict[str, Any], task: str | None = None) -> TaskSpec:

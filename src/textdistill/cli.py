@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.exceptions import TyperException
 
 from textdistill.errors import TextdistillError
 
@@ -58,9 +59,55 @@ def quiet_libraries() -> None:
     warnings.showwarning = show  # type: ignore[assignment]
 
 
+class Settings:
+    """The global options of this invocation (set by :func:`main_options`)."""
+
+    debug = False
+
+
+@app.callback()
+def main_options(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            envvar="TEXTDISTILL_DEBUG",
+            help="on an error, show its full traceback instead of one line",
+        ),
+    ] = False,
+) -> None:
+    Settings.debug = debug
+
+
+def failure_lines(err: Exception) -> tuple[int, list[str]]:
+    """What :func:`friendly` prints for ``err`` and the exit code: a user's error (ours, or one the
+    operating system raised: a missing file, a full disk) in one line, exit code 2; anything else
+    as an internal error, exit code 1."""
+    from textdistill.diskio import describe_os_error, os_error_of
+
+    if isinstance(err, TextdistillError):
+        return 2, [f"[bold red]error:[/] {escape(str(err))}"]
+    cause = err if isinstance(err, OSError) else os_error_of(err)
+    if cause is not None:
+        said = describe_os_error(cause)
+        if cause is not err:  # a library's error around it: its own words say where
+            said += f" ({type(err).__name__}: {err})"
+        return 2, [f"[bold red]error:[/] {escape(one_line(said))}"]
+    return 1, [
+        f"[bold red]error:[/] internal error: {escape(type(err).__name__)}: {escape(one_line(str(err)))}",
+        "run again with --debug for the traceback, and report it",
+    ]
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line (its lines joined by ``; ``)."""
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
 def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Print a user's error (bad file, option or asset) without a traceback; exit code 2. Ctrl-C
-    says what was kept and how to resume (exit code 130)."""
+    """Print a user's error (bad file, option or asset, a full disk) without a traceback; exit code
+    2. Any other error is one line too, an internal error (exit code 1); ``--debug`` shows its
+    traceback instead. Ctrl-C says what was kept and how to resume (exit code 130)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -75,9 +122,15 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             err_console.print("[bold yellow]interrupted[/] (Ctrl-C)", highlight=False)
             raise typer.Exit(130) from None
-        except TextdistillError as err:
-            err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
-            raise typer.Exit(2) from None
+        except (typer.Exit, typer.Abort, TyperException):  # the command line's own exits and usage errors
+            raise
+        except Exception as err:
+            if Settings.debug:
+                raise
+            code, lines = failure_lines(err)
+            for line in lines:
+                err_console.print(line, highlight=False, soft_wrap=True)
+            raise typer.Exit(code) from None
 
     return wrapper
 
@@ -307,7 +360,7 @@ def in_processes(nproc: int, argv: Callable[[], list[str]], result: Path, body: 
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         from textdistill.train.distributed import launch
 
-        code = launch(nproc, argv())
+        code = launch(nproc, argv(), {"TEXTDISTILL_DEBUG": "1"} if Settings.debug else None)
         if code:
             raise typer.Exit(code)
         return json.loads(result.read_text())

@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from textdistill.data.encode import WORD_PATTERN
 from textdistill.data.spec import Example
+from textdistill.diskio import atomic_path
 from textdistill.errors import TextdistillError
 from textdistill.paths import home
 from textdistill.runtime import progress_interval
@@ -272,14 +273,10 @@ class TransferSet:
     def save(self, path: str | Path) -> None:
         """JSONL: ``text``, ``text_pair`` (pairs), ``source`` (row in the source split), ``round``;
         no ``label``. The statistics go to ``<path>.stats.json``."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w") as f:
+        with atomic_path(path) as tmp, tmp.open("w") as f:
             for e, s, r in zip(self.examples, self.sources, self.rounds, strict=True):
                 row = {"text": e.text, **({"text_pair": e.text_pair} if e.text_pair is not None else {})}
                 f.write(json.dumps({**row, "source": s, "round": r}, ensure_ascii=False) + "\n")
-        tmp.replace(path)
         Path(str(path) + ".stats.json").write_text(json.dumps(self.stats, indent=2) + "\n")
 
     @classmethod

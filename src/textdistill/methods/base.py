@@ -42,6 +42,9 @@ class MethodHooks:
     * ``uses_layers``: ``setup`` must be called with the student's and teacher's sizes;
     * ``teacher_features``: what the teacher must provide beyond logits (``"mean"``/``"cls"``:
       pooled layers, cached; ``"live"``: the teacher runs every step; ``None``: logits only);
+    * ``needs_logits``: the method regresses the teacher's logits themselves (Tang's MSE), so an
+      ensemble teacher must give its members' mean logits, not the log of their mean
+      probabilities (what a distribution-matching method such as Hinton's KD takes);
     * ``perturbation``: size of the gradient perturbation of the embeddings (0 = none);
     * ``model_kwargs()``: extra outputs the student must return;
     * ``setup(...)``: the modules the method trains beside the student (projections);
@@ -50,6 +53,7 @@ class MethodHooks:
 
     uses_layers: ClassVar[bool] = False
     teacher_features: ClassVar[str | None] = None
+    needs_logits: ClassVar[bool] = False
     perturbation: ClassVar[float] = 0.0
 
     def model_kwargs(self) -> dict[str, bool]:

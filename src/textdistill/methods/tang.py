@@ -43,6 +43,7 @@ class Tang(MethodHooks):
 
     name: ClassVar[str] = "tang"
     needs_teacher: ClassVar[bool] = True
+    needs_logits: ClassVar[bool] = True  # an ensemble teacher gives its members' mean logits
 
     def __post_init__(self) -> None:
         check_alpha(self.name, self.alpha)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ from textdistill.artifacts import (
 from textdistill.config import FilesSection
 from textdistill.data.load import TaskData
 from textdistill.data.spec import Example, TaskSpec
+from textdistill.diskio import DiskError, write_atomic
 from textdistill.errors import TextdistillError
 from textdistill.runtime import set_threads
 from textdistill.train.distributed import Dist, teardown
@@ -143,7 +145,10 @@ class RunFolder:
                 interrupted = isinstance(exc, (KeyboardInterrupt, Interrupted))
                 self.manifest["state"] = "interrupted" if interrupted else "failed"
                 self.manifest["reason"] = "Ctrl-C" if interrupted else f"{type(exc).__name__}: {exc}"[:2000]
-                write_manifest(self.out, self.manifest)
+                try:
+                    write_manifest(self.out, self.manifest)
+                except DiskError as err:  # the disk that failed the run may refuse this too: keep its error
+                    warnings.warn(f"the run's state was not recorded: {err}", stacklevel=2)
         finally:
             self._lock.__exit__(None, None, None)
         if isinstance(exc, KeyboardInterrupt):
@@ -256,7 +261,9 @@ class RunFolder:
         if not self.main:
             return metrics
         metrics = {**metrics, "finished": now()}
-        (self.out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_plain) + "\n")
+        write_atomic(
+            self.out / "metrics.json", (json.dumps(metrics, indent=2, default=_plain) + "\n").encode()
+        )
         (self.out / "checkpoint.pt").unlink(missing_ok=True)
         self.manifest.update(state="finished", finished=metrics["finished"])
         write_manifest(self.out, self.manifest)

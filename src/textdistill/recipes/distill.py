@@ -11,6 +11,7 @@ tokenizer), ``metrics.json``, ``config.yaml`` (the resolved configuration), ``lo
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -24,13 +25,13 @@ from textdistill.data.encode import WordVocab
 from textdistill.data.spec import Example, TaskSpec
 from textdistill.errors import TextdistillError
 from textdistill.evaluate.quality import score_splits
-from textdistill.methods import get_method
+from textdistill.methods import Method, get_method
 from textdistill.models.bundle import Student, load_student
 from textdistill.models.teacher import local_folder
 from textdistill.recipes.common import RunFolder, distributed_run, plan_tasks
 from textdistill.runtime import set_seed
-from textdistill.teachers.cache import teacher_outputs
-from textdistill.teachers.ensemble import is_ensemble
+from textdistill.teachers.cache import TeacherOutputs, teacher_outputs
+from textdistill.teachers.ensemble import combine_for, is_ensemble, read_ensemble
 from textdistill.train.checkpoint import atomic_folder, recover_folder
 from textdistill.train.distributed import Dist, main_first
 from textdistill.train.step import DistillStep
@@ -183,19 +184,19 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
     teacher = None
     features = method.teacher_features
     cached = features if features in ("mean", "cls") else None
+    combine = ensemble_targets(method, teacher_dir, spec, run, dist)
+
+    def outputs_of(examples: list[Example]) -> TeacherOutputs:
+        return teacher_outputs(teacher_dir, examples, cfg.train.max_length, features=cached,
+                               device=dist.device, combine=combine)  # fmt: skip
+
     with main_first(dist):  # rank 0 fills the caches (transfer set, teacher outputs); the others read them
         transfer, transfer_info = transfer_examples(cfg, spec, train_examples)
         if method.needs_teacher:
             started = time.perf_counter()
-            teacher = teacher_outputs(
-                teacher_dir, train_examples, cfg.train.max_length, features=cached, device=dist.device
-            )
+            teacher = outputs_of(train_examples)
             if transfer:  # cached on its own: the labelled part is shared with runs without a transfer set
-                teacher = teacher.concat(
-                    teacher_outputs(
-                        teacher_dir, transfer, cfg.train.max_length, features=cached, device=dist.device
-                    )
-                )
+                teacher = teacher.concat(outputs_of(transfer))
             teacher = teacher.reorder(teacher_ref.order)
             teacher_seconds = time.perf_counter() - started
     set_seed(seed)  # again: the student must not depend on whether the teacher ran or came from the cache
@@ -300,6 +301,7 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
             "best": teacher_best,
             "scored_on": "the student's evaluation examples",
             "label_order": teacher_ref.order,
+            "combine": combine or (read_ensemble(teacher_dir)[1] if teacher_ref.members else None),
             "cache": None
             if teacher is None
             else {
@@ -325,6 +327,24 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
         "history": result.history,
     }
     return run.finish(metrics)
+
+
+def ensemble_targets(
+    method: Method, teacher_dir: Path, spec: TaskSpec, run: RunFolder, dist: Dist
+) -> str | None:
+    """The combine that ``method``'s targets need from an ensemble teacher (``None``: its own).
+    A method that regresses logits gets the members' mean logits from a ``probs`` ensemble (its
+    own targets are log-probabilities); rank 0 says so in one line and records it in the manifest."""
+    combine = combine_for(teacher_dir, method.needs_logits, spec.is_regression)
+    if combine is not None and dist.main:
+        print(
+            f"{method.name} regresses logits: the ensemble teacher's targets are its members' mean logits "
+            "(its combine 'probs' gives log-probabilities)",
+            file=sys.stderr,
+            flush=True,
+        )
+        run.update(teacher_combine=combine)
+    return combine
 
 
 def retention(student: float | None, teacher: float | None) -> float | None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 import warnings
 from collections.abc import Sequence
@@ -38,6 +37,7 @@ from tqdm.auto import tqdm
 from textdistill.artifacts import model_fingerprint
 from textdistill.data.encode import EncodedDataset
 from textdistill.data.spec import Example
+from textdistill.diskio import atomic_path
 from textdistill.errors import TextdistillError
 from textdistill.models.features import pool
 from textdistill.models.outputs import ModelOutput
@@ -223,9 +223,8 @@ def write_entry(path: Path, logits: Tensor, features: Tensor | None, meta: dict[
     tensors = {"logits": logits.contiguous()}
     if features is not None:
         tensors["features"] = features.contiguous()
-    tmp = path.with_suffix(f".tmp-{os.getpid()}")
-    save_file(tensors, tmp, metadata={**meta, **entry_metadata(logits, features)})
-    os.replace(tmp, path)
+    with atomic_path(path, sum(t.nbytes for t in tensors.values())) as tmp:
+        save_file(tensors, tmp, metadata={**meta, **entry_metadata(logits, features)})
 
 
 @torch.no_grad()
@@ -273,12 +272,16 @@ def teacher_outputs(
     batch_size: int = 64,
     features: str | None = None,
     device: str | torch.device = "cpu",
+    combine: str | None = None,
 ) -> TeacherOutputs:
     """The teacher's logits on ``examples`` (and, with ``features`` = ``"mean"`` or ``"cls"``,
-    its layers pooled that way): read from the cache, or computed once (on ``device``) and stored."""
+    its layers pooled that way): read from the cache, or computed once (on ``device``) and stored.
+    For an ensemble, ``combine`` overrides how its members' logits are combined (``probs`` or
+    ``logits``; by default the ensemble's own); the two have different fingerprints."""
     if features not in (None, "mean", "cls"):
         raise ValueError(f"only pooled features are cached (mean or cls); got {features!r}")
-    from textdistill.teachers.ensemble import combine, is_ensemble, read_ensemble
+    from textdistill.teachers.ensemble import combine as combined
+    from textdistill.teachers.ensemble import is_ensemble, read_ensemble
 
     if is_ensemble(teacher_dir):  # each member through the cache, then combined (cheap)
         if features is not None:
@@ -286,10 +289,11 @@ def teacher_outputs(
                 f"{teacher_dir} is an ensemble: intermediate-layer methods need a single teacher"
             )
         members, mode = read_ensemble(teacher_dir)
+        mode = combine or mode
         parts = [teacher_outputs(m, examples, max_length, batch_size, None, device) for m in members]
         key = hashlib.sha256(f"ensemble:{mode}:{'+'.join(p.fingerprint for p in parts)}".encode()).hexdigest()
         return TeacherOutputs(
-            combine([p.logits for p in parts], mode), key, from_cache=all(p.from_cache for p in parts)
+            combined([p.logits for p in parts], mode), key, from_cache=all(p.from_cache for p in parts)
         )
     from transformers import AutoTokenizer
 

@@ -13,22 +13,19 @@ Combining (``combine``): ``probs`` (default, the paper's) averages the members' 
 probabilities and returns their log, so that ``softmax(log p) = p``: the soft targets at T = 1 are
 the averaged probabilities exactly (at another temperature, the averaged distribution sharpened or
 flattened as one distribution); ``logits`` averages the logits. Regression always averages the
-predictions.
+predictions. A method that regresses logits (Tang's MSE, ``needs_logits``) gets the mean logits
+from a ``probs`` ensemble (:func:`combine_for`): log-probabilities are not logits.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from textdistill.errors import TextdistillError
-
-if TYPE_CHECKING:
-    pass
 
 ENSEMBLE_FILE = "ensemble.json"
 COMBINE = ("probs", "logits")
@@ -59,3 +56,14 @@ def combine(outputs: list[Tensor], mode: str = "probs") -> Tensor:
     if stacked.shape[-1] == 1 or mode == "logits":
         return stacked.mean(0)
     return stacked.softmax(-1).mean(0).clamp_min(1e-12).log()
+
+
+def combine_for(folder: str | Path, needs_logits: bool, regression: bool = False) -> str | None:
+    """How the soft targets of a method combine the teacher ``folder``'s members: ``"logits"`` for
+    a method that regresses logits (``needs_logits``) from an ensemble whose own combine,
+    ``probs``, gives log-probabilities; ``None`` (the teacher's own) otherwise: one teacher, a
+    regression (the mean either way), a method that matches distributions."""
+    if not needs_logits or regression or not is_ensemble(folder):
+        return None
+    _, mode = read_ensemble(folder)
+    return "logits" if mode == "probs" else None

@@ -6,15 +6,16 @@ every rank's RNG states (Python, NumPy, torch CPU and CUDA) and named extra gene
 method's negative sampler). The data order needs nothing more: an epoch's batches are a function
 of the seed and the epoch (:mod:`textdistill.data.sampling`), so the step says where to go on.
 
-It is written to a temporary file in the same folder and renamed over the old one
-(``os.replace`` is atomic), so a run killed while saving leaves the previous checkpoint whole. It
-is read with ``torch.load(weights_only=True)``: tensors, numbers, strings and containers only,
-never arbitrary pickled objects.
+It is serialised in memory, then written to a temporary file in the same folder and renamed over
+the old one (:func:`textdistill.diskio.write_atomic`), so a run killed while saving, or a full
+disk, leaves the previous checkpoint whole (a full disk is said as such, with the space free and
+how to go on). It is read with ``torch.load(weights_only=True)``: tensors, numbers, strings and
+containers only, never arbitrary pickled objects.
 """
 
 from __future__ import annotations
 
-import os
+import io
 import random
 import shutil
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from textdistill.diskio import RESUME, disk_error, write_atomic
 from textdistill.errors import TextdistillError
 
 FORMAT = 1
@@ -54,11 +56,12 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` to ``path`` atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    torch.save({"format": FORMAT, **payload}, tmp)
-    os.replace(tmp, path)
+    """Write ``payload`` to ``path`` atomically: serialised in memory first, so that a failed write
+    is an ``OSError`` (:class:`textdistill.diskio.DiskError` from here), never torch's stream error.
+    """
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, **payload}, buffer)
+    write_atomic(path, buffer.getbuffer(), then=RESUME)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -75,15 +78,24 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 
 @contextmanager
-def atomic_folder(folder: Path) -> Iterator[Path]:
+def atomic_folder(folder: Path, then: str = RESUME) -> Iterator[Path]:
     """Write a folder's files into a fresh sibling, then swap it in: a run killed mid-save keeps
     the previous folder (at ``folder`` or, killed between the two renames, ``<folder>.old``,
-    which :func:`recover_folder` puts back)."""
+    which :func:`recover_folder` puts back). A failed write removes the sibling; one the operating
+    system refused (a full disk, even as a library's error) is a :class:`~textdistill.diskio.DiskError`
+    that says the previous folder is kept and ``then`` what to run."""
     new = folder.with_name(folder.name + ".new")
     old = folder.with_name(folder.name + ".old")
     shutil.rmtree(new, ignore_errors=True)
-    new.mkdir(parents=True)
-    yield new
+    try:
+        new.mkdir(parents=True)
+        yield new
+    except BaseException as err:
+        shutil.rmtree(new, ignore_errors=True)
+        refused = disk_error(err, folder, then=then, folder=True)
+        if refused is not None:
+            raise refused from err
+        raise
     shutil.rmtree(old, ignore_errors=True)
     if folder.exists():
         folder.rename(old)

@@ -119,9 +119,9 @@ def gather(obj: Any, d: Dist) -> list[Any]:
     return out
 
 
-def launch(nproc: int, argv: list[str]) -> int:
-    """Run ``textdistill <argv>`` in ``nproc`` processes under ``torchrun`` on this machine;
-    returns its exit code."""
+def launch(nproc: int, argv: list[str], env: dict[str, str] | None = None) -> int:
+    """Run ``textdistill <argv>`` in ``nproc`` processes under ``torchrun`` on this machine, with
+    ``env`` over this process's environment; returns its exit code."""
     command = [
         sys.executable,
         "-m",
@@ -132,7 +132,7 @@ def launch(nproc: int, argv: list[str]) -> int:
         "textdistill",
         *argv,
     ]
-    return subprocess.run(command, check=False).returncode
+    return subprocess.run(command, check=False, env={**os.environ, **(env or {})}).returncode
 
 
 def global_rows(index: Tensor, d: Dist) -> dict[str, Tensor]:
