@@ -142,3 +142,30 @@ def test_teach_whose_checkpoint_fills_the_disk_exits_2_and_records_the_failure(
     assert not (out / "metrics.json").exists()
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if r["type"] == "checkpoint"] == [1]
+
+
+def test_a_full_disk_while_teach_saves_its_best_model_keeps_the_previous_one(
+    tmp_path: Path, tiny_bert: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from safetensors.torch import load_file
+
+    from textdistill.models.teacher import HFClassifier
+
+    assert teach(tmp_path, tiny_bert, "--max-steps", "1", "--labels", "neg,pos").exit_code == 0
+    out = tmp_path / "out"
+    before = load_file(out / "model.safetensors")
+    real = HFClassifier.save
+
+    def save(self: HFClassifier, folder: str | Path) -> None:  # the disk fills while the weights are written
+        real(self, folder)
+        weights = Path(folder) / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:100])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(HFClassifier, "save", save)
+    result = teach(tmp_path, tiny_bert, "--max-steps", "1", "--labels", "neg,pos", "--seed", "3")
+    assert result.exit_code == 2, result.output
+    assert f"cannot write {out}: no space left on device" in " ".join(result.output.split())
+    kept = load_file(out / "model.safetensors")  # the earlier model, whole
+    assert kept.keys() == before.keys() and all(torch.equal(kept[k], before[k]) for k in kept)
+    assert not (out / ".saving").exists() and leftovers(tmp_path) == []

@@ -22,6 +22,26 @@ from textdistill.teachers.ensemble import combine
 runner = CliRunner()
 
 
+def toy_config(data: Path, teacher: Path, out: Path, method: str, steps: int) -> Path:
+    """A distillation config (``OUT.yaml``) on the toy files in ``data`` with a tiny transformer."""
+    config = {
+        "task": "toy",
+        "files": {
+            "train": str(data / "train.jsonl"),
+            "dev": str(data / "dev.jsonl"),
+            "labels": ["neg", "pos"],
+        },
+        "teacher": str(teacher),
+        "out": str(out),
+        "student": TINY_TRANSFORMER,
+        "method": {"name": method},
+        "train": {"max_steps": steps, "batch_size": 8},
+    }
+    path = out.with_suffix(".yaml")
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 def test_probabilities_are_averaged_as_by_hand() -> None:
     a = torch.tensor([[0.0, 0.0], [2.0, 0.0]])  # probabilities (0.5, 0.5) and (e^2/(e^2+1), 1/(e^2+1))
     b = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
@@ -78,21 +98,7 @@ def test_teach_ensemble_keeps_the_best_members_and_a_student_distils_from_it(
     assert metrics["ensemble"] and "dev/accuracy" in metrics["best"]
 
     data = tmp_path / "data"
-    config = {
-        "task": "toy",
-        "files": {
-            "train": str(data / "train.jsonl"),
-            "dev": str(data / "dev.jsonl"),
-            "labels": ["neg", "pos"],
-        },
-        "teacher": str(out),
-        "out": str(tmp_path / "run"),
-        "student": TINY_TRANSFORMER,
-        "method": {"name": "hinton"},
-        "train": {"max_steps": 3, "batch_size": 8},
-    }
-    path = tmp_path / "run.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path = toy_config(data, out, tmp_path / "run", "hinton", 3)
     result = runner.invoke(app, ["distill", str(path)])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["steps"] == 3
@@ -132,21 +138,7 @@ def test_tang_regresses_the_members_mean_logits_and_hinton_their_mean_probabilit
     )
     fingerprints = set()
     for method, mode in (("tang", "logits"), ("hinton", "probs")):
-        config = {
-            "task": "toy",
-            "files": {
-                "train": str(data / "train.jsonl"),
-                "dev": str(data / "dev.jsonl"),
-                "labels": ["neg", "pos"],
-            },
-            "teacher": str(ensemble),
-            "out": str(tmp_path / method),
-            "student": TINY_TRANSFORMER,
-            "method": {"name": method},
-            "train": {"max_steps": 1, "batch_size": 8},
-        }
-        path = tmp_path / f"{method}.yaml"
-        path.write_text(yaml.safe_dump(config))
+        path = toy_config(data, ensemble, tmp_path / method, method, 1)
         result = runner.invoke(app, ["distill", str(path)])
         assert result.exit_code == 0, result.output
         assert (said in result.output) == (method == "tang")

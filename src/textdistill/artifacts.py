@@ -45,12 +45,12 @@ from typing import TYPE_CHECKING, Any
 from textdistill.data.spec import Example, TaskSpec
 from textdistill.diskio import write_atomic
 from textdistill.errors import TextdistillError
+from textdistill.paths import MANIFEST
 
 if TYPE_CHECKING:
     from textdistill.data.load import TaskData
     from textdistill.models.bundle import Student
 
-MANIFEST = "run.json"
 LOCK = ".lock"
 FORMAT = 1
 KINDS = ("teacher", "ensemble", "student", "multitask", "general")

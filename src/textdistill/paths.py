@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+MANIFEST = "run.json"  # the run manifest's name in every run folder (textdistill.artifacts)
+
 
 def home() -> Path:
     """The cache root; created on first use."""

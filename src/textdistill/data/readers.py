@@ -516,22 +516,11 @@ def table_rows(
 
 
 def read_table(
-    path: str | Path,
-    spec: TaskSpec,
-    columns: Columns | None = None,
-    encoding: str = "utf-8",
-    label_map: dict[str, str] | None = None,
-    bad_rows: str = "strict",
-    multiline: bool = False,
+    path: str | Path, spec: TaskSpec, columns: Columns | None = None, **options: Any
 ) -> list[Example]:
-    """Read a ``.csv``, ``.tsv`` or ``.jsonl`` file (chosen by suffix) with a column mapping.
-
-    The default mapping is our own layout: ``text``, ``text_pair`` (pair tasks), ``label``.
-    ``label_map`` maps the label values written in the file to class names (``{"0": "ham"}``).
-    ``bad_rows="skip"`` drops bad rows with a warning (see :func:`read_table_report` for the
-    record); ``multiline`` reads quoted CSV fields with line breaks.
-    """
-    return read_table_report(path, spec, columns, encoding, label_map, bad_rows, multiline)[0]
+    """The examples of :func:`read_table_report` (its ``options``: ``encoding``, ``label_map``,
+    ``bad_rows``, ``multiline``)."""
+    return read_table_report(path, spec, columns, **options)[0]
 
 
 def read_table_report(
@@ -543,7 +532,14 @@ def read_table_report(
     bad_rows: str = "strict",
     multiline: bool = False,
 ) -> tuple[list[Example], Skipped | None]:
-    """:func:`read_table`, and what ``bad_rows="skip"`` dropped (``None``: nothing)."""
+    """Read a ``.csv``, ``.tsv`` or ``.jsonl`` file (chosen by suffix) with a column mapping; returns
+    the examples and what ``bad_rows="skip"`` dropped (``None``: nothing).
+
+    The default mapping is our own layout: ``text``, ``text_pair`` (pair tasks), ``label``.
+    ``label_map`` maps the label values written in the file to class names (``{"0": "ham"}``).
+    ``bad_rows="skip"`` drops bad rows with a warning instead of raising; ``multiline`` reads
+    quoted CSV fields with line breaks.
+    """
     if columns is None:
         columns = Columns(text_pair="text_pair" if spec.is_pair else None)
     rows = table_rows(path, columns, encoding, multiline)

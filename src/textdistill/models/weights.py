@@ -21,6 +21,7 @@ from pathlib import Path
 from safetensors import SafetensorError, safe_open
 
 from textdistill.errors import TextdistillError
+from textdistill.paths import MANIFEST
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 REMAKE = {  # the command that makes each kind of run folder again
@@ -74,8 +75,6 @@ def damage(path: Path) -> str | None:
 def run_folder_of(path: Path) -> tuple[Path, str | None] | None:
     """The run folder ``path`` belongs to (the nearest of its parents, up to two levels, that holds
     a ``run.json``) and that folder's kind; ``None`` when it belongs to none."""
-    from textdistill.artifacts import MANIFEST
-
     for folder in list(path.parents)[:3]:
         if (folder / MANIFEST).is_file():
             kind = None

@@ -30,6 +30,7 @@ from textdistill.methods.lrc_bert import LRCBert
 from textdistill.recipes.common import RunFolder
 from textdistill.runtime import set_seed, set_threads
 from textdistill.teachers.cache import teacher_outputs
+from textdistill.train.checkpoint import atomic_folder, recover_folder
 from textdistill.train.distributed import Dist, main_first, teardown
 from textdistill.train.distributed import setup as setup_dist
 from textdistill.train.step import DistillStep
@@ -116,6 +117,8 @@ def _general(cfg: GeneralConfig, run: RunFolder, dist: Dist) -> dict:
     set_threads(max(1, (os.cpu_count() or 1) // dist.local_world))
     device = dist.device
     out = Path(cfg.out)
+    if run.resume and dist.main:
+        recover_folder(out / "student")
     with main_first(dist):  # rank 0 fetches the corpus's tasks and the teacher first; the others read them
         texts, corpus = build_corpus(cfg)
         teacher_dir = resolve_model(cfg.teacher)
@@ -191,9 +194,10 @@ def _general(cfg: GeneralConfig, run: RunFolder, dist: Dist) -> dict:
             sizes.append(len(batch["index"]))
         return {"held_out/cos_nce": sum(v * n for v, n in zip(losses, sizes, strict=True)) / sum(sizes)}
 
-    def save(_trained: nn.Module) -> None:
-        student.save(out / "student")
-        tokenizer.save_pretrained(out / "student")
+    def save(_trained: nn.Module) -> None:  # swapped in whole: a failed save keeps the previous student
+        with atomic_folder(out / "student") as folder:
+            student.save(folder)
+            tokenizer.save_pretrained(folder)
 
     result = train(
         trainable,

@@ -35,6 +35,7 @@ from textdistill.losses import hard_loss
 from textdistill.models.teacher import HFClassifier, load_tokenizer
 from textdistill.recipes.common import RunFolder, changed_keys
 from textdistill.runtime import set_seed, set_threads
+from textdistill.train.checkpoint import files_into
 from textdistill.train.distributed import Dist, teardown
 from textdistill.train.distributed import setup as setup_dist
 from textdistill.train.trainer import Checkpointing, TrainConfig, resolve_precision, train
@@ -112,13 +113,17 @@ def _teach(cfg: TeachConfig, task: TaskData, source: DataSource, run: RunFolder,
     def evaluate(m: nn.Module, splits: list[str]) -> dict[str, float]:
         return score_splits(m, spec, eval_data, splits)
 
+    def save_best(m: nn.Module) -> None:  # a full disk mid-save keeps the previous best whole
+        with files_into(out) as staging:
+            m.save(staging)
+
     primary = f"{task.eval_splits[0]}/{spec.primary_metric}"
     result = train(
         model,
         train_loader,
         step_fn,
         lambda m: evaluate(m, task.eval_splits),
-        lambda m: m.save(out),
+        save_best,
         primary,
         TrainConfig(
             cfg.epochs,

@@ -16,6 +16,7 @@ containers only, never arbitrary pickled objects.
 from __future__ import annotations
 
 import io
+import os
 import random
 import shutil
 from collections.abc import Iterator
@@ -101,6 +102,29 @@ def atomic_folder(folder: Path, then: str = RESUME) -> Iterator[Path]:
         folder.rename(old)
     new.rename(folder)
     shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def files_into(folder: Path, then: str = RESUME) -> Iterator[Path]:
+    """Write files into a fresh staging folder inside ``folder``, then move each over its namesake
+    (``os.replace``): every file in ``folder`` is whole, the previous one or the new one, for a
+    folder that holds more than the saved files (a teacher's run folder: its manifest, log and
+    checkpoint beside the model). A failed write removes the staging folder and keeps the previous
+    files, as :func:`atomic_folder` does."""
+    staging = folder / ".saving"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.mkdir(parents=True)
+        yield staging
+        for path in sorted(staging.iterdir()):
+            os.replace(path, folder / path.name)
+    except BaseException as err:
+        refused = disk_error(err, folder, then=then, folder=True)
+        if refused is not None:
+            raise refused from err
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def recover_folder(folder: Path) -> None:
