@@ -250,6 +250,25 @@ def test_cached_transfer_set_is_built_once(monkeypatch: pytest.MonkeyPatch) -> N
     assert len(calls) == 2
 
 
+@pytest.mark.parametrize("damage", ["truncated", "altered"])
+def test_a_damaged_cached_transfer_set_is_named_and_built_again(
+    monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    calls = []
+    monkeypatch.setattr(aug, "load_tagger", lambda name: calls.append(name) or FakeTagger())
+    first = aug.cached_transfer_set(examples(), AugmentParams(rounds=3), "fake")
+    path = Path(first.stats["path"])
+    lines = path.read_text().splitlines(keepends=True)
+    if damage == "truncated":  # a whole line lost: the row count tells
+        path.write_text("".join(lines[:-1]))
+    else:  # the same number of lines, one text changed: the checksum tells
+        path.write_text("".join(lines[:-1]) + lines[-1].replace('"text": "', '"text": "x', 1))
+    with pytest.warns(UserWarning, match=f"transfer-set cache: {path} is damaged"):
+        again = aug.cached_transfer_set(examples(), AugmentParams(rounds=3), "fake")
+    assert len(calls) == 2 and not again.stats["from_cache"] and again.examples == first.examples
+    assert aug.cached_transfer_set(examples(), AugmentParams(rounds=3), "fake").stats["from_cache"]
+
+
 # ------------------------------------------------------------------------------------ config, CLI
 def test_transfer_set_needs_a_distillation_method() -> None:
     base = {"task": "t", "teacher": "x", "student": {"kind": "bilstm"}}

@@ -66,10 +66,11 @@ def test_a_stray_quote_in_a_csv_costs_its_line_not_the_next_rows(tmp_path: Path)
         (
             2,
             "a quote opened on this line is not closed on it (a stray quote?); if fields hold line "
-            "breaks, read the file with multiline",
+            "breaks, pass --multiline (files: multiline: true)",
         )
     ]
-    examples = read_table(path, SENTIMENT, bad_rows="skip")
+    with pytest.warns(UserWarning, match=r"stray.csv: skipped 1 bad row\(s\) \(lines 2\)"):
+        examples = read_table(path, SENTIMENT, bad_rows="skip")
     assert [e.text for e in examples] == ["very good plot", "awful acting", "fine work", "no"]
 
 
@@ -245,5 +246,6 @@ def test_every_row_bad_is_an_error_even_with_skip(tmp_path: Path) -> None:
 
 def test_columns_by_position_and_skip_on_a_headerless_file(tmp_path: Path) -> None:
     path = write(tmp_path / "plain.tsv", "a\tpos\nb\tmaybe\nc\tneg\n")
-    examples = read_table(path, SENTIMENT, Columns(text=0, label=1), bad_rows="skip")
+    with pytest.warns(UserWarning, match="line 2: unknown label 'maybe'"):
+        examples = read_table(path, SENTIMENT, Columns(text=0, label=1), bad_rows="skip")
     assert examples == [Example("a", None, 1), Example("c", None, 0)]

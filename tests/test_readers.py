@@ -568,8 +568,8 @@ def test_csv_unknown_label_line_counts_multiline_records() -> None:
         read_table(path, SENTIMENT)
     assert err.value.problems[0] == (
         3,
-        "a quoted field runs from this line to line 4 (a line break inside a field): read the file with "
-        "multiline if it has such fields",
+        "a quoted field runs from this line to line 4 (a line break inside a field): if the file has such "
+        "fields, pass --multiline (files: multiline: true)",
     )
     assert [line for line, _ in err.value.problems] == [3, 5, 7]
     with pytest.raises(DataError) as err:

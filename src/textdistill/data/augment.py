@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from textdistill.data.encode import WORD_PATTERN
 from textdistill.data.spec import Example
-from textdistill.diskio import atomic_path
+from textdistill.diskio import atomic_path, write_atomic
 from textdistill.errors import TextdistillError
 from textdistill.paths import home
 from textdistill.runtime import progress_interval
@@ -272,12 +272,17 @@ class TransferSet:
 
     def save(self, path: str | Path) -> None:
         """JSONL: ``text``, ``text_pair`` (pairs), ``source`` (row in the source split), ``round``;
-        no ``label``. The statistics go to ``<path>.stats.json``."""
-        with atomic_path(path) as tmp, tmp.open("w") as f:
+        no ``label``. The statistics go to ``<path>.stats.json``, with the file's row count and
+        sha256 (``rows``, ``sha256``: what :func:`cached_transfer_set` checks on reading it back)."""
+        digest = hashlib.sha256()
+        with atomic_path(path) as tmp, tmp.open("wb") as f:
             for e, s, r in zip(self.examples, self.sources, self.rounds, strict=True):
                 row = {"text": e.text, **({"text_pair": e.text_pair} if e.text_pair is not None else {})}
-                f.write(json.dumps({**row, "source": s, "round": r}, ensure_ascii=False) + "\n")
-        Path(str(path) + ".stats.json").write_text(json.dumps(self.stats, indent=2) + "\n")
+                line = (json.dumps({**row, "source": s, "round": r}, ensure_ascii=False) + "\n").encode()
+                digest.update(line)
+                f.write(line)
+        self.stats.update(rows=len(self.examples), sha256=digest.hexdigest())
+        write_atomic(Path(str(path) + ".stats.json"), (json.dumps(self.stats, indent=2) + "\n").encode())
 
     @classmethod
     def load(cls, path: str | Path) -> TransferSet:
@@ -376,6 +381,23 @@ def augment(
     return TransferSet(out, sources, rounds_of, stats)
 
 
+def transfer_damage(path: Path) -> str | None:
+    """What is wrong with a cached transfer set (``None``: it is the file its statistics describe:
+    the same sha256 and row count; an entry from before checksums is held to its row count)."""
+    try:
+        stats = json.loads(Path(str(path) + ".stats.json").read_text())
+        data = path.read_bytes()
+    except (OSError, ValueError) as err:
+        return f"unreadable: {err}"
+    rows = data.count(b"\n")
+    expected = stats.get("rows", stats.get("kept"))
+    if "sha256" in stats and hashlib.sha256(data).hexdigest() != stats["sha256"]:
+        return "checksum mismatch"
+    if expected is not None and rows != expected:
+        return f"{rows} rows, its statistics say {expected}"
+    return None
+
+
 def cached_transfer_set(
     examples: Sequence[Example], params: AugmentParams, tagger_name: str = SPACY_ASSET
 ) -> TransferSet:
@@ -386,6 +408,11 @@ def cached_transfer_set(
         h.update(json.dumps([e.text, e.text_pair], ensure_ascii=False).encode() + b"\n")
     path = home() / "transfer_sets" / f"{h.hexdigest()[:32]}.jsonl"
     cached = path.exists() and Path(str(path) + ".stats.json").exists()
+    if cached:
+        damage = transfer_damage(path)
+        if damage is not None:
+            warnings.warn(f"transfer-set cache: {path} is damaged ({damage}); augmenting again", stacklevel=2)
+            cached = False
     if cached:
         transfer = TransferSet.load(path)
     else:

@@ -342,7 +342,7 @@ def _line_records(
                     i + 1,
                     BadRow(
                         "a quote opened on this line is not closed on it (a stray quote?); "
-                        "if fields hold line breaks, read the file with multiline"
+                        "if fields hold line breaks, pass --multiline (files: multiline: true)"
                     ),
                 )
             else:
@@ -351,7 +351,7 @@ def _line_records(
                     i + 1,
                     BadRow(
                         f"a quoted field runs from this line to line {end + 1} (a line break inside "
-                        "a field): read the file with multiline if it has such fields"
+                        "a field): if the file has such fields, pass --multiline (files: multiline: true)"
                     ),
                 )
             continue
