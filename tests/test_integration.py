@@ -83,6 +83,7 @@ def test_main_job_quick(real_home: Path, tmp_path: Path) -> None:
     rows = json.loads((tmp_path / "main" / "report.json").read_text())
     assert [r["model"] for r in rows] == [
         "teacher",
+        "tfidf-lr",
         "bilstm-hinton",
         "bilstm-hard",
         "transformer-hinton",
@@ -93,6 +94,9 @@ def test_main_job_quick(real_home: Path, tmp_path: Path) -> None:
         assert r["parameters"] < rows[0]["parameters"] and r["throughput_bs32"] > 0
     assert (tmp_path / "main" / "report.png").stat().st_size > 10_000
     assert "| bilstm-hinton |" in (tmp_path / "main" / "report.md").read_text()
+    baseline = rows[1]  # fitted on the same 1,000 training examples, scored on the same dev examples
+    assert baseline["kind"] == "tfidf-lr" and baseline["train_examples"] == 1000
+    assert baseline["scored_on"] == rows[0]["scored_on"] and 0.6 < baseline["quality"]["dev/accuracy"] < 0.95
 
 
 def test_spacy_tagger_from_the_offline_asset(real_home: Path) -> None:

@@ -802,19 +802,32 @@ def evaluate_cmd(
     task: Annotated[
         str | None, typer.Option(help="the task to use, in a multi-task run (textdistill distill with tasks)")
     ] = None,
+    baseline: Annotated[
+        bool,
+        typer.Option("--baseline", help="also fit and time TF-IDF + logistic regression on the same data"),
+    ] = False,
 ) -> None:
-    """Quality on dev/test, parameters, size on disk, throughput (batch 32), latency (batch 1)."""
+    """Quality on dev/test, parameters, size on disk, throughput (batch 32), latency (batch 1);
+    with --baseline, the classic baseline beside it (what you would have without distillation)."""
     from textdistill.evaluate.run_eval import evaluate_folder
 
     serve_config(folders=[str(folder)], task=task)
-    r = evaluate_folder(folder, task=task)
-    table = Table("measure", "value", title=f"{folder} ({r['kind']} on {r['task']})")
-    for key, value in r["quality"].items():
-        table.add_row(key, f"{value:.4f}")
-    table.add_row("parameters", f"{r['parameters']:,}")
-    table.add_row("size on disk", f"{r['size_mb']} MB")
-    table.add_row("throughput, batch 32", f"{r['throughput_bs32']} examples/s")
-    table.add_row("latency, batch 1", f"p50 {r['latency_p50_ms']} ms, p90 {r['latency_p90_ms']} ms")
+    results = [evaluate_folder(folder, task=task)]
+    if baseline:
+        from textdistill.artifacts import open_run
+        from textdistill.evaluate.baseline import evaluate_baseline
+
+        results.append(evaluate_baseline(open_run(folder, task).task_data()))
+    r = results[0]
+    table = Table("measure", *(x["kind"] for x in results), title=f"{folder} ({r['kind']} on {r['task']})")
+    for key in r["quality"]:
+        table.add_row(key, *(f"{x['quality'][key]:.4f}" for x in results))
+    table.add_row("parameters", *(f"{x['parameters']:,}" for x in results))
+    table.add_row("size on disk", *(f"{x['size_mb']} MB" for x in results))
+    table.add_row("throughput, batch 32", *(f"{x['throughput_bs32']} examples/s" for x in results))
+    table.add_row(
+        "latency, batch 1", *(f"p50 {x['latency_p50_ms']} ms, p90 {x['latency_p90_ms']} ms" for x in results)
+    )
     console.print(table)
 
 

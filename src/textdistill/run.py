@@ -1,7 +1,8 @@
 """The main job (``textdistill run``, ``make run``): teacher, students, one table.
 
 Fine-tune (or reuse) the teacher, distil it into a BiLSTM and a small transformer, train each
-student on hard labels too, evaluate every model on this machine, and write ``report.md``,
+student on hard labels too, fit the classic baseline (TF-IDF + logistic regression, what a user
+would have without distillation), evaluate every model on this machine, and write ``report.md``,
 ``report.json`` and ``report.png`` (quality against throughput) into the run folder.
 """
 
@@ -20,6 +21,8 @@ from textdistill.config import TeachConfig, validate
 from textdistill.data.load import TaskData
 from textdistill.data.spec import TaskSpec
 from textdistill.errors import TextdistillError
+from textdistill.evaluate.baseline import NAME as BASELINE
+from textdistill.evaluate.baseline import evaluate_baseline
 from textdistill.evaluate.run_eval import evaluate_folder, same_examples
 from textdistill.recipes.distill import distill
 from textdistill.recipes.teach import teach_or_reuse
@@ -97,10 +100,13 @@ def main_job(
             distill(cfg)
             runs[name] = out / name
     # every model on the run's own examples (a brought teacher too): retention compares like with like
+    speed_examples = 64 if quick else 320
     rows = [
-        {"model": name, **evaluate_folder(folder, speed_examples=64 if quick else 320, data=task_data)}
+        {"model": name, **evaluate_folder(folder, speed_examples=speed_examples, data=task_data)}
         for name, folder in runs.items()
     ]
+    # what the user would have without distillation, on the same labelled data, timed the same way
+    rows.insert(1, {"model": BASELINE, **evaluate_baseline(task_data, speed_examples, seed)})
     write_report(rows, out, spec.name, quick)
     return rows
 

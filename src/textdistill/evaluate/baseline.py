@@ -1,0 +1,158 @@
+"""The classic baseline a user would build without us: TF-IDF features and a linear model.
+
+Word 1-2-grams and character 2-5-grams (within word boundaries), sublinear term frequencies,
+then a logistic regression (classification, ``C = 4``) or a ridge regression (scores), from
+scikit-learn, fitted on the task's labelled training split. A pair task gets one set of features
+per side, side by side. It is scored and timed the way :func:`~textdistill.evaluate.run_eval.
+evaluate_folder` scores a model: every metric on every labelled split, throughput at batch 32 and
+latency at batch 1 on the dev texts (featurising included), so that a report can say whether
+distillation paid for itself on this data.
+"""
+
+from __future__ import annotations
+
+import itertools
+import pickle
+import platform
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from textdistill.data.spec import Example
+from textdistill.evaluate.metrics import compute_metrics
+from textdistill.evaluate.speed import latency_ms, throughput
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+    from textdistill.data.load import TaskData
+
+NAME = "tfidf-lr"
+C = 4.0  # inverse regularisation of the logistic regression
+MAX_FEATURES = 200_000  # per vectoriser: the largest vocabularies, so size stays bounded on big data
+
+
+def pick(rows: Sequence[tuple[str, str | None]], index: int) -> list[str]:
+    """One side (0: text, 1: text_pair) of ``(text, pair)`` rows."""
+    return [r[index] or "" for r in rows]
+
+
+def _side(index: int) -> Any:
+    """A step that picks one side of the rows (a module-level function: the pipeline pickles)."""
+    from sklearn.preprocessing import FunctionTransformer
+
+    return FunctionTransformer(pick, kw_args={"index": index})
+
+
+def _vectoriser() -> Any:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion
+
+    return FeatureUnion(
+        [
+            ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, max_features=MAX_FEATURES)),
+            (
+                "chars",
+                TfidfVectorizer(
+                    analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, max_features=MAX_FEATURES
+                ),
+            ),
+        ]
+    )
+
+
+def build(pair: bool, regression: bool, seed: int = 0) -> Pipeline:
+    """The unfitted pipeline: rows are ``(text, text_pair)`` tuples (``text_pair`` ``None`` for a
+    single-text task)."""
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    sides = [("text", Pipeline([("pick", _side(0)), ("tfidf", _vectoriser())]))]
+    if pair:
+        sides.append(("text_pair", Pipeline([("pick", _side(1)), ("tfidf", _vectoriser())])))
+    model = Ridge(alpha=1.0) if regression else LogisticRegression(C=C, max_iter=3000, random_state=seed)
+    return Pipeline([("features", FeatureUnion(sides)), ("model", model)])
+
+
+def rows_of(examples: Sequence[Example]) -> list[tuple[str, str | None]]:
+    return [(e.text, e.text_pair) for e in examples]
+
+
+def outputs(pipeline: Pipeline, examples: Sequence[Example], regression: bool) -> np.ndarray:
+    """``(N, C)`` class probabilities, or ``(N, 1)`` scores for regression."""
+    rows = rows_of(examples)
+    if regression:
+        return np.asarray(pipeline.predict(rows), dtype=np.float64).reshape(-1, 1)
+    return pipeline.predict_proba(rows)
+
+
+def evaluate_baseline(task_data: TaskData, speed_examples: int = 320, seed: int = 0) -> dict:
+    """Fit the baseline on ``task_data``'s training split and score it like a model folder: the
+    keys of :func:`~textdistill.evaluate.run_eval.evaluate_folder` (``kind`` ``tfidf-lr``, no
+    folder), plus ``fit_seconds``."""
+    from textdistill.artifacts import examples_fingerprint
+
+    spec = task_data.spec
+    regression = spec.labels is None
+    train = task_data.splits["train"]
+    pipeline = build(spec.is_pair, regression, seed)
+    started = time.perf_counter()
+    pipeline.fit(rows_of(train), np.array([e.label for e in train]))
+    fit_seconds = time.perf_counter() - started
+    splits = task_data.labelled_splits
+    quality: dict[str, float] = {}
+    for split in splits:
+        examples = task_data.splits[split]
+        labels = np.array([e.label for e in examples])
+        scores = compute_metrics(spec, outputs(pipeline, examples, regression), labels)
+        quality.update({f"{split}/{name}": value for name, value in scores.items()})
+    sample = task_data.splits[task_data.eval_splits[0]][:speed_examples]
+    speed = measure_baseline(pipeline, sample, regression)
+    model = pipeline.named_steps["model"]
+    parameters = int(np.size(model.coef_) + np.size(model.intercept_))
+    return {
+        "folder": None,
+        "kind": NAME,
+        "task": spec.name,
+        "labels": list(spec.labels) if spec.labels else None,
+        "positive_label": spec.positive_label,
+        "primary_metric": f"{task_data.eval_splits[0]}/{spec.primary_metric}",
+        "quality": quality,
+        "scored_on": {
+            s: {"examples": len(task_data.splits[s]), "sha256": examples_fingerprint(task_data.splits[s])}
+            for s in splits
+        },
+        "state": "finished",
+        "parameters": parameters,
+        "size_mb": round(len(pickle.dumps(pipeline)) / 1e6, 2),
+        **{k: round(v, 2) for k, v in speed.items()},
+        "speed_examples": len(sample),
+        "fit_seconds": round(fit_seconds, 2),
+        "train_examples": len(train),
+        "machine": {"processor": platform.processor() or platform.machine()},
+    }
+
+
+def measure_baseline(
+    pipeline: Pipeline, examples: Sequence[Example], regression: bool, limit: int = 200
+) -> dict[str, float]:
+    """Throughput at batch 32 and latency at batch 1 (featurising and predicting), as
+    :func:`textdistill.evaluate.speed.measure` times a model."""
+
+    def run(batch: dict) -> object:
+        return outputs(pipeline, batch["examples"], regression)
+
+    def batches(size: int) -> list[dict]:
+        return [
+            {"index": list(range(i, min(i + size, len(examples)))), "examples": examples[i : i + size]}
+            for i in range(0, len(examples), size)
+        ]
+
+    lat = latency_ms(run, list(itertools.islice(batches(1), limit)))
+    return {
+        "throughput_bs32": throughput(run, batches(32)),
+        "latency_p50_ms": lat["p50"],
+        "latency_p90_ms": lat["p90"],
+    }
