@@ -32,10 +32,14 @@ class Strict(BaseModel):
 
 
 class BiLSTMStudentConfig(Strict):
-    """Tang et al. 2019's student: word embeddings, one BiLSTM layer, FC + ReLU, classifier."""
+    """Tang et al. 2019's student: word embeddings, one BiLSTM layer, FC + ReLU, classifier.
+
+    ``embedding``: GloVe word vectors (``glove-6b-50d``), random word vectors, or ``teacher``: the
+    teacher's own sub-word tokens with static vectors distilled from it by model2vec, reduced to
+    ``embed_dim`` dimensions (:mod:`textdistill.teachers.static`)."""
 
     kind: Literal["bilstm"]
-    embedding: Literal["glove-6b-50d", "random"] = "glove-6b-50d"
+    embedding: Literal["glove-6b-50d", "random", "teacher"] = "glove-6b-50d"
     embed_dim: Annotated[int, Field(gt=0)] = 50
     hidden: Annotated[int, Field(gt=0)] = 150
     fc: Annotated[int, Field(gt=0)] = 200

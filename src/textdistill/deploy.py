@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from textdistill.data.encode import WordVocab
 from textdistill.data.spec import Example, TaskSpec
 from textdistill.errors import TextdistillError
 from textdistill.models.bundle import Student
@@ -191,8 +192,9 @@ class Predictor:
                 continue
             length = self.length(text, pair)
             if length > self.student.max_length and not truncate:
+                unit = "words" if isinstance(self.student.vocab, WordVocab) else "tokens"
                 problems.append(
-                    f"{where_}the input is {length} {'words' if self.student.vocab else 'tokens'} long; the "
+                    f"{where_}the input is {length} {unit} long; the "
                     f"model reads at most {self.student.max_length}: shorten it or pass --truncate"
                 )
         if problems:
@@ -201,9 +203,8 @@ class Predictor:
 
     def length(self, text: str, pair: str | None) -> int:
         if self.student.vocab is not None:
-            from textdistill.data.encode import words
-
-            return max(len(words(text)), len(words(pair)) if pair else 0)
+            vocab = self.student.vocab
+            return max(len(vocab.encode(text)), len(vocab.encode(pair)) if pair else 0)
         return len(self.student.tokenizer(text, pair)["input_ids"])
 
     def logits(self, examples: list[Example], batch_size: int = 64) -> np.ndarray:

@@ -177,12 +177,66 @@ class WordVocab:
         return cls(json.loads(Path(path).read_text())["itos"])
 
 
+class TokenVocab:
+    """Sub-word ids for a BiLSTM on token vectors (``embedding: teacher``): the teacher's
+    tokenizer as :mod:`model2vec` keeps it (a ``tokenizers`` JSON), with the interface of
+    :class:`WordVocab`. Rows are the tokenizer's ids, then one row for ``[MASK]`` (what
+    augmentation writes), which the tokenizer itself would split into ``[``, ``mask``, ``]``."""
+
+    def __init__(self, tokenizer_json: str) -> None:
+        from tokenizers import Tokenizer
+
+        self.tokenizer_json = tokenizer_json
+        self.tokenizer = Tokenizer.from_str(tokenizer_json)
+        self.size = self.tokenizer.get_vocab_size()
+        self.mask_id = self.size
+        self._pad = self.tokenizer.token_to_id("[PAD]")
+        self._unk = self.tokenizer.token_to_id("[UNK]")
+
+    def __len__(self) -> int:
+        return self.size + 1
+
+    @property
+    def pad_id(self) -> int:
+        return 0 if self._pad is None else self._pad
+
+    @property
+    def unk_id(self) -> int:
+        return self.pad_id if self._unk is None else self._unk
+
+    def encode(self, text: str, max_length: int | None = None) -> list[int]:
+        """Token ids of ``text`` (no [CLS] / [SEP]); each ``[MASK]`` is the mask row."""
+        ids: list[int] = []
+        for i, piece in enumerate(_MASK_SPLIT.split(text)):
+            if i:
+                ids.append(self.mask_id)
+            if piece.strip():
+                ids += self.tokenizer.encode(piece, add_special_tokens=False).ids
+        return (ids[:max_length] if max_length else ids) or [self.unk_id]
+
+    def save(self, path: str | Path) -> None:
+        record = {"kind": "tokens", "tokenizer": json.loads(self.tokenizer_json)}
+        Path(path).write_text(json.dumps(record, ensure_ascii=False))
+
+
+_MASK_SPLIT = re.compile(re.escape(MASK_WORD), re.IGNORECASE)
+
+
+def load_vocab(path: str | Path) -> WordVocab | TokenVocab:
+    """A saved :class:`WordVocab` (``{"itos": [...]}``) or :class:`TokenVocab` (``{"kind":
+    "tokens", "tokenizer": {...}}``)."""
+    record = json.loads(Path(path).read_text())
+    if record.get("kind") == "tokens":
+        return TokenVocab(json.dumps(record["tokenizer"]))
+    return WordVocab(record["itos"])
+
+
 # ---------------------------------------------------------------------------- word-level batches
 class WordDataset(Dataset):
     """Examples as word ids for word-level students. Item ``i`` holds ``word_ids`` (list[int]),
     ``index`` = i, ``labels`` when labelled and, for pair tasks, ``word_ids_b``."""
 
-    def __init__(self, examples: Sequence[Example], vocab: WordVocab, max_length: int = 128):
+    def __init__(self, examples: Sequence[Example], vocab: WordVocab | TokenVocab, max_length: int = 128):
         is_pair = any(e.text_pair is not None for e in examples)
         self.features: list[dict] = []
         for i, e in enumerate(examples):

@@ -14,7 +14,15 @@ from pathlib import Path
 from torch import nn
 from torch.utils.data import DataLoader
 
-from textdistill.data.encode import EncodedDataset, WordDataset, WordVocab, make_loader, make_word_loader
+from textdistill.data.encode import (
+    EncodedDataset,
+    TokenVocab,
+    WordDataset,
+    WordVocab,
+    load_vocab,
+    make_loader,
+    make_word_loader,
+)
 from textdistill.data.spec import Example
 from textdistill.errors import TextdistillError
 
@@ -25,7 +33,7 @@ class Student:
 
     model: nn.Module
     kind: str
-    vocab: WordVocab | None = None
+    vocab: WordVocab | TokenVocab | None = None  # a BiLSTM's words, or its sub-word tokens
     tokenizer: object | None = None
     max_length: int = 128
 
@@ -67,7 +75,7 @@ def load_student(folder: str | Path, max_length: int = 128) -> Student:
         return Student(
             BiLSTMStudent.load(folder),
             "bilstm",
-            vocab=WordVocab.load(folder / "vocab.json"),
+            vocab=load_vocab(folder / "vocab.json"),
             max_length=max_length,
         )
     if (folder / "config.json").exists():

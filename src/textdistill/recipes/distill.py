@@ -43,6 +43,14 @@ def build_student(
 ) -> Student:
     """The configured student, sized for the task; the BiLSTM's vocabulary comes from ``train_examples``."""
     s = cfg.student
+    if isinstance(s, BiLSTMStudentConfig) and s.embedding == "teacher":
+        from textdistill.models.bilstm import BiLSTMStudent
+        from textdistill.teachers.static import static_vectors
+
+        tokens, table = static_vectors(static_source(teacher or local_folder(cfg.teacher)), s.embed_dim)
+        model = BiLSTMStudent(len(tokens), spec.num_labels, s.embed_dim, s.hidden, s.fc, s.dropout,
+                              pair=spec.is_pair, pretrained=table, padding_idx=tokens.pad_id)  # fmt: skip
+        return Student(model, "bilstm", vocab=tokens, max_length=cfg.train.max_length)
     if isinstance(s, BiLSTMStudentConfig):
         from textdistill.models.bilstm import BiLSTMStudent, glove_matrix
 
@@ -88,6 +96,16 @@ def build_student(
     tokenizer = AutoTokenizer.from_pretrained(teacher)
     max_length = min(cfg.train.max_length, model.model.config.max_position_embeddings)
     return Student(model, "transformer", tokenizer=tokenizer, max_length=max_length)
+
+
+def static_source(teacher: Path) -> Path:
+    """The folder whose encoder gives a BiLSTM its static vectors: the teacher, or an ensemble's
+    first kept member (the members share the tokenizer and started from the same encoder)."""
+    if not is_ensemble(teacher):
+        return teacher
+    from textdistill.teachers.ensemble import read_ensemble
+
+    return read_ensemble(teacher)[0][0]
 
 
 def general_student(
@@ -191,6 +209,10 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
                                device=dist.device, combine=combine)  # fmt: skip
 
     with main_first(dist):  # rank 0 fills the caches (transfer set, teacher outputs); the others read them
+        if isinstance(cfg.student, BiLSTMStudentConfig) and cfg.student.embedding == "teacher":
+            from textdistill.teachers.static import static_vectors
+
+            static_vectors(static_source(teacher_dir), cfg.student.embed_dim)  # cached for build_student
         transfer, transfer_info = transfer_examples(cfg, spec, train_examples)
         if method.needs_teacher:
             started = time.perf_counter()
