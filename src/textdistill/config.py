@@ -49,12 +49,40 @@ class BiLSTMStudentConfig(Strict):
 
     @model_validator(mode="after")
     def _embedding_width(self) -> BiLSTMStudentConfig:
-        widths = {"glove-6b-50d": 50}
-        if self.embedding in widths and self.embed_dim != widths[self.embedding]:
-            raise ValueError(
-                f"embed_dim {self.embed_dim} does not match {self.embedding}'s {widths[self.embedding]} "
-                "dimensions: set embed_dim to it, or embedding: random"
-            )
+        check_embedding_width(self.embedding, self.embed_dim)
+        return self
+
+
+def check_embedding_width(embedding: str, embed_dim: int) -> None:
+    """Word vectors of a fixed width need ``embed_dim`` to be it (``teacher`` vectors are reduced
+    to any width up to the teacher's, checked when the teacher is read)."""
+    widths = {"glove-6b-50d": 50}
+    if embedding in widths and embed_dim != widths[embedding]:
+        raise ValueError(
+            f"embed_dim {embed_dim} does not match {embedding}'s {widths[embedding]} "
+            "dimensions: set embed_dim to it, or embedding: random or teacher"
+        )
+
+
+class CNNStudentConfig(Strict):
+    """Kim (2014)'s convolutional student: embeddings (the BiLSTM's choices), convolutions of each
+    width in ``widths`` max-pooled over time, FC + ReLU, classifier (:mod:`textdistill.models.cnn`)."""
+
+    kind: Literal["cnn"]
+    embedding: Literal["glove-6b-50d", "random", "teacher"] = "teacher"
+    embed_dim: Annotated[int, Field(gt=0)] = 256
+    widths: tuple[Annotated[int, Field(gt=0)], ...] = (3, 4, 5)
+    filters: Annotated[int, Field(gt=0)] = 100
+    fc: Annotated[int, Field(gt=0)] = 200
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.5
+    min_freq: Annotated[int, Field(ge=1)] = 1
+    max_vocab: Annotated[int, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _embedding_width(self) -> CNNStudentConfig:
+        check_embedding_width(self.embedding, self.embed_dim)
+        if not self.widths:
+            raise ValueError("widths needs at least one convolution width")
         return self
 
 
@@ -124,7 +152,9 @@ class LRCBertMethodConfig(Strict):
     seed: int = 0
 
 
-StudentConfig = Annotated[BiLSTMStudentConfig | TransformerStudentConfig, Field(discriminator="kind")]
+StudentConfig = Annotated[
+    BiLSTMStudentConfig | CNNStudentConfig | TransformerStudentConfig, Field(discriminator="kind")
+]
 MethodConfig = Annotated[
     HardMethodConfig | HintonMethodConfig | TangMethodConfig | LRCBertMethodConfig,
     Field(discriminator="name"),
@@ -229,7 +259,8 @@ class DistillConfig(Strict):
     def _lrc_needs_transformer(self) -> DistillConfig:
         if self.method.name == "lrc_bert" and self.student.kind != "transformer":
             raise ValueError(
-                "lrc_bert distils intermediate layers: it needs a transformer student, not a bilstm"
+                "lrc_bert distils intermediate layers: it needs a transformer student, not a "
+                f"{self.student.kind}"
             )
         return self
 

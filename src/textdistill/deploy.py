@@ -35,7 +35,7 @@ ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
 
 
 class LogitsOnly(nn.Module):
-    """A transformer student as ONNX sees it: token tensors in, logits ``(B, C)`` out."""
+    """A transformer (or CNN) student as ONNX sees it: token (word) tensors in, logits ``(B, C)`` out."""
 
     def __init__(self, model: nn.Module, names: tuple[str, ...]):
         super().__init__()
@@ -96,7 +96,7 @@ def export_onnx(student: Student, spec: TaskSpec, path: Path, opset: int = 17) -
     example = [Example("a good film", "a bad film" if spec.is_pair else None)] * 2
     batch = next(iter(student.loader(example, 2)))
     inputs = tuple(batch[n] for n in names)
-    wrapped = OnnxBiLSTM(model) if student.vocab is not None else LogitsOnly(model, names)
+    wrapped = OnnxBiLSTM(model) if student.kind == "bilstm" else LogitsOnly(model, names)
     axes = {
         n: {0: "batch"} if n.startswith("word_lengths") else {0: "batch", 1: f"length_{n}"} for n in names
     }

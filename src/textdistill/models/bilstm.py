@@ -10,23 +10,19 @@ variant) reads both sentences, and the ReLU layer sees ``[h1, h2, h1 * h2, |h1 -
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from textdistill.data.encode import WordVocab
 from textdistill.models.outputs import ModelOutput
-
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "student_config.json"
+from textdistill.models.saved import SavedStudent
 
 
-class BiLSTMStudent(nn.Module):
+class BiLSTMStudent(SavedStudent, nn.Module):
     """Embeddings -> one BiLSTM layer -> ``[h_fwd_last, h_bwd_first]`` -> Linear + ReLU -> classifier.
 
     Defaults and where they come from:
@@ -137,26 +133,6 @@ class BiLSTMStudent(nn.Module):
     @property
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
-
-    def save(self, folder: str | Path) -> None:
-        """Write ``model.safetensors`` (the state dict) and ``student_config.json`` (``config``)."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        save_file(
-            {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, folder / WEIGHTS_NAME
-        )
-        (folder / CONFIG_NAME).write_text(json.dumps(self.config, indent=2) + "\n")
-
-    @classmethod
-    def load(cls, folder: str | Path) -> BiLSTMStudent:
-        """Rebuild a student written by :meth:`save` (on the CPU)."""
-        from textdistill.models.weights import reading_weights
-
-        folder = Path(folder)
-        model = cls(**json.loads((folder / CONFIG_NAME).read_text()))
-        with reading_weights(folder / WEIGHTS_NAME):
-            model.load_state_dict(load_file(folder / WEIGHTS_NAME))
-        return model
 
 
 def glove_matrix(vocab: WordVocab, glove_dir: Path, seed: int = 0, std: float = 0.1) -> tuple[Tensor, float]:

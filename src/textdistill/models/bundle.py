@@ -8,6 +8,7 @@ folder back. Which folder holds what is :mod:`textdistill.artifacts`' concern.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,15 +70,13 @@ def load_student(folder: str | Path, max_length: int = 128) -> Student:
     """A saved student (``<run>/student``): a BiLSTM (``student_config.json`` + ``vocab.json``) or
     a transformer (a Hugging Face folder with its tokenizer)."""
     folder = Path(folder)
-    if (folder / "student_config.json").exists():
+    if (folder / "student_config.json").exists():  # a word-level student: a BiLSTM or a CNN
         from textdistill.models.bilstm import BiLSTMStudent
+        from textdistill.models.cnn import ARCH, CNNStudent
 
-        return Student(
-            BiLSTMStudent.load(folder),
-            "bilstm",
-            vocab=load_vocab(folder / "vocab.json"),
-            max_length=max_length,
-        )
+        arch = json.loads((folder / "student_config.json").read_text()).get("arch", "bilstm")
+        model = CNNStudent.load(folder) if arch == ARCH else BiLSTMStudent.load(folder)
+        return Student(model, arch, vocab=load_vocab(folder / "vocab.json"), max_length=max_length)
     if (folder / "config.json").exists():
         from transformers import AutoTokenizer
 

@@ -20,8 +20,8 @@ import torch
 from torch import Tensor, nn
 
 from textdistill.artifacts import TeacherRef
-from textdistill.config import BiLSTMStudentConfig, DistillConfig
-from textdistill.data.encode import WordVocab
+from textdistill.config import BiLSTMStudentConfig, CNNStudentConfig, DistillConfig
+from textdistill.data.encode import TokenVocab, WordVocab
 from textdistill.data.spec import Example, TaskSpec
 from textdistill.errors import TextdistillError
 from textdistill.evaluate.quality import score_splits
@@ -41,42 +41,27 @@ from textdistill.train.trainer import Checkpointing, TrainConfig, resolve_precis
 def build_student(
     cfg: DistillConfig, spec: TaskSpec, train_examples: list[Example], teacher: Path | None = None
 ) -> Student:
-    """The configured student, sized for the task; the BiLSTM's vocabulary comes from ``train_examples``."""
+    """The configured student, sized for the task; a BiLSTM's or CNN's word vocabulary comes from
+    ``train_examples`` (with ``embedding: teacher``, the teacher's tokens)."""
     s = cfg.student
-    if isinstance(s, BiLSTMStudentConfig) and s.embedding == "teacher":
-        from textdistill.models.bilstm import BiLSTMStudent
-        from textdistill.teachers.static import static_vectors
-
-        tokens, table = static_vectors(static_source(teacher or local_folder(cfg.teacher)), s.embed_dim)
-        model = BiLSTMStudent(len(tokens), spec.num_labels, s.embed_dim, s.hidden, s.fc, s.dropout,
-                              pair=spec.is_pair, pretrained=table, padding_idx=tokens.pad_id)  # fmt: skip
-        return Student(model, "bilstm", vocab=tokens, max_length=cfg.train.max_length)
-    if isinstance(s, BiLSTMStudentConfig):
-        from textdistill.models.bilstm import BiLSTMStudent, glove_matrix
-
-        texts = [t for e in train_examples for t in (e.text, e.text_pair) if t is not None]
-        vocab = WordVocab.build(texts, min_freq=s.min_freq, max_size=s.max_vocab)
-        pretrained = None
-        if s.embedding != "random":
-            from textdistill.assets.fetch import fetch
-
-            pretrained, _coverage = glove_matrix(vocab, fetch(s.embedding), seed=cfg.train.seed)
-            if pretrained.shape[1] != s.embed_dim:
-                raise TextdistillError(
-                    f"student.embed_dim is {s.embed_dim} but {s.embedding} has "
-                    f"{pretrained.shape[1]} dimensions"
-                )
-        model = BiLSTMStudent(
-            len(vocab),
-            spec.num_labels,
-            s.embed_dim,
-            s.hidden,
-            s.fc,
-            s.dropout,
-            pair=spec.is_pair,
-            pretrained=pretrained,
+    if isinstance(s, BiLSTMStudentConfig | CNNStudentConfig):
+        vocab, table = embedding_table(
+            s, train_examples, teacher or local_folder(cfg.teacher), cfg.train.seed
         )
-        return Student(model, "bilstm", vocab=vocab, max_length=cfg.train.max_length)
+        shape = {"pair": spec.is_pair, "pretrained": table, "padding_idx": vocab.pad_id}
+        if isinstance(s, CNNStudentConfig):
+            from textdistill.models.cnn import CNNStudent
+
+            model: nn.Module = CNNStudent(
+                len(vocab), spec.num_labels, s.embed_dim, tuple(s.widths), s.filters, s.fc, s.dropout, **shape
+            )
+        else:
+            from textdistill.models.bilstm import BiLSTMStudent
+
+            model = BiLSTMStudent(
+                len(vocab), spec.num_labels, s.embed_dim, s.hidden, s.fc, s.dropout, **shape
+            )
+        return Student(model, s.kind, vocab=vocab, max_length=cfg.train.max_length)
     from transformers import AutoTokenizer
 
     from textdistill.models.transformer import build_transformer_student
@@ -96,6 +81,31 @@ def build_student(
     tokenizer = AutoTokenizer.from_pretrained(teacher)
     max_length = min(cfg.train.max_length, model.model.config.max_position_embeddings)
     return Student(model, "transformer", tokenizer=tokenizer, max_length=max_length)
+
+
+def embedding_table(
+    s: BiLSTMStudentConfig | CNNStudentConfig, train_examples: list[Example], teacher: Path, seed: int
+) -> tuple[WordVocab | TokenVocab, Tensor | None]:
+    """A word-level student's vocabulary and its first embedding table ``(len(vocab), embed_dim)``:
+    the teacher's tokens and their static vectors (``embedding: teacher``), or the training words
+    with GloVe vectors (``None``: random, for ``embedding: random``)."""
+    if s.embedding == "teacher":
+        from textdistill.teachers.static import static_vectors
+
+        return static_vectors(static_source(teacher), s.embed_dim)
+    texts = [t for e in train_examples for t in (e.text, e.text_pair) if t is not None]
+    vocab = WordVocab.build(texts, min_freq=s.min_freq, max_size=s.max_vocab)
+    if s.embedding == "random":
+        return vocab, None
+    from textdistill.assets.fetch import fetch
+    from textdistill.models.bilstm import glove_matrix
+
+    table, _coverage = glove_matrix(vocab, fetch(s.embedding), seed=seed)
+    if table.shape[1] != s.embed_dim:
+        raise TextdistillError(
+            f"student.embed_dim is {s.embed_dim} but {s.embedding} has {table.shape[1]} dimensions"
+        )
+    return vocab, table
 
 
 def static_source(teacher: Path) -> Path:
@@ -209,7 +219,10 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
                                device=dist.device, combine=combine)  # fmt: skip
 
     with main_first(dist):  # rank 0 fills the caches (transfer set, teacher outputs); the others read them
-        if isinstance(cfg.student, BiLSTMStudentConfig) and cfg.student.embedding == "teacher":
+        if (
+            isinstance(cfg.student, BiLSTMStudentConfig | CNNStudentConfig)
+            and cfg.student.embedding == "teacher"
+        ):
             from textdistill.teachers.static import static_vectors
 
             static_vectors(static_source(teacher_dir), cfg.student.embed_dim)  # cached for build_student
@@ -223,7 +236,7 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
             teacher_seconds = time.perf_counter() - started
     set_seed(seed)  # again: the student must not depend on whether the teacher ran or came from the cache
     student = build_student(cfg, spec, train_examples + transfer, teacher_ref.folder)
-    lr = cfg.train.lr or (1e-3 if student.kind == "bilstm" else 1e-4)
+    lr = cfg.train.lr or (1e-3 if student.kind in ("bilstm", "cnn") else 1e-4)
     trainable, live_teacher = student.model, None
     if method.uses_layers:  # intermediate layers: projections to train, the bank, maybe a live teacher
         from transformers import AutoConfig

@@ -1,0 +1,122 @@
+"""A convolutional student after Kim (2014), "Convolutional Neural Networks for Sentence
+Classification" (EMNLP, arXiv:1408.5882): embeddings, convolutions of several widths, each
+max-pooled over time, a ReLU layer and a classifier.
+
+It reads the batches the BiLSTM reads (``word_ids``, ``word_lengths``: words, or the teacher's
+sub-word tokens with ``embedding: teacher``) and has no recurrence: every position is computed at
+once, which makes it the fastest student on a CPU. Positions past a row's length are masked out
+of the max-pool, so padding never changes a prediction. For sentence pairs the same encoder reads
+both texts and the ReLU layer sees ``[h1, h2, h1 * h2, |h1 - h2|]``, as in the BiLSTM.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from textdistill.models.outputs import ModelOutput
+from textdistill.models.saved import SavedStudent
+
+ARCH = "cnn"  # what student_config.json's "arch" says (a BiLSTM's config has no "arch")
+
+
+class CNNStudent(SavedStudent, nn.Module):
+    """Embeddings -> Conv1d of each width in ``widths`` (``filters`` each, ReLU) -> max over time
+    -> concatenated (B, len(widths) * filters) -> Linear + ReLU -> dropout -> classifier.
+
+    Defaults: widths 3, 4, 5 with 100 filters each and dropout 0.5 are Kim's (section 3.1); the
+    200-unit ReLU layer is this project's (Kim goes straight to the softmax), the same as the
+    BiLSTM's so the two differ only in the encoder.
+
+    Args:
+        vocab_size: rows of the embedding table.
+        num_labels: classes, or 1 for regression.
+        pair: whether forward() takes a second text (``word_ids_b``, ``word_lengths_b``).
+        pretrained: optional ``(vocab_size, embed_dim)`` initial embedding table (trained further).
+    """
+
+    input_names = ("word_ids", "word_lengths", "word_ids_b", "word_lengths_b")
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_labels: int,
+        embed_dim: int = 50,
+        widths: tuple[int, ...] = (3, 4, 5),
+        filters: int = 100,
+        fc: int = 200,
+        dropout: float = 0.5,
+        pair: bool = False,
+        pretrained: Tensor | None = None,
+        padding_idx: int = 0,
+    ) -> None:
+        super().__init__()
+        self.config = {
+            "arch": ARCH, "vocab_size": vocab_size, "num_labels": num_labels, "embed_dim": embed_dim,
+            "widths": list(widths), "filters": filters, "fc": fc, "dropout": dropout, "pair": pair,
+            "padding_idx": padding_idx,
+        }  # fmt: skip
+        self.pair = pair
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx)
+        if pretrained is not None:
+            if tuple(pretrained.shape) != (vocab_size, embed_dim):
+                raise ValueError(
+                    f"pretrained is {tuple(pretrained.shape)}, expected ({vocab_size}, {embed_dim})"
+                )
+            with torch.no_grad():
+                self.embedding.weight.copy_(pretrained)
+        self.convs = nn.ModuleList(nn.Conv1d(embed_dim, filters, w, padding=w - 1) for w in widths)
+        width = len(widths) * filters
+        self.fc = nn.Linear((4 if pair else 1) * width, fc)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(fc, num_labels)
+
+    def encode(self, embedded: Tensor, lengths: Tensor) -> Tensor:
+        """``embedded`` (B, L, E), ``lengths`` (B,) -> the text vector (B, len(widths) * filters).
+
+        Each convolution is padded by ``width - 1`` on both sides (every window that overlaps the
+        text, as Kim's wide convolution); windows wholly in the padding are masked out of the max.
+        """
+        lengths = lengths.clamp(min=1).unsqueeze(1)  # (B, 1)
+        real = torch.arange(embedded.shape[1], device=embedded.device).unsqueeze(0) < lengths  # (B, L)
+        x = (embedded * real.unsqueeze(-1)).transpose(1, 2)  # (B, E, L): padding reads as the conv's zeros
+        pooled = []
+        for conv in self.convs:
+            out = torch.relu(conv(x))  # (B, F, L + w - 1): window j covers positions j - w + 1 .. j
+            position = torch.arange(out.shape[-1], device=out.device).unsqueeze(0)  # (1, L + w - 1)
+            inside = position < lengths + conv.kernel_size[0] - 1  # windows that touch a real position
+            pooled.append(out.masked_fill(~inside.unsqueeze(1), 0.0).amax(dim=-1))  # ReLU >= 0: 0 is neutral
+        return torch.cat(pooled, dim=-1)
+
+    def forward(
+        self,
+        word_ids: Tensor,
+        word_lengths: Tensor,
+        word_ids_b: Tensor | None = None,
+        word_lengths_b: Tensor | None = None,
+        output_hidden_states: bool = False,
+    ) -> ModelOutput:
+        """``word_ids`` (B, L), ``word_lengths`` (B,) [, ``word_ids_b`` (B, L_b), ``word_lengths_b``
+        (B,)] -> logits (B, num_labels); with ``output_hidden_states``, ``embeddings`` (B, L [+ L_b],
+        E) as well (for methods that perturb the embeddings)."""
+        if self.pair != (word_ids_b is not None and word_lengths_b is not None):
+            raise ValueError(
+                "a pair model needs word_ids_b and word_lengths_b; a single one must not get them"
+            )
+        ids = word_ids if word_ids_b is None else torch.cat([word_ids, word_ids_b], dim=1)
+        embedded = self.embedding(ids)
+        if output_hidden_states and torch.is_grad_enabled() and not embedded.requires_grad:
+            embedded.requires_grad_()
+        split = word_ids.shape[1]
+        feature = self.encode(embedded[:, :split], word_lengths)
+        if word_ids_b is not None and word_lengths_b is not None:
+            h2 = self.encode(embedded[:, split:], word_lengths_b)
+            feature = torch.cat([feature, h2, feature * h2, (feature - h2).abs()], dim=-1)
+        logits = self.classifier(self.dropout(torch.relu(self.fc(feature))))
+        if not output_hidden_states:
+            return ModelOutput(logits=logits)
+        return ModelOutput(logits=logits, hidden_states=(embedded,), embeddings=embedded)
+
+    @classmethod
+    def kwargs(cls, config: dict) -> dict:
+        return {**{k: v for k, v in config.items() if k != "arch"}, "widths": tuple(config["widths"])}

@@ -1,0 +1,63 @@
+"""The CNN student (Kim 2014): shapes, padding that never changes a prediction, save and load, and
+distill -> export (int8 too) -> predict through the CLI, on words and on the teacher's tokens."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from tests.test_deploy import json_lines
+from tests.test_distill import setup_task, write_config
+from textdistill.cli import app
+from textdistill.models.bundle import load_student
+from textdistill.models.cnn import CNNStudent
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("pair", [False, True])
+def test_padding_and_batch_mates_do_not_change_a_prediction(pair: bool) -> None:
+    torch.manual_seed(0)
+    model = CNNStudent(30, 3, embed_dim=6, widths=(2, 3), filters=4, fc=5, pair=pair).eval()
+    lengths = torch.tensor([5, 1, 3])
+    ids = torch.randint(1, 30, (3, 7))  # padded to 7 with real-looking ids: they must not count
+    extra = (ids.flip(0), torch.tensor([2, 7, 4])) if pair else ()
+    together = model(ids, lengths, *extra).logits
+    assert together.shape == (3, 3)
+    for i in range(3):
+        n = int(lengths[i])
+        alone_extra = (extra[0][i : i + 1, : int(extra[1][i])], extra[1][i : i + 1]) if pair else ()
+        alone = model(ids[i : i + 1, :n], lengths[i : i + 1], *alone_extra).logits
+        torch.testing.assert_close(alone, together[i : i + 1], atol=1e-6, rtol=1e-5)
+
+
+def test_save_and_load_round_trip(tmp_path: Path) -> None:
+    model = CNNStudent(20, 2, embed_dim=4, widths=(2,), filters=3, fc=4).eval()
+    model.save(tmp_path)
+    back = CNNStudent.load(tmp_path).eval()
+    ids, lengths = torch.randint(1, 20, (2, 5)), torch.tensor([5, 2])
+    torch.testing.assert_close(back(ids, lengths).logits, model(ids, lengths).logits)
+    assert json.loads((tmp_path / "student_config.json").read_text())["arch"] == "cnn"
+
+
+@pytest.mark.parametrize("embedding", ["random", "teacher"])
+def test_a_cnn_distils_exports_and_predicts(tmp_path: Path, embedding: str) -> None:
+    data, teacher = setup_task(tmp_path)
+    student = {"kind": "cnn", "embedding": embedding, "embed_dim": 8, "widths": [2, 3], "filters": 4, "fc": 6}
+    config = write_config(tmp_path, data, teacher, student, {"name": "hinton"}, "movie-sentiment")
+    result = runner.invoke(app, ["distill", str(config), "train.max_steps=3"])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "run"
+    assert load_student(run / "student").kind == "cnn"
+    export = runner.invoke(app, ["export", str(run), "--int8"])
+    assert export.exit_code == 0, export.output
+    check = json.loads((run / "onnx" / "export.json").read_text())["check"]
+    assert check["onnx"]["max_abs_logit_diff"] < 1e-4 and check["onnx"]["same_prediction"] == 1.0
+    for backend in ("torch", "onnx", "onnx-int8"):
+        out = runner.invoke(app, ["predict", str(run), "a good film", "--backend", backend])
+        assert out.exit_code == 0, out.output
+        assert set(json_lines(out.output)[-1]["probabilities"]) == {"positive", "negative"}
