@@ -10,8 +10,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from tests.test_deploy import json_lines
 from tests.test_distill import setup_task, write_config
+from tests.test_static_vectors import exports_and_predicts
 from textdistill.cli import app
 from textdistill.models.bundle import load_student
 from textdistill.models.cnn import CNNStudent
@@ -53,11 +53,4 @@ def test_a_cnn_distils_exports_and_predicts(tmp_path: Path, embedding: str) -> N
     assert result.exit_code == 0, result.output
     run = tmp_path / "run"
     assert load_student(run / "student").kind == "cnn"
-    export = runner.invoke(app, ["export", str(run), "--int8"])
-    assert export.exit_code == 0, export.output
-    check = json.loads((run / "onnx" / "export.json").read_text())["check"]
-    assert check["onnx"]["max_abs_logit_diff"] < 1e-4 and check["onnx"]["same_prediction"] == 1.0
-    for backend in ("torch", "onnx", "onnx-int8"):
-        out = runner.invoke(app, ["predict", str(run), "a good film", "--backend", backend])
-        assert out.exit_code == 0, out.output
-        assert set(json_lines(out.output)[-1]["probabilities"]) == {"positive", "negative"}
+    exports_and_predicts(run)

@@ -20,6 +20,18 @@ runner = CliRunner()
 STATIC = {"kind": "bilstm", "embedding": "teacher", "embed_dim": 16, "hidden": 8, "fc": 8}
 
 
+def exports_and_predicts(run: Path) -> None:
+    """``export --int8`` of a movie-sentiment run round-trips, and ``predict`` answers on every backend."""
+    export = runner.invoke(app, ["export", str(run), "--int8"])
+    assert export.exit_code == 0, export.output
+    check = json.loads((run / "onnx" / "export.json").read_text())["check"]
+    assert check["onnx"]["max_abs_logit_diff"] < 1e-4 and check["onnx"]["same_prediction"] == 1.0
+    for backend in ("torch", "onnx", "onnx-int8"):
+        out = runner.invoke(app, ["predict", str(run), "a good film", "--backend", backend])
+        assert out.exit_code == 0, out.output
+        assert set(json_lines(out.output)[-1]["probabilities"]) == {"positive", "negative"}
+
+
 def test_static_vectors_are_the_teachers_tokens_and_are_cached(tiny_bert: Path, isolated_home: Path) -> None:
     vocab, table = static_vectors(tiny_bert, 16)
     assert isinstance(vocab, TokenVocab) and table.shape == (len(vocab), 16) and table.dtype == torch.float32
@@ -51,14 +63,7 @@ def test_a_bilstm_on_teacher_tokens_distils_exports_and_predicts(tmp_path: Path)
     run = tmp_path / "run"
     vocab = load_vocab(run / "student" / "vocab.json")
     assert isinstance(vocab, TokenVocab) and len(vocab) > 50
-    export = runner.invoke(app, ["export", str(run), "--int8"])
-    assert export.exit_code == 0, export.output
-    check = json.loads((run / "onnx" / "export.json").read_text())["check"]
-    assert check["onnx"]["max_abs_logit_diff"] < 1e-4 and check["onnx"]["same_prediction"] == 1.0
-    for backend in ("torch", "onnx", "onnx-int8"):
-        out = runner.invoke(app, ["predict", str(run), "a good film", "--backend", backend])
-        assert out.exit_code == 0, out.output
-        assert set(json_lines(out.output)[-1]["probabilities"]) == {"positive", "negative"}
+    exports_and_predicts(run)
     evaluated = runner.invoke(app, ["evaluate", str(run)])
     assert evaluated.exit_code == 0, evaluated.output
     bench = runner.invoke(app, ["bench", str(run), "--batch-sizes", "1,4", "--examples", "16"])

@@ -70,14 +70,7 @@ class BiLSTMStudent(SavedStudent, nn.Module):
             "padding_idx": padding_idx,
         }
         self.pair = pair
-        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx)
-        if pretrained is not None:
-            if tuple(pretrained.shape) != (vocab_size, embed_dim):
-                raise ValueError(
-                    f"pretrained is {tuple(pretrained.shape)}, expected ({vocab_size}, {embed_dim})"
-                )
-            with torch.no_grad():
-                self.embedding.weight.copy_(pretrained)
+        self.embedding = self.init_embedding(vocab_size, embed_dim, padding_idx, pretrained)
         self.lstm = nn.LSTM(embed_dim, hidden, num_layers=1, batch_first=True, bidirectional=True)
         self.fc = nn.Linear((8 if pair else 2) * hidden, fc)
         self.dropout = nn.Dropout(dropout)
@@ -109,14 +102,7 @@ class BiLSTMStudent(SavedStudent, nn.Module):
         outputs (B, L [+ L_b], 2H)). The first sentence's vectors are slices of ``embeddings``, so a
         gradient with respect to it reaches every input word.
         """
-        if self.pair != (word_ids_b is not None and word_lengths_b is not None):
-            raise ValueError(
-                "a pair model needs word_ids_b and word_lengths_b; a single one must not get them"
-            )
-        ids = word_ids if word_ids_b is None else torch.cat([word_ids, word_ids_b], dim=1)
-        embedded = self.embedding(ids)
-        if output_hidden_states and torch.is_grad_enabled() and not embedded.requires_grad:
-            embedded.requires_grad_()  # a frozen table still yields a tensor to differentiate against
+        embedded = self.embed(word_ids, word_ids_b, word_lengths_b, output_hidden_states)
         split = word_ids.shape[1]
         h1, out1 = self.encode(embedded[:, :split], word_lengths)
         if word_ids_b is None or word_lengths_b is None:

@@ -57,14 +57,7 @@ class CNNStudent(SavedStudent, nn.Module):
             "padding_idx": padding_idx,
         }  # fmt: skip
         self.pair = pair
-        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx)
-        if pretrained is not None:
-            if tuple(pretrained.shape) != (vocab_size, embed_dim):
-                raise ValueError(
-                    f"pretrained is {tuple(pretrained.shape)}, expected ({vocab_size}, {embed_dim})"
-                )
-            with torch.no_grad():
-                self.embedding.weight.copy_(pretrained)
+        self.embedding = self.init_embedding(vocab_size, embed_dim, padding_idx, pretrained)
         self.convs = nn.ModuleList(nn.Conv1d(embed_dim, filters, w, padding=w - 1) for w in widths)
         width = len(widths) * filters
         self.fc = nn.Linear((4 if pair else 1) * width, fc)
@@ -99,14 +92,7 @@ class CNNStudent(SavedStudent, nn.Module):
         """``word_ids`` (B, L), ``word_lengths`` (B,) [, ``word_ids_b`` (B, L_b), ``word_lengths_b``
         (B,)] -> logits (B, num_labels); with ``output_hidden_states``, ``embeddings`` (B, L [+ L_b],
         E) as well (for methods that perturb the embeddings)."""
-        if self.pair != (word_ids_b is not None and word_lengths_b is not None):
-            raise ValueError(
-                "a pair model needs word_ids_b and word_lengths_b; a single one must not get them"
-            )
-        ids = word_ids if word_ids_b is None else torch.cat([word_ids, word_ids_b], dim=1)
-        embedded = self.embedding(ids)
-        if output_hidden_states and torch.is_grad_enabled() and not embedded.requires_grad:
-            embedded.requires_grad_()
+        embedded = self.embed(word_ids, word_ids_b, word_lengths_b, output_hidden_states)
         split = word_ids.shape[1]
         feature = self.encode(embedded[:, :split], word_lengths)
         if word_ids_b is not None and word_lengths_b is not None:

@@ -1,5 +1,6 @@
-"""Saving and loading the small students (BiLSTM, CNN): a state dict and the constructor's
-arguments, never pickled code."""
+"""What the word-level students (BiLSTM, CNN) share: their embedding table and how a batch is
+embedded, and saving and loading (a state dict and the constructor's arguments, never pickled
+code)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import json
 from pathlib import Path
 from typing import Any, TypeVar
 
+import torch
 from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "student_config.json"
@@ -15,9 +18,41 @@ S = TypeVar("S", bound="SavedStudent")
 
 
 class SavedStudent:
-    """Mixin for an ``nn.Module`` whose ``config`` dict rebuilds it (``cls(**kwargs(config))``)."""
+    """Mixin for an ``nn.Module`` whose ``config`` dict rebuilds it (``cls(**kwargs(config))``),
+    reading ``word_ids`` / ``word_lengths`` batches (and ``_b`` ones for pairs)."""
 
     config: dict[str, Any]
+    pair: bool
+    embedding: nn.Embedding
+
+    def init_embedding(
+        self, vocab_size: int, embed_dim: int, padding_idx: int, pretrained: Tensor | None
+    ) -> nn.Embedding:
+        """The ``(vocab_size, embed_dim)`` table, started from ``pretrained`` when given."""
+        table = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx)
+        if pretrained is not None:
+            if tuple(pretrained.shape) != (vocab_size, embed_dim):
+                raise ValueError(
+                    f"pretrained is {tuple(pretrained.shape)}, expected ({vocab_size}, {embed_dim})"
+                )
+            with torch.no_grad():
+                table.weight.copy_(pretrained)
+        return table
+
+    def embed(
+        self, word_ids: Tensor, word_ids_b: Tensor | None, word_lengths_b: Tensor | None, grad: bool
+    ) -> Tensor:
+        """Both texts' vectors side by side, ``(B, L [+ L_b], E)``; with ``grad`` (a method that
+        differentiates against them) a tensor that requires a gradient even from a frozen table."""
+        if self.pair != (word_ids_b is not None and word_lengths_b is not None):
+            raise ValueError(
+                "a pair model needs word_ids_b and word_lengths_b; a single one must not get them"
+            )
+        ids = word_ids if word_ids_b is None else torch.cat([word_ids, word_ids_b], dim=1)
+        embedded = self.embedding(ids)
+        if grad and torch.is_grad_enabled() and not embedded.requires_grad:
+            embedded.requires_grad_()
+        return embedded
 
     def save(self, folder: str | Path) -> None:
         """Write ``model.safetensors`` (the state dict) and ``student_config.json`` (``config``)."""
