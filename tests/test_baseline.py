@@ -83,3 +83,10 @@ def test_evaluate_baseline_beside_a_teacher(tmp_path: Path, tiny_bert: Path) -> 
     header = next(line for line in result.output.splitlines() if "measure" in line)
     assert "teacher" in header and "tfidf-lr" in header
     assert "throughput, batch 32" in result.output
+
+
+def test_the_static_embedding_baseline_reads_the_teachers_vectors(tiny_bert: Path) -> None:
+    r = evaluate_baseline(toy(), speed_examples=8, teacher=tiny_bert)
+    assert r["kind"] == "static-lr" and set(r["quality"]) == {"dev/accuracy"}
+    assert r["parameters"] > 90 * 32  # the token table (tiny BERT: about 90 tokens x 32) and the model
+    assert r["throughput_bs32"] > 0

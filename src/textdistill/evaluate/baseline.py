@@ -1,4 +1,5 @@
-"""The classic baseline a user would build without us: TF-IDF features and a linear model.
+"""The classic baselines a user would build without us: TF-IDF features and a linear model, or
+static embeddings and a linear model.
 
 Word 1-2-grams and character 2-5-grams (within word boundaries), sublinear term frequencies,
 then a logistic regression (classification, ``C = 4``) or a ridge regression (scores), from
@@ -7,15 +8,21 @@ per side, side by side. It is scored and timed the way :func:`~textdistill.evalu
 evaluate_folder` scores a model: every metric on every labelled split, throughput at batch 32 and
 latency at batch 1 on the dev texts (featurising included), so that a report can say whether
 distillation paid for itself on this data.
+
+The static-embedding baseline (``static-lr``) averages the static token vectors model2vec distils
+from the teacher (:mod:`textdistill.teachers.static`: what model2vec's own classifier recipe
+does) over each text's sub-word tokens, and fits the same linear models on them.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import pickle
 import platform
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,7 +37,9 @@ if TYPE_CHECKING:
     from textdistill.data.load import TaskData
 
 NAME = "tfidf-lr"
+STATIC_NAME = "static-lr"
 C = 4.0  # inverse regularisation of the logistic regression
+STATIC_DIMS = 256  # the static vectors' width (model2vec's default)
 MAX_FEATURES = 200_000  # per vectoriser: the largest vocabularies, so size stays bounded on big data
 
 
@@ -63,15 +72,32 @@ def _vectoriser() -> Any:
     )
 
 
-def build(pair: bool, regression: bool, seed: int = 0) -> Pipeline:
+class MeanVectors:
+    """A scikit-learn transformer: texts -> the mean of their tokens' static vectors ``(N, D)``."""
+
+    def __init__(self, vocab: Any, table: np.ndarray) -> None:
+        self.vocab, self.table = vocab, table
+
+    def fit(self, texts: Sequence[str], labels: Any = None) -> MeanVectors:
+        return self
+
+    def transform(self, texts: Sequence[str]) -> np.ndarray:
+        return np.stack([self.table[self.vocab.encode(t)].mean(0) for t in texts])
+
+
+def build(pair: bool, regression: bool, seed: int = 0, static: MeanVectors | None = None) -> Pipeline:
     """The unfitted pipeline: rows are ``(text, text_pair)`` tuples (``text_pair`` ``None`` for a
-    single-text task)."""
+    single-text task); TF-IDF features, or with ``static`` mean static vectors (standardised)."""
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.pipeline import FeatureUnion, Pipeline
+    from sklearn.preprocessing import StandardScaler
 
-    sides = [("text", Pipeline([("pick", _side(0)), ("tfidf", _vectoriser())]))]
+    def features() -> Any:
+        return Pipeline([("mean", static), ("scale", StandardScaler())]) if static else _vectoriser()
+
+    sides = [("text", Pipeline([("pick", _side(0)), ("features", features())]))]
     if pair:
-        sides.append(("text_pair", Pipeline([("pick", _side(1)), ("tfidf", _vectoriser())])))
+        sides.append(("text_pair", Pipeline([("pick", _side(1)), ("features", features())])))
     model = Ridge(alpha=1.0) if regression else LogisticRegression(C=C, max_iter=3000, random_state=seed)
     return Pipeline([("features", FeatureUnion(sides)), ("model", model)])
 
@@ -88,16 +114,25 @@ def outputs(pipeline: Pipeline, examples: Sequence[Example], regression: bool) -
     return pipeline.predict_proba(rows)
 
 
-def evaluate_baseline(task_data: TaskData, speed_examples: int = 320, seed: int = 0) -> dict:
-    """Fit the baseline on ``task_data``'s training split and score it like a model folder: the
-    keys of :func:`~textdistill.evaluate.run_eval.evaluate_folder` (``kind`` ``tfidf-lr``, no
-    folder), plus ``fit_seconds``."""
+def evaluate_baseline(
+    task_data: TaskData, speed_examples: int = 320, seed: int = 0, teacher: str | Path | None = None
+) -> dict:
+    """Fit a baseline on ``task_data``'s training split and score it like a model folder: the
+    keys of :func:`~textdistill.evaluate.run_eval.evaluate_folder` (``kind`` ``tfidf-lr``, or
+    ``static-lr`` on the static vectors of ``teacher``; no folder), plus ``fit_seconds``."""
     from textdistill.artifacts import examples_fingerprint
 
     spec = task_data.spec
     regression = spec.labels is None
     train = task_data.splits["train"]
-    pipeline = build(spec.is_pair, regression, seed)
+    static = None
+    if teacher is not None:
+        from textdistill.teachers.static import static_vectors
+
+        hidden = json.loads((Path(teacher) / "config.json").read_text()).get("hidden_size", STATIC_DIMS)
+        vocab, table = static_vectors(teacher, min(STATIC_DIMS, int(hidden)))
+        static = MeanVectors(vocab, table.numpy())
+    pipeline = build(spec.is_pair, regression, seed, static)
     started = time.perf_counter()
     pipeline.fit(rows_of(train), np.array([e.label for e in train]))
     fit_seconds = time.perf_counter() - started
@@ -111,10 +146,10 @@ def evaluate_baseline(task_data: TaskData, speed_examples: int = 320, seed: int 
     sample = task_data.splits[task_data.eval_splits[0]][:speed_examples]
     speed = measure_baseline(pipeline, sample, regression)
     model = pipeline.named_steps["model"]
-    parameters = int(np.size(model.coef_) + np.size(model.intercept_))
+    parameters = int(np.size(model.coef_) + np.size(model.intercept_) + (static.table.size if static else 0))
     return {
         "folder": None,
-        "kind": NAME,
+        "kind": NAME if static is None else STATIC_NAME,
         "task": spec.name,
         "labels": list(spec.labels) if spec.labels else None,
         "positive_label": spec.positive_label,
