@@ -249,3 +249,77 @@ def test_columns_by_position_and_skip_on_a_headerless_file(tmp_path: Path) -> No
     with pytest.warns(UserWarning, match="line 2: unknown label 'maybe'"):
         examples = read_table(path, SENTIMENT, Columns(text=0, label=1), bad_rows="skip")
     assert examples == [Example("a", None, 1), Example("c", None, 0)]
+
+
+# ------------------------------------------------------------------------------------ found in review
+def test_a_stray_quote_that_closes_lines_later_costs_only_the_lines_with_quotes(tmp_path: Path) -> None:
+    text = 'text,label\na,pos\n"stray quote movie,pos\nplain one,neg\nplain two,pos\nawful",neg\nb,neg\n'
+    path = write(tmp_path / "late.csv", text)
+    with pytest.raises(DataError) as err:
+        read_table(path, SENTIMENT)
+    assert [line for line, _ in err.value.problems] == [3, 6]
+    assert (
+        "runs from this line to line 6" in err.value.problems[0][1]
+        and "stray quote" in err.value.problems[0][1]
+    )
+    with pytest.warns(UserWarning, match=r"skipped 2 bad row\(s\) \(lines 3, 6\)"):
+        kept = read_table(path, SENTIMENT, bad_rows="skip")
+    assert [e.text for e in kept] == ["a", "plain one", "plain two", "b"]
+
+
+def test_a_header_beside_a_rare_class_is_still_refused_by_position(tmp_path: Path) -> None:
+    rows = (
+        "".join(f"text {i} here,{'pos' if i % 2 else 'neg'}\n" for i in range(8)) + "a neutral take,neutral\n"
+    )
+    path = write(tmp_path / "hdr.csv", "review,sentiment\n" + rows)
+    with pytest.raises(DataError, match="this line looks like a header"):
+        infer_labels(path, columns=Columns(text=0, label=1))
+
+
+def test_labels_that_look_like_typos_are_warned_about(tmp_path: Path) -> None:
+    rows = "".join(f"t{i},{'positive' if i % 2 else 'negative'}\n" for i in range(8))
+    path = write(tmp_path / "typo.csv", "text,label\n" + rows + "x,meh\ny,Positive\nz,Positive\n")
+    with pytest.warns(UserWarning) as seen:
+        labels = infer_labels(path)
+    messages = " | ".join(str(w.message) for w in seen)
+    assert "the label 'meh' (line 10) appears once" in messages
+    assert "differ only in case are different classes: Positive / positive" in messages
+    assert labels == ("Positive", "meh", "negative", "positive")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.csv", b"", "no examples in the file (it is empty)"),
+        ("array.jsonl", b'[{"text": "a", "label": "pos"}]\n', "expected a JSON object, got list"),
+        ("utf16.csv", "text,label\na,pos\n".encode("utf-16"), "the file is UTF-16"),
+    ],
+    ids=["empty", "json-array", "utf-16"],
+)
+def test_unreadable_training_files_say_why(tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        infer_labels(path)
+
+
+def test_a_folder_and_old_mac_line_ends(tmp_path: Path) -> None:
+    from textdistill.errors import TextdistillError
+
+    (tmp_path / "dir.csv").mkdir()
+    with pytest.raises(TextdistillError, match="is a folder, not a file"):
+        read_table(tmp_path / "dir.csv", SENTIMENT)
+    path = write(tmp_path / "mac.csv", "text,label\ra,pos\rb,neg\r")
+    assert [e.text for e in read_table(path, SENTIMENT)] == ["a", "b"]
+
+
+def test_null_and_object_labels_are_named(tmp_path: Path) -> None:
+    path = write_jsonl(
+        tmp_path / "odd.jsonl", [{"text": "a", "label": None}, {"text": "b", "label": {"a": 1}}]
+    )
+    with pytest.raises(DataError) as err:
+        read_table(path, SENTIMENT)
+    assert err.value.problems == [
+        (1, "no label in column 'label' (null)"),
+        (2, "the label in column 'label' is an object, not a class or a score"),
+    ]

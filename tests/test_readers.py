@@ -374,11 +374,13 @@ def test_read_table_headerless_tsv_with_integer_columns(tmp_path: Path) -> None:
     ]
 
 
-def test_read_table_mixed_name_and_index_columns_is_a_data_error(tmp_path: Path) -> None:
-    path = write(tmp_path / "plain.tsv", "a1\t1\tFine.\n")
-    with pytest.raises(DataError) as err:
-        read_table(path, BINARY, Columns(text=2, label="label"))
-    assert err.value.problems == [(1, "missing column label (the row has 3 fields)")]
+def test_columns_mixing_names_and_positions_or_naming_one_twice_are_refused() -> None:
+    with pytest.raises(TextdistillError, match=r"give every column by name .* or every one by position"):
+        Columns(text=2, label="label")
+    with pytest.raises(TextdistillError, match="two of them name the same column"):
+        Columns(text="review", label="review")
+    with pytest.raises(TextdistillError, match="text is given twice"):
+        Columns.parse("text=review,text=sentiment,label=sentiment")
 
 
 def test_read_table_jsonl_with_mapping_and_json_label_types(tmp_path: Path) -> None:
@@ -568,10 +570,15 @@ def test_csv_unknown_label_line_counts_multiline_records() -> None:
         read_table(path, SENTIMENT)
     assert err.value.problems[0] == (
         3,
-        "a quoted field runs from this line to line 4 (a line break inside a field): if the file has such "
-        "fields, pass --multiline (files: multiline: true)",
+        "a quoted field runs from this line to line 4 (a line break inside a field?); if the file has such "
+        "fields, pass --multiline (files: multiline: true); else it is a stray quote",
     )
-    assert [line for line, _ in err.value.problems] == [3, 5, 7]
+    assert err.value.problems[1] == (
+        4,
+        "broken quoting (a quote inside field 1, which is not quoted): quote the whole field and double the "
+        "quotes inside it",
+    )
+    assert [line for line, _ in err.value.problems] == [3, 4, 5, 7]
     with pytest.raises(DataError) as err:
         read_table(path, SENTIMENT, multiline=True)
     assert err.value.problems == [
@@ -602,7 +609,11 @@ def test_invalid_utf8_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(DataError) as err:
         read_table(path, SENTIMENT)
     assert err.value.problems == [
-        (4, "bytes b'\\xe9' cannot be decoded as utf-8 (invalid continuation byte); pass the file's encoding")
+        (
+            4,
+            "bytes b'\\xe9' cannot be decoded as utf-8 (invalid continuation byte); save the file as UTF-8 "
+            "(e.g. iconv -f LATIN1 -t UTF-8 FILE > NEW)",
+        )
     ]
     assert str(err.value).startswith(f"{path}:4: bytes b'\\xe9'")
     assert read_table(path, SENTIMENT, encoding="latin-1")[2] == Example("café au lait", None, 1)

@@ -41,6 +41,19 @@ class Columns:
     text_pair: str | int | None = None
     label: str | int | None = "label"
 
+    def __post_init__(self) -> None:
+        given = {k: v for k, v in (("text", self.text), ("text_pair", self.text_pair), ("label", self.label))
+                 if v is not None}  # fmt: skip
+        kinds = {isinstance(v, int) for v in given.values()}
+        if len(kinds) > 1:
+            raise TextdistillError(
+                f"columns {given}: give every column by name (a file with a header) or every one by "
+                "position (a file without one), not both"
+            )
+        values = list(given.values())
+        if len(set(values)) != len(values):
+            raise TextdistillError(f"columns {given}: two of them name the same column")
+
     @classmethod
     def parse(cls, spec: str) -> Columns:
         """Parse ``"text=sentence,text_pair=question,label=y"`` (the CLI form)."""
@@ -51,6 +64,8 @@ class Columns:
                 raise TextdistillError(
                     f"bad column mapping {part!r}: expected text=COL, text_pair=COL or label=COL"
                 )
+            if key in fields:
+                raise TextdistillError(f"column mapping {spec!r}: {key} is given twice")
             fields[key] = int(value) if value.isdigit() else value
         return cls(**fields)
 
@@ -148,6 +163,14 @@ class RowParser:
         value = self._get(row, column, line)
         if value is _BAD:
             return _BAD
+        if value is None:
+            self.problem(line, f"no label in column {column!r} (null)")
+            return _BAD
+        nan = isinstance(value, float) and not math.isfinite(value) and not self.spec.is_regression
+        if isinstance(value, dict | list) or nan:
+            what = json_type(value) if isinstance(value, dict | list) else repr(value)
+            self.problem(line, f"the label in column {column!r} is {what}, not a class or a score")
+            return _BAD
         if self.spec.is_regression:
             if isinstance(value, bool):  # JSON true/false: float() would take them as 1.0 and 0.0
                 self.problem(
@@ -216,9 +239,14 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
     A leading byte-order mark (Excel's CSVs, MRPC's train/dev files) is dropped.
     """
     path = Path(path)
+    if path.is_dir():
+        raise TextdistillError(f"{path} is a folder, not a file")
     if not path.is_file():
-        raise TextdistillError(f"no such file: {path}")
+        where = "" if path.is_absolute() else f" (looked for {path.absolute()})"
+        raise TextdistillError(f"no such file: {path}{where}")
     raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) and encoding.lower().replace("-", "") == "utf8":
+        raise DataError(path, [(1, "the file is UTF-16 (its byte-order mark says so): save it as UTF-8")])
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as err:
@@ -229,10 +257,12 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
                 (
                     line,
                     f"bytes {raw[err.start : err.end]!r} cannot be decoded as {encoding} ({err.reason}); "
-                    f"pass the file's encoding",
+                    "save the file as UTF-8 (e.g. iconv -f LATIN1 -t UTF-8 FILE > NEW)",
                 )
             ],
         ) from None
+    if "\r" in text and "\n" not in text:  # old Mac line ends: lines end in CR alone
+        text = text.replace("\r", "\n")
     return text.removeprefix("\ufeff")  # a byte-order mark would end up in the first column name
 
 
@@ -310,63 +340,100 @@ def _check_header(path: Path, line: int, names: list[str], delimiter: str, requi
         raise DataError(path, problems)
 
 
-def _parse_line(line: str, delimiter: str, quoting: int) -> list[str]:
-    """The fields of one line (``csv.Error`` when its quoting is broken)."""
-    if quoting == csv.QUOTE_NONE or '"' not in line:
-        return line.split(delimiter)
-    return next(csv.reader([line], delimiter=delimiter, quoting=quoting, strict=True))
+class _LineQuoting(Exception):
+    """A line whose quoting is not standard CSV (the message says how)."""
+
+
+def _split_csv_line(line: str, delimiter: str) -> list[str]:
+    """The fields of one CSV line with standard quoting (RFC 4180): a field that holds the
+    delimiter or a quote is quoted whole, with quotes inside doubled. Raises :class:`_LineQuoting`
+    for a quote left open at the end of the line, text after a closing quote, or a quote inside an
+    unquoted field (a stray quote, or the tail of a field with a line break)."""
+    fields, i, n = [], 0, len(line)
+    while True:
+        if i < n and line[i] == '"':  # a quoted field, to its closing quote
+            value, i = [], i + 1
+            while True:
+                j = line.find('"', i)
+                if j < 0:
+                    raise _LineQuoting("open")
+                value.append(line[i:j])
+                if j + 1 < n and line[j + 1] == '"':  # a doubled quote is a quote
+                    value.append('"')
+                    i = j + 2
+                    continue
+                i = j + 1
+                break
+            if i < n and line[i] != delimiter:
+                raise _LineQuoting(f"text after the closing quote of field {len(fields) + 1}")
+            fields.append("".join(value))
+        else:
+            j = line.find(delimiter, i)
+            value_ = line[i:] if j < 0 else line[i:j]
+            if '"' in value_:
+                raise _LineQuoting(f"a quote inside field {len(fields) + 1}, which is not quoted")
+            fields.append(value_)
+            i = n if j < 0 else j
+        if i >= n:
+            return fields
+        i += 1  # past the delimiter
+        if i == n:
+            fields.append("")
+            return fields
 
 
 def _line_records(
     text: str, delimiter: str, quoting: int, header: bool
 ) -> Iterator[tuple[int, list[str] | BadRow]]:
-    """One record per line (``\n`` or ``\r\n``; never U+2028 or a form feed inside a field)."""
+    """One record per line (``\n`` or ``\r\n``; never U+2028 or a form feed inside a field).
+
+    Each line is judged alone, so a stray quote costs its own line and never the next rows: with
+    literal quotes (``QUOTE_NONE``, a TSV) a line is split at the delimiter; with standard quoting
+    a line that breaks it is a :class:`BadRow` that says how (named as a field with a line break
+    when a quote left open closes a few lines on)."""
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     lines = [x.removesuffix("\r") for x in lines]
     width: int | None = None
-    skip_to = 0
     for i, line in enumerate(lines):
-        if i < skip_to:
-            continue
-        try:
-            fields = _parse_line(line, delimiter, quoting)
-        except csv.Error as err:
-            if "end of data" not in str(err):
-                yield i + 1, BadRow(f"broken quoting ({err}): quote the whole field, doubling quotes inside")
+        if quoting == csv.QUOTE_NONE or '"' not in line:
+            fields = line.split(delimiter)
+        else:
+            try:
+                fields = _split_csv_line(line, delimiter)
+            except _LineQuoting as err:
+                yield i + 1, BadRow(_quoting_problem(str(err), lines, i, delimiter, width))
                 continue
-            end = _closing_line(lines, i, delimiter, quoting, width)
-            if end is None:
-                yield (
-                    i + 1,
-                    BadRow(
-                        "a quote opened on this line is not closed on it (a stray quote?); "
-                        "if fields hold line breaks, pass --multiline (files: multiline: true)"
-                    ),
-                )
-            else:
-                skip_to = end + 1
-                yield (
-                    i + 1,
-                    BadRow(
-                        f"a quoted field runs from this line to line {end + 1} (a line break inside "
-                        "a field): if the file has such fields, pass --multiline (files: multiline: true)"
-                    ),
-                )
-            continue
         if width is None and header and fields and any(f.strip() for f in fields):
             width = len(fields)
         yield i + 1, fields
 
 
-def _closing_line(
-    lines: list[str], start: int, delimiter: str, quoting: int, width: int | None
-) -> int | None:
+MULTILINE_HINT = "pass --multiline (files: multiline: true)"
+
+
+def _quoting_problem(what: str, lines: list[str], i: int, delimiter: str, width: int | None) -> str:
+    """What to say about line ``i`` whose quoting broke (``what``: ``open`` or a description)."""
+    if what != "open":
+        return f"broken quoting ({what}): quote the whole field and double the quotes inside it"
+    end = _closing_line(lines, i, delimiter, width)
+    if end is None:
+        return (
+            "a quote opened on this line is not closed on it (a stray quote?); if fields hold line "
+            f"breaks, {MULTILINE_HINT}"
+        )
+    return (
+        f"a quoted field runs from this line to line {end + 1} (a line break inside a field?); if the "
+        f"file has such fields, {MULTILINE_HINT}; else it is a stray quote"
+    )
+
+
+def _closing_line(lines: list[str], start: int, delimiter: str, width: int | None) -> int | None:
     """The line (0-based) where a record opened on ``lines[start]`` closes with ``width`` fields,
     within :data:`LOOKAHEAD` lines; ``None`` when it does not (a stray quote)."""
     chunk = "\n".join(lines[start : start + LOOKAHEAD])
-    reader = csv.reader(io.StringIO(chunk, newline=""), delimiter=delimiter, quoting=quoting, strict=True)
+    reader = csv.reader(io.StringIO(chunk, newline=""), delimiter=delimiter, strict=True)
     try:
         fields = next(reader)
     except (csv.Error, StopIteration):
@@ -497,18 +564,20 @@ class Skipped:
 
 
 def table_rows(
-    path: str | Path, columns: Columns, encoding: str = "utf-8", multiline: bool = False
+    path: str | Path, columns: Columns | str | int, encoding: str = "utf-8", multiline: bool = False
 ) -> Iterable[tuple[int, Any]]:
     """The rows of a ``.csv``, ``.tsv`` / ``.txt`` or ``.jsonl`` / ``.json`` file (by suffix),
-    with a header when the columns are named; a header must hold every named column."""
+    with a header when the columns are named; a header must hold every named column (``columns``:
+    the mapping, or the one column that is needed)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
         return iter_jsonl(path, encoding)
     if suffix not in (".csv", ".tsv", ".txt"):
         raise TextdistillError(f"{path}: unknown file type {suffix!r}; use .csv, .tsv or .jsonl")
-    named = tuple(c for c in (columns.text, columns.text_pair, columns.label) if isinstance(c, str))
-    header = not isinstance(columns.text, int)
+    wanted = (columns.text, columns.text_pair, columns.label) if isinstance(columns, Columns) else (columns,)
+    named = tuple(c for c in wanted if isinstance(c, str))
+    header = not isinstance(wanted[0], int)
     delimiter = "," if suffix == ".csv" else "\t"
     return iter_delimited(
         path, delimiter, header=header, encoding=encoding, multiline=multiline, required=named
@@ -588,21 +657,39 @@ def infer_labels(
     path = Path(path)
     if columns is not None and columns.label is not None:
         column = columns.label
-    columns = columns or Columns(text=column if isinstance(column, str) else 0, label=column)
+    text_column = columns.text if columns is not None else None
     counts: Counter[str] = Counter()
-    first: tuple[int, str] | None = None
-    for line, row in table_rows(path, columns, encoding, multiline):
-        if not _has(row, column) or row[column] is None:
+    lines: dict[str, int] = {}
+    first: tuple[int, str, Any] | None = None  # the first row: its line, label and text
+    bad: list[tuple[int | None, str]] = []
+    rows = 0
+    for line, row in table_rows(path, columns or column, encoding, multiline):
+        rows += 1
+        if isinstance(row, BadRow):
+            bad.append((line, row.message))
             continue
-        value = _label_name(row[column])
-        if value:  # a missing label is not a class (read_table reports it)
-            counts[value] += 1
-            first = first or (line, value)
+        value = row[column] if _has(row, column) else None
+        if value is None or isinstance(value, dict | list) or (isinstance(value, float) and value != value):
+            continue  # not a class: read_table reports it
+        name = _label_name(value)
+        if name:  # a missing label is not a class (read_table reports it)
+            counts[name] += 1
+            lines.setdefault(name, line)
+            text = row[text_column] if text_column is not None and _has(row, text_column) else None
+            first = first or (line, name, text)
     if not counts:
-        raise DataError(path, [(None, f"every label in column {column!r} is empty")])
-    if isinstance(column, int) and first is not None and counts[first[1]] == 1:
+        if bad:  # the rows could not be read: say why, not that there are no labels
+            raise DataError(path, bad[:MAX_REPORTED], more=max(0, len(bad) - MAX_REPORTED))
+        what = (
+            "no examples in the file (it is empty)"
+            if not rows
+            else f"every label in column {column!r} is empty"
+        )
+        raise DataError(path, [(None, what)])
+    if isinstance(column, int) and first is not None and counts[first[1]] == 1 and len(counts) > 2:
         others = [n for v, n in counts.items() if v != first[1]]
-        if len(others) >= 2 and min(others) >= 2:
+        one_word = isinstance(first[2], str) and len(first[2].split()) == 1
+        if min(others) >= 2 or one_word:
             raise DataError(
                 path,
                 [
@@ -614,11 +701,31 @@ def infer_labels(
                     )
                 ],
             )
+    _warn_odd_labels(path, counts, lines)
     return tuple(
         sorted(
             counts, key=lambda v: (not v.lstrip("-").isdigit(), int(v) if v.lstrip("-").isdigit() else 0, v)
         )
     )
+
+
+def _warn_odd_labels(path: Path, counts: Counter[str], lines: dict[str, int]) -> None:
+    """A warning for labels that look like typos: classes seen on one line only, and names that
+    differ only in case (``Positive`` beside ``positive``)."""
+    if len(counts) > 2:
+        once = [f"{v!r} (line {lines[v]})" for v, n in counts.items() if n == 1]
+        if once and len(once) < len(counts):
+            warnings.warn(
+                f"{path}: the label {', '.join(once)} appears once: a class of its own, or a typo?",
+                stacklevel=3,
+            )
+    by_case: dict[str, list[str]] = {}
+    for v in counts:
+        by_case.setdefault(v.casefold(), []).append(v)
+    clash = [" / ".join(sorted(vs)) for vs in by_case.values() if len(vs) > 1]
+    if clash:
+        warnings.warn(f"{path}: labels that differ only in case are different classes: {'; '.join(clash)}",
+                      stacklevel=3)  # fmt: skip
 
 
 def _has(row: dict[Any, Any] | list[str] | BadRow, column: str | int) -> bool:

@@ -1,0 +1,294 @@
+"""The quality-speed frontier: every student kind against the teacher and the classic baselines.
+
+    python benchmarks/frontier.py [--tasks movie-sentiment trec6] [--seeds 1 2 3]
+                                  [--students bilstm-glove bilstm-teacher cnn-teacher transformer-2l]
+
+For each task: the teacher (``--teachers``/minilm-l6-TASK, from benchmarks/teachers.py), each
+student recipe of ``--students`` distilled from it (Hinton KD, alpha 0.5, T 2; best checkpoint by
+dev) with each seed, and the baselines fitted on the same labelled data: TF-IDF + logistic
+regression (``tfidf-lr``) and the teacher's static vectors averaged + logistic regression
+(``static-lr``, model2vec). Quality: dev and test, mean ± sample sd over seeds. Speed, last and
+back to back on the same dev examples: the teacher and the seed-1 students on PyTorch fp32 and on
+int8 ONNX (``textdistill export --int8``), throughput at batch 32 and latency at batch 1; a
+speed-up compares a student with the teacher on the same backend. Runs land in ``--runs`` and are
+reused when finished. Writes ``results/frontier.{md,json,png}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from common import finished_line, header_markdown, mean_sd, pm, run_distill, run_record
+from textdistill.artifacts import open_run
+from textdistill.bench import _onnx_runner, measure
+from textdistill.deploy import ONNX_FILES, export_folder, onnx_dir
+from textdistill.evaluate.baseline import evaluate_baseline
+from textdistill.evaluate.run_eval import evaluate_folder
+from textdistill.evaluate.speed import torch_runner
+from textdistill.runtime import set_threads
+
+GOALS = ((10.0, 0.97), (25.0, 0.95))  # (speed-up at batch 32, retention of the teacher's dev metric)
+BASELINE_MARGIN = 0.02  # the 10x student beats TF-IDF + LR on test by this much
+EMBED = {"embedding": "teacher", "embed_dim": 256}
+STUDENTS = {  # name: (student, epochs, lr)
+    "bilstm-glove": ({"kind": "bilstm", "embedding": "glove-6b-50d"}, 10, 1e-3),
+    "bilstm-teacher": ({"kind": "bilstm", **EMBED}, 10, 1e-3),
+    "cnn-teacher": ({"kind": "cnn", **EMBED}, 10, 1e-3),
+    "transformer-2l": (
+        {
+            "kind": "transformer",
+            "layers": 2,
+            "hidden": 384,
+            "heads": 12,
+            "intermediate": 1024,
+            "init_from_teacher": [1, 4],
+        },
+        3,
+        1e-4,
+    ),
+}
+BACKENDS = ("torch fp32", "onnx int8")
+
+
+def speeds(folder: Path, examples: list, latency_n: int) -> dict[str, dict]:
+    """Throughput at batch 32 and latency at batch 1 of a folder's model on PyTorch fp32 and int8
+    ONNX (exported first when missing), each on its own pre-tokenised batches of ``examples``."""
+    opened = open_run(folder)
+    student = opened.student
+    onnx = onnx_dir(folder, student, opened.spec.name)
+    if not (onnx / ONNX_FILES["onnx-int8"]).exists():
+        export_folder(folder, int8=True)
+    runners = {
+        "torch fp32": torch_runner(student.model),
+        "onnx int8": _onnx_runner(onnx / ONNX_FILES["onnx-int8"]),
+    }
+    out = {}
+    for backend, run in runners.items():
+        m = measure(run, student, examples, (32,), latency_n)
+        out[backend] = {"throughput_b32": m["throughput"][32], "latency_p50_ms": m["latency_ms"]["p50"]}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tasks", nargs="+", default=["movie-sentiment", "trec6"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    ap.add_argument("--students", nargs="+", default=list(STUDENTS), choices=list(STUDENTS))
+    ap.add_argument("--speed-examples", type=int, default=640, help="dev examples timed per model")
+    ap.add_argument("--latency-examples", type=int, default=200)
+    ap.add_argument("--teachers", default="runs/teachers")
+    ap.add_argument("--runs", default="runs/frontier")
+    ap.add_argument("--results", default="results/frontier")
+    ap.add_argument("--render", action="store_true", help="only redraw the tables and plot from the JSON")
+    args = ap.parse_args()
+    if args.render:
+        render(json.loads(Path(args.results + ".json").read_text()), args.results)
+        return
+    record = run_record()
+    rows: list[dict] = []
+    for task in args.tasks:
+        teacher = Path(args.teachers) / f"minilm-l6-{task}"
+        data = open_run(teacher).task_data()
+        primary = f"dev/{data.spec.primary_metric}"
+        trained = {}
+        for name in args.students:
+            student, epochs, lr = STUDENTS[name]
+            config = {
+                "task": task,
+                "teacher": str(teacher),
+                "student": student,
+                "method": {"name": "hinton"},
+                "train": {"epochs": epochs, "lr": lr},
+            }
+            runs = [Path(args.runs) / f"{task}-{name}-s{seed}" for seed in args.seeds]
+            results = [
+                run_distill(run, {**config, "train": {**config["train"], "seed": seed}})
+                for run, seed in zip(runs, args.seeds, strict=True)
+            ]
+            trained[name] = (runs, results)
+        # quality of every seed on the same examples, then speed back to back
+        t = evaluate_folder(teacher, data=data)
+        task_rows = [
+            {
+                "task": task,
+                "model": "teacher",
+                "kind": "teacher",
+                "seeds": [None],
+                "dev": [t["quality"][primary]],
+                "test": [t["quality"][primary.replace("dev/", "test/")]],
+                "parameters": t["parameters"],
+                "size_mb": t["size_mb"],
+                "folder": str(teacher),
+            }
+        ]
+        for name, (runs, results) in trained.items():
+            evals = [evaluate_folder(run, data=data) for run in runs]
+            task_rows.append(
+                {
+                    "task": task,
+                    "model": name,
+                    "kind": STUDENTS[name][0]["kind"],
+                    "seeds": args.seeds,
+                    "dev": [e["quality"][primary] for e in evals],
+                    "test": [e["quality"][primary.replace("dev/", "test/")] for e in evals],
+                    "parameters": evals[0]["parameters"],
+                    "size_mb": evals[0]["size_mb"],
+                    "folder": str(runs[0]),
+                    "train_seconds": [m["train_seconds"] for m in results],
+                    "finished": [m["finished"] for m in results],
+                }
+            )
+        sample = data.splits[data.eval_splits[0]][: args.speed_examples]
+        set_threads()
+        for row in task_rows:
+            for backend, speed in speeds(Path(row["folder"]), sample, args.latency_examples).items():
+                rows.append({**row, "backend": backend, **speed})
+        for teacher_dir in (None, teacher):
+            b = evaluate_baseline(data, args.speed_examples, teacher=teacher_dir)
+            rows.append(
+                {
+                    "task": task,
+                    "model": b["kind"],
+                    "kind": "baseline",
+                    "backend": "scikit-learn",
+                    "seeds": [0],
+                    "dev": [b["quality"][primary]],
+                    "test": [b["quality"][primary.replace("dev/", "test/")]],
+                    "parameters": b["parameters"],
+                    "size_mb": b["size_mb"],
+                    "folder": None,
+                    "throughput_b32": b["throughput_bs32"],
+                    "latency_p50_ms": b["latency_p50_ms"],
+                    "fit_seconds": b["fit_seconds"],
+                }
+            )
+    for r in rows:  # retention and speed-up against the teacher on the same backend (PyTorch for baselines)
+        teacher = next(
+            x
+            for x in rows
+            if x["task"] == r["task"]
+            and x["model"] == "teacher"
+            and x["backend"] == (r["backend"] if r["backend"] in BACKENDS else "torch fp32")
+        )
+        r["retention_dev"] = mean_sd(r["dev"])[0] / teacher["dev"][0]
+        r["speedup_b32"] = r["throughput_b32"] / teacher["throughput_b32"]
+    out = {**record, "args": vars(args), "rows": rows}
+    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.results + ".json").write_text(json.dumps(out, indent=2) + "\n")
+    render(out, args.results)
+
+
+def verdicts(rows: list[dict]) -> list[str]:
+    """Each goal, per task and backend: the best student that meets it, or the closest."""
+    lines = []
+    for task in dict.fromkeys(r["task"] for r in rows):
+        tfidf = next(r for r in rows if r["task"] == task and r["model"] == "tfidf-lr")
+        for backend in BACKENDS:
+            students = [
+                r
+                for r in rows
+                if r["task"] == task and r["backend"] == backend and r["kind"] not in ("teacher", "baseline")
+            ]
+            for speedup, retention in GOALS:
+                fast = [r for r in students if r["speedup_b32"] >= speedup]
+                if not fast:
+                    lines.append(f"- {task}, {backend}: no student at {speedup:g}x or more")
+                    continue
+                best = max(fast, key=lambda r: r["retention_dev"])
+                met = best["retention_dev"] >= retention
+                line = (
+                    f"- {task}, {backend}, {retention:.0%} at {speedup:g}x: {'met' if met else 'not met'} "
+                    f"(best at {speedup:g}x or more: {best['model']}, {best['retention_dev']:.1%} at "
+                    f"{best['speedup_b32']:.1f}x"
+                )
+                if speedup == GOALS[0][0]:
+                    gain = 100 * (mean_sd(best["test"])[0] - tfidf["test"][0])
+                    beats = gain >= 100 * BASELINE_MARGIN
+                    line += f"; test {gain:+.2f} points over TF-IDF + LR: {'met' if beats else 'not met'}"
+                lines.append(line + ")")
+    return lines
+
+
+def render(out: dict, results: str) -> None:
+    a = out["args"]
+    lines = [
+        "# The quality-speed frontier: students, the teacher and the classic baselines\n",
+        header_markdown(out),
+        *finished_line([r for r in out["rows"] if r.get("finished")], a["runs"]),
+        f"- seeds {a['seeds']} (mean ± sample sd); students distilled by Hinton KD (alpha 0.5, T 2) from "
+        "minilm-l6 fine-tuned on the task, best checkpoint by dev; speed on this machine, back to back, on "
+        f"{a['speed_examples']} dev examples (throughput, batch 32) and {a['latency_examples']} (latency, "
+        "batch 1), seed-1 students; speed-up and retention against the teacher on the same backend "
+        "(the baselines against the teacher on PyTorch; they run in scikit-learn, featurising included)\n",
+        "- goals (issue 18): 97% of the teacher's dev metric at 10x and 2 points over TF-IDF + LR on test; "
+        "95% at 25x\n",
+        "| task | model | backend | dev | test | retention (dev) | params | MB | ex/s bs32 | speed-up "
+        "| p50 ms bs1 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in out["rows"]:
+        lines.append(
+            f"| {r['task']} | {r['model']} | {r['backend']} | {pm(r['dev'])} | {pm(r['test'])} "
+            f"| {r['retention_dev']:.1%} | {r['parameters'] / 1e6:.2f}M | {r['size_mb']:.1f} "
+            f"| {r['throughput_b32']:.0f} | {r['speedup_b32']:.1f}x | {r['latency_p50_ms']:.2f} |"
+        )
+    lines += ["", "## Goals", "", *verdicts(out["rows"])]
+    Path(results + ".md").write_text("\n".join(lines) + "\n")
+    plot(out, results + ".png")
+    print("\n".join(lines))
+
+
+def plot(out: dict, path: str) -> None:
+    """Retention (dev) against speed-up (log scale), per task; one colour per model, one marker per
+    backend; the goals as target corners."""
+    tasks = list(dict.fromkeys(r["task"] for r in out["rows"]))
+    models = list(dict.fromkeys(r["model"] for r in out["rows"]))
+    colors = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(models)}
+    markers = {"torch fp32": "o", "onnx int8": "s", "scikit-learn": "^"}
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4.6), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        for r in (r for r in out["rows"] if r["task"] == task):
+            sd = mean_sd(r["dev"])[1] / next(
+                x["dev"][0] for x in out["rows"] if x["task"] == task and x["model"] == "teacher"
+            )
+            ax.errorbar(
+                r["speedup_b32"],
+                r["retention_dev"],
+                yerr=sd,
+                fmt=markers[r["backend"]],
+                color=colors[r["model"]],
+                ms=7,
+                capsize=3,
+                label=f"{r['model']} ({r['backend']})",
+            )
+        for speedup, retention in GOALS:
+            ax.plot([speedup, speedup], [retention, 1.02], color="red", lw=0.8, ls=":")
+            ax.plot(
+                [speedup, ax.get_xlim()[1] if ax.get_xlim()[1] > speedup else speedup * 4],
+                [retention, retention],
+                color="red",
+                lw=0.8,
+                ls=":",
+            )
+        ax.set(
+            xscale="log",
+            xlabel="speed-up over the teacher, batch 32 (same backend; log scale)",
+            ylabel="retention of the teacher's dev metric",
+            title=task,
+        )
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=6, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
