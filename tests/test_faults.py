@@ -323,3 +323,30 @@ def test_null_and_object_labels_are_named(tmp_path: Path) -> None:
         (1, "no label in column 'label' (null)"),
         (2, "the label in column 'label' is an object, not a class or a score"),
     ]
+
+
+def test_run_reads_the_students_files_as_the_teachers(tmp_path: Path) -> None:
+    from textdistill.artifacts import DataSource
+    from textdistill.config import validate
+    from textdistill.data.load import user_spec
+    from textdistill.run import data_section
+
+    source = DataSource("files", train=str(tmp_path / "t.csv"), dev=str(tmp_path / "d.csv"), bad_rows="skip",
+                        multiline=True)  # fmt: skip
+    files = data_section(user_spec("mine", ("neg", "pos"), False), source)["files"]
+    assert files["bad_rows"] == "skip" and files["multiline"] is True
+    cfg = validate({"task": "mine", "files": files, "teacher": "t", "student": {"kind": "bilstm"},
+                    "method": {"name": "hinton"}})  # fmt: skip
+    assert cfg.files is not None and cfg.files.bad_rows == "skip" and cfg.files.multiline
+
+
+def test_general_distill_reads_csv_files_by_their_text_column(tmp_path: Path) -> None:
+    from textdistill.recipes.general import _file_texts
+
+    good = write(tmp_path / "dev.csv", 'text,label\n"one, two",pos\nthree,neg\n')
+    assert _file_texts(str(good)) == ["one, two", "three"]
+    other = write(tmp_path / "other.csv", "review,label\nfour,pos\n")
+    with pytest.raises(DataError, match="no column 'text' in the header"):
+        _file_texts(str(other))
+    plain = write(tmp_path / "plain.txt", "five\n\nsix\n")
+    assert _file_texts(str(plain)) == ["five", "six"]

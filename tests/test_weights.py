@@ -118,3 +118,39 @@ def test_damaged_run_folders_say_to_restore_or_make_them_again(tiny_bert: Path, 
         f"error: {teacher / 'model.safetensors'} is damaged (header too large): it belongs to the run "
         f"folder {teacher}: restore that folder from a copy, or make it again (textdistill teach)"
     )
+
+
+def test_a_damaged_tokenizer_or_an_edited_config_is_named(tiny_bert: Path, tmp_path: Path) -> None:
+    from textdistill.models.weights import read_tokenizer
+
+    teacher = tmp_path / "teacher"
+    shutil.copytree(tiny_bert, teacher)
+    (teacher / "tokenizer.json").write_text('{"bad')
+    with pytest.raises(TextdistillError, match=r"tokenizer.json is damaged \("):
+        read_tokenizer(teacher)
+    shutil.copy(tiny_bert / "tokenizer.json", teacher / "tokenizer.json")
+    config = json.loads((teacher / "config.json").read_text())
+    (teacher / "config.json").write_text(
+        json.dumps({**config, "hidden_size": 30})
+    )  # 30 is not 4 heads' multiple
+    with pytest.raises(TextdistillError, match=f"the model at {teacher} does not load"):
+        HFClassifier.from_pretrained(str(teacher))
+
+
+def test_damaged_small_student_records_and_onnx_files_are_named(tmp_path: Path) -> None:
+    from tests.test_distill import setup_task, write_config
+
+    data, teacher = setup_task(tmp_path)
+    student = {"kind": "cnn", "embedding": "random", "embed_dim": 8, "widths": [2], "filters": 4, "fc": 6}
+    config = write_config(tmp_path, data, teacher, student, {"name": "hinton"}, "movie-sentiment")
+    assert runner.invoke(app, ["distill", str(config), "train.max_steps=2"]).exit_code == 0
+    run = tmp_path / "run"
+    assert runner.invoke(app, ["export", str(run)]).exit_code == 0
+    onnx = run / "onnx" / "model.onnx"
+    onnx.write_bytes(onnx.read_bytes()[:300])
+    result = runner.invoke(app, ["predict", str(run), "a good film", "--backend", "onnx"])
+    assert result.exit_code == 2 and f"{onnx} does not load in ONNX Runtime" in flat(result.output)
+    assert f"export it again with `textdistill export {run}`" in flat(result.output)
+    (run / "student" / "vocab.json").write_text("{bad")
+    result = runner.invoke(app, ["predict", str(run), "a good film"])
+    assert result.exit_code == 2 and f"{run / 'student' / 'vocab.json'} is damaged" in flat(result.output)

@@ -436,17 +436,14 @@ def open_run(folder: str | Path, task: str | None = None, warn_unfinished: bool 
 def hf_teacher(folder: Path, max_length: int, order: list[int] | None = None) -> tuple[Student, Path]:
     """A Hugging Face classifier folder as a servable model (its outputs in ``order``, when given)
     and its weights file; it reads at most ``max_length`` tokens, never past its position table."""
-    from transformers import AutoTokenizer
-
     from textdistill.models.bundle import Student
     from textdistill.models.teacher import HFClassifier, Reordered
+    from textdistill.models.weights import read_tokenizer
 
     model = HFClassifier.from_pretrained(str(folder))
     served: Any = model if order is None else Reordered(model, order)
     max_length = min(max_length, model.model.config.max_position_embeddings)
-    student = Student(
-        served, "teacher", tokenizer=AutoTokenizer.from_pretrained(folder), max_length=max_length
-    )
+    student = Student(served, "teacher", tokenizer=read_tokenizer(folder), max_length=max_length)
     weights = next((p for p in model_files(folder) if p.suffix in (".safetensors", ".bin")), folder)
     return student, weights
 

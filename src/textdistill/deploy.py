@@ -130,7 +130,14 @@ def onnx_session(path: Path, threads: int | None = None):
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or os.cpu_count() or 1
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # a truncated or foreign file: ONNX Runtime's own errors name no file
+        folder = next((p.parent for p in path.parents if p.name == "onnx"), path.parent)  # the run folder
+        raise TextdistillError(
+            f"{path} does not load in ONNX Runtime ({' '.join(str(err).split())[:200]}): export it again "
+            f"with `textdistill export {folder}`"
+        ) from err
 
 
 @dataclass

@@ -123,7 +123,7 @@ def data_section(spec: TaskSpec, source: DataSource) -> dict:
     files = {
         "train": source.train, "dev": source.dev, "test": source.test, "columns": source.columns,
         "labels": labels, "regression": source.regression, "metric": spec.primary_metric,
-        "positive": spec.positive,
+        "positive": spec.positive, "bad_rows": source.bad_rows, "multiline": source.multiline,
     }  # fmt: skip
     return {"task": spec.name, "files": files}
 

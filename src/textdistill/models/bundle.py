@@ -73,20 +73,22 @@ def load_student(folder: str | Path, max_length: int = 128) -> Student:
     if (folder / "student_config.json").exists():  # a word-level student: a BiLSTM or a CNN
         from textdistill.models.bilstm import BiLSTMStudent
         from textdistill.models.cnn import ARCH, CNNStudent
+        from textdistill.models.weights import reading_weights
 
-        arch = json.loads((folder / "student_config.json").read_text()).get("arch", "bilstm")
+        with reading_weights(folder):  # a damaged record is named
+            arch = json.loads((folder / "student_config.json").read_text()).get("arch", "bilstm")
+            vocab = load_vocab(folder / "vocab.json")
         model = CNNStudent.load(folder) if arch == ARCH else BiLSTMStudent.load(folder)
-        return Student(model, arch, vocab=load_vocab(folder / "vocab.json"), max_length=max_length)
+        return Student(model, arch, vocab=vocab, max_length=max_length)
     if (folder / "config.json").exists():
-        from transformers import AutoTokenizer
-
         from textdistill.models.teacher import HFClassifier
+        from textdistill.models.weights import read_tokenizer
 
         model = HFClassifier.from_pretrained(str(folder))
         return Student(
             model,
             "transformer",
-            tokenizer=AutoTokenizer.from_pretrained(folder),
+            tokenizer=read_tokenizer(folder),
             max_length=min(max_length, model.model.config.max_position_embeddings),
         )
     raise TextdistillError(f"{folder} holds no student (no student_config.json or config.json)")

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from textdistill.data.spec import TaskSpec
 from textdistill.models.outputs import ModelOutput
-from textdistill.models.weights import reading_weights
+from textdistill.models.weights import read_tokenizer, reading_weights
 
 
 class MultiTaskModel(nn.Module):
@@ -77,14 +77,14 @@ def open_task_view(folder: str | Path, spec: TaskSpec) -> tuple[TaskView, object
     """Task ``spec`` of a saved multi-task run (``<folder>/model``): ``(its view, the tokenizer)``."""
     import json
 
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
 
     model_dir = Path(folder) / "model"
     specs = [TaskSpec.from_dict(d) for d in json.loads((model_dir / "tasks.json").read_text())]
     with reading_weights(model_dir):
         model = MultiTaskModel(AutoModel.from_pretrained(model_dir), specs)
         load_heads(model_dir, model)
-    return TaskView(model, spec.name).eval(), AutoTokenizer.from_pretrained(model_dir)
+    return TaskView(model, spec.name).eval(), read_tokenizer(model_dir)
 
 
 def load_multitask(folder: Path, model: MultiTaskModel) -> None:

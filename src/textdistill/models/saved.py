@@ -73,7 +73,7 @@ class SavedStudent:
         from textdistill.models.weights import reading_weights
 
         folder = Path(folder)
-        model = cls(**cls.kwargs(json.loads((folder / CONFIG_NAME).read_text())))
-        with reading_weights(folder / WEIGHTS_NAME):
+        with reading_weights(folder):  # a damaged config or weights file is named
+            model = cls(**cls.kwargs(json.loads((folder / CONFIG_NAME).read_text())))
             model.load_state_dict(load_file(folder / WEIGHTS_NAME))  # type: ignore[attr-defined]
         return model

@@ -17,14 +17,13 @@ from transformers import (
     AutoConfig,
     AutoModel,
     AutoModelForSequenceClassification,
-    AutoTokenizer,
     PreTrainedTokenizerBase,
 )
 
 from textdistill.data.spec import TaskSpec
 from textdistill.errors import TextdistillError
 from textdistill.models.outputs import ModelOutput
-from textdistill.models.weights import reading_weights
+from textdistill.models.weights import read_tokenizer, reading_weights
 
 
 def resolve_model(name_or_path: str) -> str:
@@ -195,7 +194,7 @@ class Reordered(nn.Module):
 
 
 def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
-    return AutoTokenizer.from_pretrained(resolve_model(name_or_path))
+    return read_tokenizer(resolve_model(name_or_path))
 
 
 @torch.no_grad()

@@ -27,7 +27,6 @@ from pathlib import Path
 from torch import Tensor, nn
 from transformers import (
     AutoConfig,
-    AutoTokenizer,
     BertConfig,
     BertForSequenceClassification,
     PretrainedConfig,
@@ -36,6 +35,7 @@ from transformers import (
 from textdistill.data.spec import TaskSpec
 from textdistill.errors import TextdistillError
 from textdistill.models.teacher import HFClassifier, load_encoder, resolve_model
+from textdistill.models.weights import read_tokenizer
 
 # Files whose presence says a folder holds a tokenizer (the teacher's; the student shares it).
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
@@ -45,7 +45,7 @@ def _teacher_pad_id(path: str, config: PretrainedConfig) -> int:
     """The padding id the teacher's tokenizer pads batches with (else the config's, else 0)."""
     folder = Path(path)
     if folder.is_dir() and any((folder / name).exists() for name in _TOKENIZER_FILES):
-        pad = AutoTokenizer.from_pretrained(path).pad_token_id
+        pad = read_tokenizer(path).pad_token_id
         if pad is not None:
             return int(pad)
     pad = getattr(config, "pad_token_id", None)

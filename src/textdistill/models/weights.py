@@ -17,6 +17,7 @@ import json
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from safetensors import SafetensorError, safe_open
 
@@ -33,16 +34,22 @@ REMAKE = {  # the command that makes each kind of run folder again
 }
 
 
+RECORDS = (  # the JSON files a model folder is read through: the config, the tokenizer's, a small student's
+    "config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
+    "student_config.json",
+)  # fmt: skip
+
+
 def model_files_to_examine(target: str | Path) -> list[Path]:
     """The files a load from ``target`` reads that can be examined: ``target`` itself when it is a
-    file, else the folder's weight files and its ``config.json`` (none for a hub name)."""
+    file, else the folder's JSON records (config, tokenizer) and weight files (none for a hub name)."""
     target = Path(target)
     if target.is_file():
         return [target]
     if not target.is_dir():
         return []
     weights = sorted(p for p in target.iterdir() if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
-    return [*([target / "config.json"] if (target / "config.json").is_file() else []), *weights]
+    return [*(target / name for name in RECORDS if (target / name).is_file()), *weights]
 
 
 def damage(path: Path) -> str | None:
@@ -63,7 +70,7 @@ def damage(path: Path) -> str | None:
                     return f"its member {bad} fails its CRC"
             elif path.read_bytes()[:1] != b"\x80":  # a pickle (torch's format before 1.6) starts so
                 return "neither a torch zip archive nor a pickle"
-        elif path.name == "config.json" and not isinstance(json.loads(path.read_text()), dict):
+        elif path.suffix == ".json" and not isinstance(json.loads(path.read_text()), dict):
             return "not a JSON object"
     except SafetensorError as err:  # its header does not describe the file
         return str(err).removeprefix("Error while deserializing header: ")
@@ -115,15 +122,31 @@ def damaged_model_file(target: str | Path) -> TextdistillError | None:
 
 @contextlib.contextmanager
 def reading_weights(target: str | Path) -> Iterator[None]:
-    """Run a load of the model at ``target`` (a folder, a weights file, or a hub name); if it
-    fails and one of the files it reads is damaged, raise a :class:`TextdistillError` naming that
-    file and what to do instead of the loader's error."""
+    """Run a load of the model at ``target`` (a folder, a weights file, or a hub name). If it fails,
+    raise a :class:`TextdistillError` instead of the loader's error: naming the damaged file and
+    what to do when one of the files it reads is damaged, else saying that the model at ``target``
+    does not load and why (a config that does not fit its weights, say)."""
     try:
         yield
     except TextdistillError:
         raise
     except Exception as err:
         named = damaged_model_file(target)
-        if named is None:
+        if named is not None:
+            raise named from err
+        if not Path(target).exists():
             raise
-        raise named from err
+        message = " ".join(str(err).split()) or type(err).__name__
+        raise TextdistillError(
+            f"the model at {target} does not load ({type(err).__name__}: {message[:400]}); its files read "
+            "as what they are, so they may not fit each other (a config.json edited after training?)"
+        ) from err
+
+
+def read_tokenizer(folder: str | Path) -> Any:
+    """``AutoTokenizer.from_pretrained(folder)`` under :func:`reading_weights`: a damaged
+    ``tokenizer.json`` is named."""
+    from transformers import AutoTokenizer
+
+    with reading_weights(folder):
+        return AutoTokenizer.from_pretrained(folder)

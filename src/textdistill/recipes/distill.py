@@ -62,9 +62,8 @@ def build_student(
                 len(vocab), spec.num_labels, s.embed_dim, s.hidden, s.fc, s.dropout, **shape
             )
         return Student(model, s.kind, vocab=vocab, max_length=cfg.train.max_length)
-    from transformers import AutoTokenizer
-
     from textdistill.models.transformer import build_transformer_student
+    from textdistill.models.weights import read_tokenizer
 
     teacher = teacher or local_folder(cfg.teacher)
     if s.init_from_teacher is not None and is_ensemble(teacher):
@@ -78,7 +77,7 @@ def build_student(
         model = build_transformer_student(
             str(teacher), spec, s.layers, s.hidden, s.heads, s.intermediate, s.init_from_teacher, s.dropout
         )
-    tokenizer = AutoTokenizer.from_pretrained(teacher)
+    tokenizer = read_tokenizer(teacher)
     max_length = min(cfg.train.max_length, model.model.config.max_position_embeddings)
     return Student(model, "transformer", tokenizer=tokenizer, max_length=max_length)
 

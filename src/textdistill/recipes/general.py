@@ -40,12 +40,30 @@ HEADLESS = TaskSpec("general", ("a", "b"), ("accuracy",), description="no task: 
 
 
 def _file_texts(path: str) -> list[str]:
-    """Texts of a JSONL file (``text`` and ``text_pair`` fields) or a plain text file (a line each)."""
-    from textdistill.data.readers import read_text, read_texts
+    """Texts of a JSONL file (``text`` and ``text_pair`` fields), of a CSV / TSV file (its ``text``
+    and, when it has one, ``text_pair`` column; the header must have them) or of any other file (a
+    line each)."""
+    from textdistill.data.readers import (
+        UNLABELLED,
+        Columns,
+        iter_delimited,
+        read_table,
+        read_text,
+        read_texts,
+    )
 
-    if Path(path).suffix != ".jsonl":
-        return [line.strip() for line in read_text(path).split("\n") if line.strip()]
-    return [t for _, e, _ in read_texts(path) for t in (e.text, e.text_pair) if t]
+    suffix = Path(path).suffix.lower()
+    if suffix == ".jsonl":
+        return [t for _, e, _ in read_texts(path) for t in (e.text, e.text_pair) if t]
+    if suffix in (".csv", ".tsv"):
+        delimiter = "," if suffix == ".csv" else "\t"
+        header = next(iter(iter_delimited(path, delimiter, required=("text",))), None)
+        pair = isinstance(header, tuple) and isinstance(header[1], dict) and "text_pair" in header[1]
+        rows = read_table(
+            path, UNLABELLED, Columns(text="text", text_pair="text_pair" if pair else None, label=None)
+        )
+        return [t for e in rows for t in (e.text, e.text_pair) if t]
+    return [line.strip() for line in read_text(path).split("\n") if line.strip()]
 
 
 def build_corpus(cfg: GeneralConfig) -> tuple[list[str], dict]:
@@ -107,11 +125,12 @@ def general_distill(cfg: GeneralConfig, resume: bool = False) -> dict:
 
 
 def _general(cfg: GeneralConfig, run: RunFolder, dist: Dist) -> dict:
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoConfig
 
     from textdistill.data.encode import EncodedDataset, make_loader
     from textdistill.models.teacher import resolve_model
     from textdistill.models.transformer import build_transformer_student
+    from textdistill.models.weights import read_tokenizer
 
     seed = set_seed(cfg.seed)
     set_threads(max(1, (os.cpu_count() or 1) // dist.local_world))
@@ -143,7 +162,7 @@ def _general(cfg: GeneralConfig, run: RunFolder, dist: Dist) -> dict:
     student = build_transformer_student(
         teacher_dir, HEADLESS, cfg.layers, cfg.hidden, cfg.heads, cfg.intermediate
     )
-    tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
+    tokenizer = read_tokenizer(teacher_dir)
     t_cfg = AutoConfig.from_pretrained(teacher_dir)
     max_length = min(cfg.max_length, student.model.config.max_position_embeddings)
 

@@ -295,10 +295,9 @@ def teacher_outputs(
         return TeacherOutputs(
             combined([p.logits for p in parts], mode), key, from_cache=all(p.from_cache for p in parts)
         )
-    from transformers import AutoTokenizer
-
     from textdistill.data.encode import PaddingCollator
     from textdistill.models.teacher import HFClassifier
+    from textdistill.models.weights import read_tokenizer
 
     max_length = min(max_length, position_limit(teacher_dir))  # never past the teacher's position table
     key = fingerprint(teacher_dir, examples, max_length)
@@ -315,7 +314,7 @@ def teacher_outputs(
             if "sha256" not in meta:  # from before checksums, and sound: it gets its record (read_entry)
                 write_entry(path, logits, pooled, meta)
             return TeacherOutputs(logits, key, from_cache=True, features=pooled)
-    tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
+    tokenizer = read_tokenizer(teacher_dir)
     teacher = HFClassifier.from_pretrained(str(teacher_dir)).to(device)
     started = time.perf_counter()
     logits, pooled = compute_outputs(
