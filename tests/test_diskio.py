@@ -165,7 +165,40 @@ def test_a_full_disk_while_teach_saves_its_best_model_keeps_the_previous_one(
     monkeypatch.setattr(HFClassifier, "save", save)
     result = teach(tmp_path, tiny_bert, "--max-steps", "1", "--labels", "neg,pos", "--seed", "3")
     assert result.exit_code == 2, result.output
-    assert f"cannot write {out}: no space left on device" in " ".join(result.output.split())
+    said = " ".join(result.output.split())
+    assert f"cannot write {out / 'model.safetensors'}: no space left on device" in said
+    assert "the previous model.safetensors is kept" in said and said.endswith("run the same command again")
     kept = load_file(out / "model.safetensors")  # the earlier model, whole
     assert kept.keys() == before.keys() and all(torch.equal(kept[k], before[k]) for k in kept)
     assert not (out / ".saving").exists() and leftovers(tmp_path) == []
+
+
+def test_a_full_disk_during_export_keeps_the_previous_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from tests.test_distill import setup_task, write_config
+    from textdistill import deploy
+    from textdistill.cli import app
+
+    runner = CliRunner()
+    data, teacher = setup_task(tmp_path)
+    student = {"kind": "cnn", "embedding": "random", "embed_dim": 8, "widths": [2], "filters": 4, "fc": 6}
+    config = write_config(tmp_path, data, teacher, student, {"name": "hinton"}, "movie-sentiment")
+    assert runner.invoke(app, ["distill", str(config), "train.max_steps=2"]).exit_code == 0
+    run = tmp_path / "run"
+    assert runner.invoke(app, ["export", str(run)]).exit_code == 0
+    before = (run / "onnx" / "model.onnx").read_bytes()
+
+    def full(student, spec, path: Path, opset: int = 17):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half an onnx file")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(deploy, "export_onnx", full)
+    result = runner.invoke(app, ["export", str(run)])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and f"cannot write {run / 'onnx'}: no space left on device" in said
+    assert "the previous onnx/ is kept" in said and said.endswith("run the same command again")
+    assert (run / "onnx" / "model.onnx").read_bytes() == before and leftovers(tmp_path) == []

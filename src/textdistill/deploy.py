@@ -16,10 +16,10 @@ equals the packed student.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,8 +27,10 @@ from torch import Tensor, nn
 
 from textdistill.data.encode import WordVocab
 from textdistill.data.spec import Example, TaskSpec
+from textdistill.diskio import AGAIN
 from textdistill.errors import TextdistillError
 from textdistill.models.bundle import Student
+from textdistill.train.checkpoint import atomic_folder
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
@@ -264,14 +266,29 @@ def export_folder(
     """Export a run's student (or a teacher, or one ``task`` of a multi-task run: the shared
     encoder with that task's head) to :func:`onnx_dir` and check it on the dev set."""
     from textdistill.artifacts import open_run
-    from textdistill.evaluate.metrics import compute_metrics
 
     folder = Path(folder)
     opened = open_run(folder, task)
     student, spec = opened.student, opened.spec
     task_data = opened.task_data()
     out = onnx_dir(folder, student, spec.name)
-    shutil.rmtree(out, ignore_errors=True)
+    with atomic_folder(out, then=AGAIN) as staging:  # a failed export (a full disk) keeps the previous one
+        return _export_into(staging, out, student, spec, task_data, int8, check_examples)
+
+
+def _export_into(
+    out: Path,
+    final: Path,
+    student: Student,
+    spec: TaskSpec,
+    task_data: Any,
+    int8: bool,
+    check_examples: int | None,
+) -> dict:
+    """Write the ONNX files, the vocabulary or tokenizer and ``export.json`` into ``out`` (to be
+    moved to ``final``) and check every backend against PyTorch on the dev set; returns the record."""
+    from textdistill.evaluate.metrics import compute_metrics
+
     started = time.perf_counter()
     names = export_onnx(student, spec, out / ONNX_FILES["onnx"])
     files = {"onnx": ONNX_FILES["onnx"]}
@@ -302,7 +319,7 @@ def export_folder(
         check[backend] = entry
     record = {
         "kind": student.kind,
-        "folder": str(out),
+        "folder": str(final),
         "task": spec.to_dict(),
         "max_length": student.max_length,
         "inputs": list(names),

@@ -110,7 +110,12 @@ def os_error_of(exc: BaseException) -> OSError | None:
 
 
 def disk_error(
-    exc: BaseException, path: Path, size: int | None = None, then: str = AGAIN, folder: bool = False
+    exc: BaseException,
+    path: Path,
+    size: int | None = None,
+    then: str = AGAIN,
+    folder: bool = False,
+    previous: bool | None = None,
 ) -> DiskError | None:
     """The :class:`DiskError` for ``exc``, raised while writing ``path`` (a file, or a ``folder``;
     ``size`` bytes, when known), if the operating system refused the write: why, the space free
@@ -127,10 +132,11 @@ def disk_error(
         shown = ", ".join(s for s in sizes if s)
         reason += f" ({shown})" if shown else ""
     name = path.name + ("/" if folder else "")
-    previous = f"the previous {name} is kept" if path.exists() else f"no {name} is left half-written"
+    kept = path.exists() if previous is None else previous
+    previous_ = f"the previous {name} is kept" if kept else f"no {name} is left half-written"
     advice = _WHAT_TO_DO.get(err.errno or -1)
     return DiskError(
-        f"cannot write {path}: {reason}; {previous}: {advice + ', then ' if advice else ''}{then}",
+        f"cannot write {path}: {reason}; {previous_}: {advice + ', then ' if advice else ''}{then}",
         path,
         err.errno,
     )

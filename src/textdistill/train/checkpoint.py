@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from textdistill.diskio import RESUME, disk_error, write_atomic
+from textdistill.diskio import AGAIN, RESUME, disk_error, write_atomic
 from textdistill.errors import TextdistillError
 
 FORMAT = 1
@@ -79,7 +79,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 
 @contextmanager
-def atomic_folder(folder: Path, then: str = RESUME) -> Iterator[Path]:
+def atomic_folder(folder: Path, then: str | None = None) -> Iterator[Path]:
     """Write a folder's files into a fresh sibling, then swap it in: a run killed mid-save keeps
     the previous folder (at ``folder`` or, killed between the two renames, ``<folder>.old``,
     which :func:`recover_folder` puts back). A failed write removes the sibling; one the operating
@@ -93,7 +93,7 @@ def atomic_folder(folder: Path, then: str = RESUME) -> Iterator[Path]:
         yield new
     except BaseException as err:
         shutil.rmtree(new, ignore_errors=True)
-        refused = disk_error(err, folder, then=then, folder=True)
+        refused = disk_error(err, folder, then=then or _then(folder.parent), folder=True)
         if refused is not None:
             raise refused from err
         raise
@@ -105,7 +105,7 @@ def atomic_folder(folder: Path, then: str = RESUME) -> Iterator[Path]:
 
 
 @contextmanager
-def files_into(folder: Path, then: str = RESUME) -> Iterator[Path]:
+def files_into(folder: Path, then: str | None = None) -> Iterator[Path]:
     """Write files into a fresh staging folder inside ``folder``, then move each over its namesake
     (``os.replace``): every file in ``folder`` is whole, the previous one or the new one, for a
     folder that holds more than the saved files (a teacher's run folder: its manifest, log and
@@ -119,12 +119,19 @@ def files_into(folder: Path, then: str = RESUME) -> Iterator[Path]:
         for path in sorted(staging.iterdir()):
             os.replace(path, folder / path.name)
     except BaseException as err:
-        refused = disk_error(err, folder, then=then, folder=True)
+        weights = folder / "model.safetensors"  # what the message names: the file the model is known by
+        refused = disk_error(err, weights, then=then or _then(folder))
         if refused is not None:
             raise refused from err
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _then(run: Path) -> str:
+    """What to run after a failed save into ``run``: ``--resume`` when a checkpoint is there to
+    continue from, else the same command."""
+    return RESUME if (run / "checkpoint.pt").exists() else AGAIN
 
 
 def recover_folder(folder: Path) -> None:
