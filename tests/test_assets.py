@@ -449,6 +449,19 @@ def test_assets_list_says_damaged(fake_trec: dict[str, int]) -> None:
     assert "no" in sms.split()
 
 
+def test_a_damaged_asset_json_is_damaged_not_unfetched(fake_trec: dict[str, int], capsys) -> None:
+    folder = fetch.fetch("trec6")
+    (folder / "asset.json").write_text("{oops")
+    result = runner.invoke(app, ["assets", "verify", "trec6"])
+    assert result.exit_code == 1 and "its asset.json does not read as a record" in flat(result.output)
+    capsys.readouterr()
+    assert fetch.path("trec6") == folder  # converted again, saying why
+    assert "asset trec6: its asset.json does not read as a record; converting it again" in flat(
+        capsys.readouterr().err
+    )
+    assert fetch.inspect(registry.ASSETS["trec6"]).state == "ok"
+
+
 def test_assets_verify_reports_a_truncated_download_and_repair_fetches_it(
     fake_trec: dict[str, int], isolated_home: Path
 ) -> None:

@@ -350,3 +350,27 @@ def test_general_distill_reads_csv_files_by_their_text_column(tmp_path: Path) ->
         _file_texts(str(other))
     plain = write(tmp_path / "plain.txt", "five\n\nsix\n")
     assert _file_texts(str(plain)) == ["five", "six"]
+
+
+def test_texts_from_csv_or_jsonl_and_nothing_else(tmp_path: Path) -> None:
+    from textdistill.errors import TextdistillError
+
+    csv_file = write(tmp_path / "in.csv", 'text,text_pair\n"a, b",c\n,d\n')
+    with pytest.raises(DataError) as err:
+        read_texts(csv_file)
+    assert err.value.problems == [(3, "empty text in column 'text'")]
+    write(csv_file, 'text,text_pair\n"a, b",c\n')
+    assert [(n, e) for n, e, _ in read_texts(csv_file)] == [(2, Example("a, b", "c"))]
+    with pytest.raises(TextdistillError, match=r"unknown file type '\.xlsx'"):
+        read_texts(write(tmp_path / "in.xlsx", "x"))
+
+
+def test_evaluate_warns_when_the_data_changed_since_the_run(tmp_path: Path, tiny_bert: Path) -> None:
+    train = write_jsonl(tmp_path / "train.jsonl", toy_rows(16))
+    dev = write_jsonl(tmp_path / "dev.jsonl", toy_rows(8))
+    assert teach(tmp_path, tiny_bert, train, dev).exit_code == 0
+    assert "changed since the run" not in flat(runner.invoke(app, ["evaluate", str(tmp_path / "out")]).output)
+    write_jsonl(dev, toy_rows(9))
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "out")])
+    assert result.exit_code == 0
+    assert "the dev data changed since the run was made (9 examples now, 8 recorded)" in flat(result.output)

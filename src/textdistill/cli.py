@@ -875,7 +875,8 @@ def predict_cmd(
     text: Annotated[str | None, typer.Argument(help="the text to classify")] = None,
     pair: Annotated[str | None, typer.Option(help="the second text, for pair tasks")] = None,
     file: Annotated[
-        Path | None, typer.Option(help="JSONL with text (and text_pair) per line: predicts them all")
+        Path | None,
+        typer.Option(help="JSONL with text (and text_pair) per line, or a CSV/TSV with those columns"),
     ] = None,
     backend: Annotated[
         str, typer.Option(help="torch, onnx or onnx-int8 (after textdistill export)")

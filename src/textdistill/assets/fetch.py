@@ -188,6 +188,8 @@ def inspect(asset: Asset, full: bool = False) -> Inspection:
     that mtime recorded (the marker is rewritten), so it is not hashed again next time."""
     marker = read_marker(asset)
     if marker is None:
+        if (asset_dir(asset.name) / MARKER).exists():  # there, but not a record any more
+            return Inspection("damaged", [f"its {MARKER} does not read as a record"])
         return Inspection("not fetched")
     if marker.get("version") != asset.version:
         return Inspection(
@@ -269,7 +271,7 @@ def path(name: str) -> Path:
     """The folder of a fetched asset (checked, and converted again when damaged or outdated, as
     :func:`fetch` does); a clear error when it has not been fetched."""
     asset = get_asset(name)
-    if read_marker(asset) is None:
+    if not (asset_dir(asset.name) / MARKER).exists():
         raise AssetError(f"asset {name!r} is not fetched yet: run `textdistill assets fetch {name}`")
     return fetch(name)
 

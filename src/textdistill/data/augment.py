@@ -298,7 +298,16 @@ class TransferSet:
         sources = [_int_field(row, "source") for _, _, row in rows]
         rounds = [_int_field(row, "round") for _, _, row in rows]
         stats_file = Path(str(path) + ".stats.json")
-        stats = json.loads(stats_file.read_text()) if stats_file.exists() else {"kept": len(examples)}
+        stats: Any = {"kept": len(examples)}
+        if stats_file.exists():
+            try:
+                stats = json.loads(stats_file.read_text())
+            except (OSError, ValueError) as err:
+                raise TextdistillError(
+                    f"{stats_file} does not read as JSON ({err}): delete it or fix it"
+                ) from None
+            if not isinstance(stats, dict):
+                raise TextdistillError(f"{stats_file} is not the statistics of a transfer set: delete it")
         return cls(examples, sources, rounds, stats)
 
 
@@ -389,6 +398,8 @@ def transfer_damage(path: Path) -> str | None:
         data = path.read_bytes()
     except (OSError, ValueError) as err:
         return f"unreadable: {err}"
+    if not isinstance(stats, dict):
+        return "its statistics are not a mapping"
     rows = data.count(b"\n")
     expected = stats.get("rows", stats.get("kept"))
     if "sha256" in stats and hashlib.sha256(data).hexdigest() != stats["sha256"]:

@@ -491,12 +491,31 @@ UNLABELLED = TaskSpec("texts", None, ("pearson",), description="unlabelled texts
 
 
 def read_texts(path: str | Path, encoding: str = "utf-8") -> list[tuple[int, Example, dict[str, Any]]]:
-    """The unlabelled texts of a JSONL file: ``text`` and, where a line has one, ``text_pair``.
+    """The unlabelled texts of a JSONL file (``text`` and, where a line has one, ``text_pair``) or
+    of a CSV / TSV file (its ``text`` and, when the header has one, ``text_pair`` column).
 
-    Returns ``(line, example, object)`` for each line (the object for any other fields); bad lines
+    Returns ``(line, example, object)`` for each line (the object for any other fields, empty for
+    a CSV); bad lines
     (not JSON, no text, a text or pair that is not a non-empty string, undecodable bytes) are
     reported together, each with its line, as in every other reader."""
     path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv"):  # by the header's text (and text_pair) columns
+        rows = iter_delimited(path, "," if suffix == ".csv" else "\t", encoding=encoding, required=("text",))
+        first = next(iter(rows), None)
+        pair = first is not None and isinstance(first[1], dict) and "text_pair" in first[1]
+        columns = Columns(text="text", text_pair="text_pair" if pair else None, label=None)
+        reader = RowParser(path, UNLABELLED, columns)
+        found = [(n, e, {}) for n, row in table_rows(path, columns, encoding) if (e := reader.parse(row, n))]
+        reader.finish()
+        if not found:
+            raise DataError(path, [(None, "no texts in the file")])
+        return found
+    if suffix not in (".jsonl", ".json"):
+        raise TextdistillError(
+            f"{path}: unknown file type {suffix!r}: give JSON lines (.jsonl: text and text_pair per line) "
+            "or a .csv / .tsv with a text column"
+        )
     parser = RowParser(path, UNLABELLED, Columns(text="text", label=None))
     out = []
     for line, row in iter_jsonl(path, encoding):

@@ -45,6 +45,8 @@ def evaluate_folder(
     opened = open_for(folder, data.spec) if data is not None else open_run(folder, task)
     student = opened.student
     task_data = data or opened.task_data()
+    if data is None:
+        warn_changed(folder, opened.manifest.get("data") or {}, task_data)
     spec = task_data.spec  # with data given, its metric and positive class score every model
     splits = task_data.labelled_splits
     evals = {
@@ -79,6 +81,21 @@ def evaluate_folder(
     name = "evaluation.json" if student.kind != "multitask" else f"evaluation-{spec.name}.json"
     (Path(folder) / name).write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def warn_changed(folder: str | Path, recorded: dict, task_data: TaskData) -> None:
+    """A warning for each split whose examples differ from the ones the run recorded (files edited
+    since): the scores are then on the data as it is now, not as the run saw it."""
+    import warnings
+
+    for split, was in (recorded.get("splits") or {}).items():
+        now = task_data.splits.get(split)
+        if now is not None and was.get("sha256") not in (None, examples_fingerprint(now)):
+            warnings.warn(
+                f"{folder}: the {split} data changed since the run was made ({len(now)} examples now, "
+                f"{was.get('examples')} recorded): it is scored as it is now",
+                stacklevel=2,
+            )
 
 
 def open_for(folder: str | Path, spec: TaskSpec) -> OpenRun:

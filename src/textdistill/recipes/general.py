@@ -43,26 +43,10 @@ def _file_texts(path: str) -> list[str]:
     """Texts of a JSONL file (``text`` and ``text_pair`` fields), of a CSV / TSV file (its ``text``
     and, when it has one, ``text_pair`` column; the header must have them) or of any other file (a
     line each)."""
-    from textdistill.data.readers import (
-        UNLABELLED,
-        Columns,
-        iter_delimited,
-        read_table,
-        read_text,
-        read_texts,
-    )
+    from textdistill.data.readers import read_text, read_texts
 
-    suffix = Path(path).suffix.lower()
-    if suffix == ".jsonl":
+    if Path(path).suffix.lower() in (".jsonl", ".json", ".csv", ".tsv"):
         return [t for _, e, _ in read_texts(path) for t in (e.text, e.text_pair) if t]
-    if suffix in (".csv", ".tsv"):
-        delimiter = "," if suffix == ".csv" else "\t"
-        header = next(iter(iter_delimited(path, delimiter, required=("text",))), None)
-        pair = isinstance(header, tuple) and isinstance(header[1], dict) and "text_pair" in header[1]
-        rows = read_table(
-            path, UNLABELLED, Columns(text="text", text_pair="text_pair" if pair else None, label=None)
-        )
-        return [t for e in rows for t in (e.text, e.text_pair) if t]
     return [line.strip() for line in read_text(path).split("\n") if line.strip()]
 
 
