@@ -32,6 +32,7 @@ from textdistill.deploy import ONNX_FILES, export_folder, onnx_dir
 from textdistill.evaluate.baseline import evaluate_baseline
 from textdistill.evaluate.run_eval import evaluate_folder
 from textdistill.evaluate.speed import torch_runner
+from textdistill.run import STUDENTS as MAIN_JOB_STUDENTS
 from textdistill.runtime import set_threads
 
 GOALS = ((10.0, 0.97), (25.0, 0.95))  # (speed-up at batch 32, retention of the teacher's dev metric)
@@ -41,18 +42,7 @@ STUDENTS = {  # name: (student, epochs, lr)
     "bilstm-glove": ({"kind": "bilstm", "embedding": "glove-6b-50d"}, 10, 1e-3),
     "bilstm-teacher": ({"kind": "bilstm", **EMBED}, 10, 1e-3),
     "cnn-teacher": ({"kind": "cnn", **EMBED}, 10, 1e-3),
-    "transformer-2l": (
-        {
-            "kind": "transformer",
-            "layers": 2,
-            "hidden": 384,
-            "heads": 12,
-            "intermediate": 1024,
-            "init_from_teacher": [1, 4],
-        },
-        3,
-        1e-4,
-    ),
+    "transformer-2l": (MAIN_JOB_STUDENTS["transformer"], 3, 1e-4),  # the main job's 3-4x student
 }
 BACKENDS = ("torch fp32", "onnx int8")
 

@@ -511,6 +511,7 @@ def test_run_on_own_files_with_a_teacher_fine_tuned_already(
     rows = json.loads((tmp_path / "main" / "report.json").read_text())
     assert [r["model"] for r in rows] == [
         "teacher",
+        "tfidf-lr",
         "bilstm-hinton",
         "bilstm-hard",
         "transformer-hinton",

@@ -374,3 +374,14 @@ def test_evaluate_warns_when_the_data_changed_since_the_run(tmp_path: Path, tiny
     result = runner.invoke(app, ["evaluate", str(tmp_path / "out")])
     assert result.exit_code == 0
     assert "the dev data changed since the run was made (9 examples now, 8 recorded)" in flat(result.output)
+
+
+def test_a_quoted_empty_line_is_a_row_and_scores_are_plain_numbers(tmp_path: Path) -> None:
+    path = write(tmp_path / "q.csv", 'text,label\na,pos\n""\n\n   \nb,neg\n')
+    with pytest.raises(DataError) as err:
+        read_table(path, SENTIMENT)
+    assert err.value.problems == [(3, "1 fields where the header has 2")]
+    scores = write(tmp_path / "s.tsv", "text\tlabel\na\t1_000\nb\t\uff11\uff12\nc\t 3.5 \nd\t-2e1\n")
+    with pytest.raises(DataError) as err:
+        read_table(scores, TaskSpec("s", None, ("pearson",)))
+    assert [line for line, _ in err.value.problems] == [2, 3]

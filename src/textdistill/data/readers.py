@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import math
+import re
 import sys
 import warnings
 from collections import Counter
@@ -27,6 +28,7 @@ from textdistill.errors import DataError, TextdistillError
 MAX_REPORTED = 20  # problems listed in one error; the rest are counted
 MAX_LINES = 10  # line numbers of skipped rows kept in a report and the run manifest
 BAD_ROWS = ("strict", "skip")  # what a bad row does: stop the read (the default), or drop the row
+NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|infinity|nan)$", re.ASCII | re.I)
 LOOKAHEAD = 50  # lines searched for the end of a quoted field that runs past its line
 
 
@@ -178,6 +180,8 @@ class RowParser:
                 )
                 return _BAD
             try:
+                if isinstance(value, str) and not NUMBER.match(value.strip()):
+                    raise ValueError(value)  # float() also takes 1_000 and full-width digits
                 score = float(value)
             except (TypeError, ValueError):
                 self._label_problem(
@@ -299,7 +303,7 @@ def iter_delimited(
     names: list[str] | None = None
     rows = 0
     for line, fields in records:
-        if not isinstance(fields, BadRow) and (not fields or (len(fields) == 1 and not fields[0].strip())):
+        if not isinstance(fields, BadRow) and not fields:
             continue  # blank line
         if header and names is None:
             if isinstance(fields, BadRow):
@@ -397,6 +401,8 @@ def _line_records(
     lines = [x.removesuffix("\r") for x in lines]
     width: int | None = None
     for i, line in enumerate(lines):
+        if not line.strip():
+            continue  # a blank line (a line holding "" is a row, with an empty field)
         if quoting == csv.QUOTE_NONE or '"' not in line:
             fields = line.split(delimiter)
         else:
@@ -463,7 +469,8 @@ def _whole_records(
             )
             raise DataError(path, [(start, f"{what}: reading cannot go on past it")]) from None
         line, start = start, reader.line_num + 1
-        yield line, fields
+        if fields and not (len(fields) == 1 and not fields[0].strip()):  # not a blank line
+            yield line, fields
 
 
 def iter_jsonl(path: str | Path, encoding: str = "utf-8") -> Iterator[tuple[int, dict[str, Any] | BadRow]]:

@@ -120,7 +120,7 @@ def evaluate_baseline(
     """Fit a baseline on ``task_data``'s training split and score it like a model folder: the
     keys of :func:`~textdistill.evaluate.run_eval.evaluate_folder` (``kind`` ``tfidf-lr``, or
     ``static-lr`` on the static vectors of ``teacher``; no folder), plus ``fit_seconds``."""
-    from textdistill.artifacts import examples_fingerprint
+    from textdistill.evaluate.run_eval import scored
 
     spec = task_data.spec
     regression = spec.labels is None
@@ -150,15 +150,7 @@ def evaluate_baseline(
     return {
         "folder": None,
         "kind": NAME if static is None else STATIC_NAME,
-        "task": spec.name,
-        "labels": list(spec.labels) if spec.labels else None,
-        "positive_label": spec.positive_label,
-        "primary_metric": f"{task_data.eval_splits[0]}/{spec.primary_metric}",
-        "quality": quality,
-        "scored_on": {
-            s: {"examples": len(task_data.splits[s]), "sha256": examples_fingerprint(task_data.splits[s])}
-            for s in splits
-        },
+        **scored(task_data, quality),
         "state": "finished",
         "parameters": parameters,
         "size_mb": round(len(pickle.dumps(pipeline)) / 1e6, 2),

@@ -62,15 +62,7 @@ def evaluate_folder(
     result = {
         "folder": str(folder),
         "kind": student.kind,
-        "task": spec.name,
-        "labels": list(spec.labels) if spec.labels else None,
-        "positive_label": spec.positive_label,
-        "primary_metric": f"{task_data.eval_splits[0]}/{spec.primary_metric}",
-        "quality": quality,
-        "scored_on": {
-            s: {"examples": len(task_data.splits[s]), "sha256": examples_fingerprint(task_data.splits[s])}
-            for s in splits
-        },
+        **scored(task_data, quality),
         "state": opened.manifest.get("state"),
         "parameters": sum(p.numel() for p in student.model.parameters()),
         "size_mb": round(opened.weights.stat().st_size / 1e6, 2),
@@ -81,6 +73,24 @@ def evaluate_folder(
     name = "evaluation.json" if student.kind != "multitask" else f"evaluation-{spec.name}.json"
     (Path(folder) / name).write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def scored(task_data: TaskData, quality: dict[str, float]) -> dict:
+    """What every evaluation result says about what was scored: the task, its labels and metric,
+    the ``quality`` on each labelled split, and which examples (so that results compare only when
+    scored on the same ones)."""
+    spec = task_data.spec
+    return {
+        "task": spec.name,
+        "labels": list(spec.labels) if spec.labels else None,
+        "positive_label": spec.positive_label,
+        "primary_metric": f"{task_data.eval_splits[0]}/{spec.primary_metric}",
+        "quality": quality,
+        "scored_on": {
+            s: {"examples": len(task_data.splits[s]), "sha256": examples_fingerprint(task_data.splits[s])}
+            for s in task_data.labelled_splits
+        },
+    }
 
 
 def warn_changed(folder: str | Path, recorded: dict, task_data: TaskData) -> None:
