@@ -106,7 +106,15 @@ def main_job(
         for name, folder in runs.items()
     ]
     # what the user would have without distillation, on the same labelled data, timed the same way
-    rows.insert(1, {"model": BASELINE, **evaluate_baseline(task_data, speed_examples, seed)})
+    labelled = task_data  # the baseline learns from the labelled examples the students learn from
+    if quick:
+        from dataclasses import replace
+
+        from textdistill.data.load import subsample
+
+        train = subsample(task_data.splits["train"], subset["max_train_examples"])
+        labelled = replace(task_data, splits={**task_data.splits, "train": train})
+    rows.insert(1, {"model": BASELINE, **evaluate_baseline(labelled, speed_examples, seed)})
     write_report(rows, out, spec.name, quick)
     return rows
 
