@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import matplotlib
@@ -83,6 +84,7 @@ def main() -> None:
         return
     record = run_record()
     rows: list[dict] = []
+    loads: list[float] = []  # the 1-minute load average before each task's speed measurements
     for task in args.tasks:
         teacher = Path(args.teachers) / f"minilm-l6-{task}"
         data = open_run(teacher).task_data()
@@ -137,6 +139,7 @@ def main() -> None:
             )
         sample = data.splits[data.eval_splits[0]][: args.speed_examples]
         set_threads()
+        loads.append(round(os.getloadavg()[0], 2))  # a busy machine makes speed-ups meaningless: say so
         for row in task_rows:
             for backend, speed in speeds(Path(row["folder"]), sample, args.latency_examples).items():
                 rows.append({**row, "backend": backend, **speed})
@@ -169,7 +172,7 @@ def main() -> None:
         )
         r["retention_dev"] = mean_sd(r["dev"])[0] / teacher["dev"][0]
         r["speedup_b32"] = r["throughput_b32"] / teacher["throughput_b32"]
-    out = {**record, "args": vars(args), "rows": rows}
+    out = {**record, "args": vars(args), "rows": rows, "load_before_speed": loads}
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
     Path(args.results + ".json").write_text(json.dumps(out, indent=2) + "\n")
     render(out, args.results)
@@ -217,6 +220,9 @@ def render(out: dict, results: str) -> None:
         f"{a['speed_examples']} dev examples (throughput, batch 32) and {a['latency_examples']} (latency, "
         "batch 1), seed-1 students; speed-up and retention against the teacher on the same backend "
         "(the baselines against the teacher on PyTorch; they run in scikit-learn, featurising included)\n",
+        "- 1-minute load average before the speed measurements: "
+        f"{out.get('load_before_speed', 'not recorded')} "
+        f"({out['machine']['cores']} cores: a load above that means another job shared the machine)\n",
         "- goals (issue 18): 97% of the teacher's dev metric at 10x and 2 points over TF-IDF + LR on test; "
         "95% at 25x\n",
         "| task | model | backend | dev | test | retention (dev) | params | MB | ex/s bs32 | speed-up "
