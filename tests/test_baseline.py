@@ -90,3 +90,12 @@ def test_the_static_embedding_baseline_reads_the_teachers_vectors(tiny_bert: Pat
     assert r["kind"] == "static-lr" and set(r["quality"]) == {"dev/accuracy"}
     assert r["parameters"] > 90 * 32  # the token table (tiny BERT: about 90 tokens x 32) and the model
     assert r["throughput_bs32"] > 0
+
+
+def test_a_class_without_training_examples_keeps_its_column() -> None:
+    data = toy()
+    spec = TaskSpec("toy3", ("neg", "mid", "pos"), ("accuracy",))
+    remap = {0: 0, 1: 2}  # the toy's classes become 0 and 2: class 1 has no example at all
+    splits = {s: [Example(e.text, None, remap[e.label]) for e in ex] for s, ex in data.splits.items()}
+    r = evaluate_baseline(TaskData(spec, splits), speed_examples=8)
+    assert r["quality"]["dev/accuracy"] == 1.0  # column c is class c: "pos" is read as 2, not 1

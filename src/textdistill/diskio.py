@@ -32,6 +32,7 @@ RESUME = "run the same command again with --resume to continue from the last che
 AGAIN = "run the same command again"
 _RUST_OS_ERROR = re.compile(r"\(os error (\d+)\)")
 _FULL = (errno.ENOSPC, errno.EDQUOT)
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO}
 _WHAT_TO_DO = {
     errno.ENOSPC: "free some space",
     errno.EDQUOT: "free some space (or raise the quota)",
@@ -122,7 +123,9 @@ def disk_error(
     there, whether the previous ``path`` is kept, and what to do (``then``, after fixing the
     cause). ``None`` for any other error, and for one of ours (it says what it means already)."""
     err = None if isinstance(exc, TextdistillError) else os_error_of(exc)
-    if err is None:
+    if (
+        err is None or err.errno not in WRITE_ERRNOS
+    ):  # a read that failed inside the block is not a refused write
         return None
     reason = reason_of(err)
     if err.errno in _FULL:

@@ -177,9 +177,9 @@ def read_marker(asset: Asset) -> dict[str, Any] | None:
 
 
 def write_marker(folder: Path, marker: dict[str, Any]) -> None:
-    tmp = folder / f".{MARKER}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(marker, indent=2) + "\n")
-    os.replace(tmp, folder / MARKER)
+    from textdistill.diskio import write_atomic
+
+    write_atomic(folder / MARKER, (json.dumps(marker, indent=2) + "\n").encode())
 
 
 def inspect(asset: Asset, full: bool = False) -> Inspection:
@@ -199,7 +199,12 @@ def inspect(asset: Asset, full: bool = False) -> Inspection:
     if not isinstance(files, dict):
         return Inspection("outdated", ["converted before assets recorded their files"])
     folder = asset_dir(asset.name)
-    problems = [why for name, record in files.items() if (why := file_problem(folder, name, record, full))]
+    try:
+        problems = [
+            why for name, record in files.items() if (why := file_problem(folder, name, record, full))
+        ]
+    except (KeyError, TypeError, AttributeError):  # a file record that is not one (an edited asset.json)
+        return Inspection("damaged", [f"its {MARKER} does not read as a record"])
     if problems:
         return Inspection("damaged", problems)
     moved = False

@@ -30,6 +30,7 @@ MAX_LINES = 10  # line numbers of skipped rows kept in a report and the run mani
 BAD_ROWS = ("strict", "skip")  # what a bad row does: stop the read (the default), or drop the row
 NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|infinity|nan)$", re.ASCII | re.I)
 LOOKAHEAD = 50  # lines searched for the end of a quoted field that runs past its line
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # the csv module's 131,072 characters is no limit of ours
 
 
 @dataclass(frozen=True)
@@ -294,7 +295,6 @@ def iter_delimited(
     text = read_text(path, encoding)
     if quoting is None:
         quoting = csv.QUOTE_NONE if delimiter == "\t" and not multiline else csv.QUOTE_MINIMAL
-    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # the default 131,072 characters is no limit of ours
     records = (
         _whole_records(path, text, delimiter, quoting)
         if multiline
@@ -715,7 +715,13 @@ def infer_labels(
     if isinstance(column, int) and first is not None and counts[first[1]] == 1 and len(counts) > 2:
         others = [n for v, n in counts.items() if v != first[1]]
         one_word = isinstance(first[2], str) and len(first[2].split()) == 1
-        if min(others) >= 2 or one_word:
+        if min(others) < 2 and one_word:  # a rare class beside it: likely a header, but not surely
+            warnings.warn(
+                f"{path}:{first[0]}: this line may be a header (its label {first[1]!r} appears on no other "
+                "line); columns given by position read it as an example",
+                stacklevel=2,
+            )
+        elif min(others) >= 2:
             raise DataError(
                 path,
                 [

@@ -106,12 +106,19 @@ def rows_of(examples: Sequence[Example]) -> list[tuple[str, str | None]]:
     return [(e.text, e.text_pair) for e in examples]
 
 
-def outputs(pipeline: Pipeline, examples: Sequence[Example], regression: bool) -> np.ndarray:
-    """``(N, C)`` class probabilities, or ``(N, 1)`` scores for regression."""
+def outputs(
+    pipeline: Pipeline, examples: Sequence[Example], regression: bool, classes: int = 0
+) -> np.ndarray:
+    """``(N, classes)`` class probabilities (a class no training example had gets 0: its column is
+    kept, so column ``c`` is class ``c``), or ``(N, 1)`` scores for regression."""
     rows = rows_of(examples)
     if regression:
         return np.asarray(pipeline.predict(rows), dtype=np.float64).reshape(-1, 1)
-    return pipeline.predict_proba(rows)
+    seen = pipeline.predict_proba(rows)
+    known = pipeline.named_steps["model"].classes_
+    full = np.zeros((len(rows), max(classes, int(known.max()) + 1)))
+    full[:, known] = seen
+    return full
 
 
 def evaluate_baseline(
@@ -127,10 +134,12 @@ def evaluate_baseline(
     train = task_data.splits["train"]
     static = None
     if teacher is not None:
+        from textdistill.recipes.distill import static_source
         from textdistill.teachers.static import static_vectors
 
-        hidden = json.loads((Path(teacher) / "config.json").read_text()).get("hidden_size", STATIC_DIMS)
-        vocab, table = static_vectors(teacher, min(STATIC_DIMS, int(hidden)))
+        source = static_source(Path(teacher))  # an ensemble's first member
+        hidden = json.loads((source / "config.json").read_text()).get("hidden_size") or STATIC_DIMS
+        vocab, table = static_vectors(source, min(STATIC_DIMS, int(hidden)))
         static = MeanVectors(vocab, table.numpy())
     pipeline = build(spec.is_pair, regression, seed, static)
     started = time.perf_counter()
@@ -141,10 +150,10 @@ def evaluate_baseline(
     for split in splits:
         examples = task_data.splits[split]
         labels = np.array([e.label for e in examples])
-        scores = compute_metrics(spec, outputs(pipeline, examples, regression), labels)
+        scores = compute_metrics(spec, outputs(pipeline, examples, regression, spec.num_labels), labels)
         quality.update({f"{split}/{name}": value for name, value in scores.items()})
     sample = task_data.splits[task_data.eval_splits[0]][:speed_examples]
-    speed = measure_baseline(pipeline, sample, regression)
+    speed = measure_baseline(pipeline, sample, regression, classes=spec.num_labels)
     model = pipeline.named_steps["model"]
     parameters = int(np.size(model.coef_) + np.size(model.intercept_) + (static.table.size if static else 0))
     return {
@@ -163,13 +172,13 @@ def evaluate_baseline(
 
 
 def measure_baseline(
-    pipeline: Pipeline, examples: Sequence[Example], regression: bool, limit: int = 200
+    pipeline: Pipeline, examples: Sequence[Example], regression: bool, limit: int = 200, classes: int = 0
 ) -> dict[str, float]:
     """Throughput at batch 32 and latency at batch 1 (featurising and predicting), as
     :func:`textdistill.evaluate.speed.measure` times a model."""
 
     def run(batch: dict) -> object:
-        return outputs(pipeline, batch["examples"], regression)
+        return outputs(pipeline, batch["examples"], regression, classes)
 
     def batches(size: int) -> list[dict]:
         return [

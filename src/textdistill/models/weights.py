@@ -128,8 +128,10 @@ def reading_weights(target: str | Path) -> Iterator[None]:
     does not load and why (a config that does not fit its weights, say)."""
     try:
         yield
-    except TextdistillError:
+    except (TextdistillError, MemoryError):
         raise
+    except PermissionError as err:
+        raise TextdistillError(f"{err.filename or target}: permission denied: make it readable") from err
     except Exception as err:
         named = damaged_model_file(target)
         if named is not None:

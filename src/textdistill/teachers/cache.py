@@ -19,6 +19,7 @@ when asked). A damaged entry is named in one warning, removed and computed again
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -37,7 +38,7 @@ from tqdm.auto import tqdm
 from textdistill.artifacts import model_fingerprint
 from textdistill.data.encode import EncodedDataset
 from textdistill.data.spec import Example
-from textdistill.diskio import atomic_path
+from textdistill.diskio import DiskError, atomic_path
 from textdistill.errors import TextdistillError
 from textdistill.models.features import pool
 from textdistill.models.outputs import ModelOutput
@@ -312,7 +313,8 @@ def teacher_outputs(
             path.unlink(missing_ok=True)
         else:
             if "sha256" not in meta:  # from before checksums, and sound: it gets its record (read_entry)
-                write_entry(path, logits, pooled, meta)
+                with contextlib.suppress(DiskError):  # best effort: a read-only cache is still read
+                    write_entry(path, logits, pooled, meta)
             return TeacherOutputs(logits, key, from_cache=True, features=pooled)
     tokenizer = read_tokenizer(teacher_dir)
     teacher = HFClassifier.from_pretrained(str(teacher_dir)).to(device)

@@ -85,7 +85,10 @@ def _read(path: Path) -> tuple[TokenVocab, Tensor]:
         raise _Damaged(f"does not load: {err}") from None
     if meta.get("sha256") != tensors_sha256({"vectors": table}):
         raise _Damaged("checksum mismatch")
-    vocab = TokenVocab(meta["tokenizer"])
+    try:
+        vocab = TokenVocab(meta["tokenizer"])
+    except Exception as err:  # the tokenizer JSON beside the vectors does not read
+        raise _Damaged(f"its tokenizer does not load: {err}") from None
     if table.shape[0] != len(vocab):
         raise _Damaged(f"{table.shape[0]} rows for {len(vocab)} tokens")
     return vocab, table

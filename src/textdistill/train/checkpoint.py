@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from textdistill.diskio import AGAIN, RESUME, disk_error, write_atomic
+from textdistill.diskio import AGAIN, RESUME, disk_error, os_error_of, write_atomic
 from textdistill.errors import TextdistillError
 
 FORMAT = 1
@@ -119,8 +119,9 @@ def files_into(folder: Path, then: str | None = None) -> Iterator[Path]:
         for path in sorted(staging.iterdir()):
             os.replace(path, folder / path.name)
     except BaseException as err:
-        weights = folder / "model.safetensors"  # what the message names: the file the model is known by
-        refused = disk_error(err, weights, then=then or _then(folder))
+        failed = getattr(os_error_of(err), "filename", None)  # the file that failed, else the weights
+        named = folder / Path(failed).name if failed else folder / "model.safetensors"
+        refused = disk_error(err, named, then=then or _then(folder))
         if refused is not None:
             raise refused from err
         raise
