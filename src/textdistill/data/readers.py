@@ -508,13 +508,19 @@ def read_texts(path: str | Path, encoding: str = "utf-8") -> list[tuple[int, Exa
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):  # by the header's text (and text_pair) columns
-        rows = iter_delimited(path, "," if suffix == ".csv" else "\t", encoding=encoding, required=("text",))
-        first = next(iter(rows), None)
-        pair = first is not None and isinstance(first[1], dict) and "text_pair" in first[1]
-        columns = Columns(text="text", text_pair="text_pair" if pair else None, label=None)
-        reader = RowParser(path, UNLABELLED, columns)
-        found = [(n, e, {}) for n, row in table_rows(path, columns, encoding) if (e := reader.parse(row, n))]
-        reader.finish()
+        reader: RowParser | None = None  # its columns come from the first row: read the file once
+        found = []
+        for n, row in iter_delimited(
+            path, "," if suffix == ".csv" else "\t", encoding=encoding, required=("text",)
+        ):
+            if reader is None:
+                pair = isinstance(row, dict) and "text_pair" in row
+                columns = Columns(text="text", text_pair="text_pair" if pair else None, label=None)
+                reader = RowParser(path, UNLABELLED, columns)
+            if example := reader.parse(row, n):
+                found.append((n, example, {}))
+        if reader is not None:
+            reader.finish()
         if not found:
             raise DataError(path, [(None, "no texts in the file")])
         return found

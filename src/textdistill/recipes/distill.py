@@ -110,11 +110,7 @@ def embedding_table(
 def static_source(teacher: Path) -> Path:
     """The folder whose encoder gives a BiLSTM its static vectors: the teacher, or an ensemble's
     first kept member (the members share the tokenizer and started from the same encoder)."""
-    if not is_ensemble(teacher):
-        return teacher
-    from textdistill.teachers.ensemble import read_ensemble
-
-    return read_ensemble(teacher)[0][0]
+    return read_ensemble(teacher)[0][0] if is_ensemble(teacher) else teacher
 
 
 def general_student(
