@@ -26,8 +26,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from common import finished_line, header_markdown, mean_sd, pm, run_distill, run_record, seed_bars
-from textdistill.run import EPOCHS, LR, STUDENTS
+from common import STUDENTS, finished_line, header_markdown, mean_sd, pm, run_distill, run_record, seed_bars
+from textdistill.run import EPOCHS, LR
 
 # vitaminc (43.7k pairs, about 60 words each) is cut to what a 2-core CPU trains in minutes: the
 # students see 4,000 training pairs (their teacher 10,000) and everything is scored on the same 1,000

@@ -515,7 +515,6 @@ def test_run_on_own_files_with_a_teacher_fine_tuned_already(
         "bilstm-hinton",
         "bilstm-hard",
         "transformer-hinton",
-        "transformer-hard",
     ]
     assert rows[0]["retention"] == 1.0 and all(r["retention"] is not None for r in rows)
     assert not (tmp_path / "main" / "teacher").exists()  # no teaching

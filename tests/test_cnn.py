@@ -54,3 +54,8 @@ def test_a_cnn_distils_exports_and_predicts(tmp_path: Path, embedding: str) -> N
     run = tmp_path / "run"
     assert load_student(run / "student").kind == "cnn"
     exports_and_predicts(run)
+    import onnx  # int8: the linear layers quantised, the convolutions kept fp32 (ConvInteger is slow)
+
+    ops = {node.op_type for node in onnx.load(str(run / "onnx" / "model.int8.onnx")).graph.node}
+    assert "Conv" in ops and "ConvInteger" not in ops and "MatMulInteger" in ops, ops
+    assert "Conv" not in json.loads((run / "onnx" / "export.json").read_text())["int8_op_types"]

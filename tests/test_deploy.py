@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -144,3 +145,17 @@ def test_bench_measures_every_backend_and_the_teacher(tmp_path: Path) -> None:
         assert set(r["throughput"]) == {"1", "4"} and all(v > 0 for v in r["throughput"].values())
         assert r["latency_ms"]["p50"] <= r["latency_ms"]["p99"]
     assert out.with_suffix(".png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("student", [BILSTM, TINY_TRANSFORMER], ids=["bilstm", "transformer"])
+def test_predictor_batches_by_length_and_answers_in_input_order(tmp_path: Path, student: dict) -> None:
+    from textdistill.data.spec import Example
+    from textdistill.deploy import Predictor
+
+    predictor = Predictor.open(distilled(tmp_path, student))
+    texts = ["a good film " * 9, "bad", "a dull and long film " * 5, "fine film", "good " * 20, "ok"]
+    examples = [Example(t) for t in texts]
+    alone = np.concatenate([predictor.logits([e]) for e in examples])  # one at a time: no padding at all
+    together = predictor.logits(examples, batch_size=2)  # sorted: batches (ok, bad), (fine film, ...), ...
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    assert len({tuple(row.round(5)) for row in alone}) > 1  # the rows differ, so an order mix-up shows

@@ -198,9 +198,20 @@ def test_hard_needs_labels_and_distillers_need_a_teacher(cls_case) -> None:
 
 # ------------------------------------------------------------------------------------------ registry
 def test_registry_and_method_attributes() -> None:
-    from textdistill.methods import LRCBert
+    from textdistill.methods import HintonCosine, LRCBert
 
-    assert {"hard": Hard, "hinton": Hinton, "tang": Tang, "lrc_bert": LRCBert} == METHODS
+    assert {
+        "hard": Hard,
+        "hinton": Hinton,
+        "hinton_cos": HintonCosine,
+        "tang": Tang,
+        "lrc_bert": LRCBert,
+    } == METHODS
+    assert (HintonCosine.name, HintonCosine.uses_layers, HintonCosine.teacher_features) == (
+        "hinton_cos",
+        True,
+        "mean",
+    )
     assert (LRCBert.name, LRCBert.needs_teacher) == ("lrc_bert", True)
     assert (Hard.name, Hard.needs_teacher) == ("hard", False)
     assert (Hinton.name, Hinton.needs_teacher) == ("hinton", True)

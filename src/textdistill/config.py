@@ -127,6 +127,17 @@ class HintonMethodConfig(Strict):
     scale_t2: bool = True
 
 
+class HintonCosineMethodConfig(Strict):
+    """Hinton KD plus a cosine term between the BiLSTM's or CNN's text vector (projected) and the
+    teacher's mean-pooled last layer (:mod:`textdistill.methods.hinton_cos`)."""
+
+    name: Literal["hinton_cos"]
+    alpha: Annotated[float, Field(ge=0, le=1)] = 0.5
+    temperature: Annotated[float, Field(gt=0)] = 2.0
+    scale_t2: bool = True
+    cosine: Annotated[float, Field(ge=0)] = 1.0
+
+
 class TangMethodConfig(Strict):
     name: Literal["tang"]
     alpha: Annotated[float, Field(ge=0, le=1)] = 0.5
@@ -156,7 +167,7 @@ StudentConfig = Annotated[
     BiLSTMStudentConfig | CNNStudentConfig | TransformerStudentConfig, Field(discriminator="kind")
 ]
 MethodConfig = Annotated[
-    HardMethodConfig | HintonMethodConfig | TangMethodConfig | LRCBertMethodConfig,
+    HardMethodConfig | HintonMethodConfig | HintonCosineMethodConfig | TangMethodConfig | LRCBertMethodConfig,
     Field(discriminator="name"),
 ]
 
@@ -256,11 +267,16 @@ class DistillConfig(Strict):
         return self
 
     @model_validator(mode="after")
-    def _lrc_needs_transformer(self) -> DistillConfig:
+    def _layer_methods_fit_the_student(self) -> DistillConfig:
         if self.method.name == "lrc_bert" and self.student.kind != "transformer":
             raise ValueError(
                 "lrc_bert distils intermediate layers: it needs a transformer student, not a "
-                f"{self.student.kind}"
+                f"{self.student.kind} (for a BiLSTM or CNN, hinton_cos matches its text vector)"
+            )
+        if self.method.name == "hinton_cos" and self.student.kind == "transformer":
+            raise ValueError(
+                "hinton_cos matches the text vector of a BiLSTM or CNN student; a transformer "
+                "student matches the teacher layer by layer with lrc_bert"
             )
         return self
 

@@ -201,6 +201,25 @@ def cos_nce(student: Tensor, teacher: Tensor, negatives: Tensor) -> Tensor:
     return (2.0 - (negative - positive.unsqueeze(1))).mean()
 
 
+def cosine_distance(student: Tensor, teacher: Tensor, eps: float = 1e-8) -> Tensor:
+    """``1 - cos(student, teacher)`` averaged over the batch: DistilBERT's cosine embedding loss,
+    which aligns the directions of the student's and the teacher's hidden states (Sanh et al. 2019,
+    "DistilBERT", arXiv:1910.01108, section 2: ``L_cos``). In ``[0, 2]``; 0 when every pair points
+    the same way, whatever their norms.
+
+    Args:
+        student: ``(B, D)`` the student's (projected) representations.
+        teacher: ``(B, D)`` the teacher's representations of the same examples.
+
+    Returns:
+        A scalar: the mean over ``B``.
+    """
+    _check_same_shape(student, teacher, "student", "teacher")
+    if student.dim() != 2:
+        raise ValueError(f"student and teacher must be (B, D); got {tuple(student.shape)}")
+    return (1.0 - F.cosine_similarity(student, teacher, dim=-1, eps=eps)).mean()
+
+
 def hidden_mse(student: Tensor, teacher: Tensor, mask: Tensor | None = None) -> Tensor:
     """Mean squared error between (projected) student and teacher hidden states (TinyBERT's
     hidden-state loss, Jiao et al. 2020; BERT-PKD's on [CLS], Sun et al. 2019).

@@ -12,11 +12,14 @@ from textdistill.errors import TextdistillError
 from textdistill.methods.base import Method
 from textdistill.methods.hard import Hard
 from textdistill.methods.hinton import Hinton
+from textdistill.methods.hinton_cos import HintonCosine
 from textdistill.methods.lrc_bert import LRCBert
 from textdistill.methods.mtdnn_kd import MTDNNKD
 from textdistill.methods.tang import Tang
 
-METHODS: dict[str, type] = {"hard": Hard, "hinton": Hinton, "tang": Tang, "lrc_bert": LRCBert}
+METHODS: dict[str, type] = {
+    "hard": Hard, "hinton": Hinton, "hinton_cos": HintonCosine, "tang": Tang, "lrc_bert": LRCBert,
+}  # fmt: skip
 
 
 def get_method(name: str, **params: Any) -> Method:
@@ -40,4 +43,4 @@ def get_method(name: str, **params: Any) -> Method:
     return cls(**params)
 
 
-__all__ = ["METHODS", "MTDNNKD", "Hard", "Hinton", "LRCBert", "Method", "Tang", "get_method"]
+__all__ = ["METHODS", "MTDNNKD", "Hard", "Hinton", "HintonCosine", "LRCBert", "Method", "Tang", "get_method"]

@@ -93,9 +93,13 @@ class BiLSTMStudent(SavedStudent, nn.Module):
         word_ids_b: Tensor | None = None,
         word_lengths_b: Tensor | None = None,
         output_hidden_states: bool = False,
+        output_features: bool = False,
     ) -> ModelOutput:
         """``word_ids`` (B, L), ``word_lengths`` (B,) [, ``word_ids_b`` (B, L_b), ``word_lengths_b``
         (B,)] -> logits (B, num_labels).
+
+        With ``output_features``: ``layer_features`` is (B, 1, fc), the vector the classifier
+        reads (:meth:`head`).
 
         With ``output_hidden_states``: ``embeddings`` is the (B, L, E) embedding output (for pairs,
         both sentences side by side: (B, L + L_b, E)) and ``hidden_states`` is (embeddings, LSTM
@@ -111,10 +115,12 @@ class BiLSTMStudent(SavedStudent, nn.Module):
             h2, out2 = self.encode(embedded[:, split:], word_lengths_b)
             feature = torch.cat([h1, h2, h1 * h2, (h1 - h2).abs()], dim=-1)
             outputs = torch.cat([out1, out2], dim=1)
-        logits = self.classifier(self.dropout(torch.relu(self.fc(feature))))
+        logits, features = self.head(feature, output_features)
         if not output_hidden_states:
-            return ModelOutput(logits=logits)
-        return ModelOutput(logits=logits, hidden_states=(embedded, outputs), embeddings=embedded)
+            return ModelOutput(logits=logits, layer_features=features)
+        return ModelOutput(
+            logits, hidden_states=(embedded, outputs), embeddings=embedded, layer_features=features
+        )
 
     @property
     def num_parameters(self) -> int:

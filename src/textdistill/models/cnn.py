@@ -88,20 +88,22 @@ class CNNStudent(SavedStudent, nn.Module):
         word_ids_b: Tensor | None = None,
         word_lengths_b: Tensor | None = None,
         output_hidden_states: bool = False,
+        output_features: bool = False,
     ) -> ModelOutput:
         """``word_ids`` (B, L), ``word_lengths`` (B,) [, ``word_ids_b`` (B, L_b), ``word_lengths_b``
         (B,)] -> logits (B, num_labels); with ``output_hidden_states``, ``embeddings`` (B, L [+ L_b],
-        E) as well (for methods that perturb the embeddings)."""
+        E) as well (for methods that perturb the embeddings); with ``output_features``,
+        ``layer_features`` (B, 1, fc), the vector the classifier reads (:meth:`head`)."""
         embedded = self.embed(word_ids, word_ids_b, word_lengths_b, output_hidden_states)
         split = word_ids.shape[1]
         feature = self.encode(embedded[:, :split], word_lengths)
         if word_ids_b is not None and word_lengths_b is not None:
             h2 = self.encode(embedded[:, split:], word_lengths_b)
             feature = torch.cat([feature, h2, feature * h2, (feature - h2).abs()], dim=-1)
-        logits = self.classifier(self.dropout(torch.relu(self.fc(feature))))
+        logits, features = self.head(feature, output_features)
         if not output_hidden_states:
-            return ModelOutput(logits=logits)
-        return ModelOutput(logits=logits, hidden_states=(embedded,), embeddings=embedded)
+            return ModelOutput(logits=logits, layer_features=features)
+        return ModelOutput(logits, hidden_states=(embedded,), embeddings=embedded, layer_features=features)
 
     @classmethod
     def kwargs(cls, config: dict) -> dict:

@@ -1,6 +1,6 @@
 """What the word-level students (BiLSTM, CNN) share: their embedding table and how a batch is
-embedded, and saving and loading (a state dict and the constructor's arguments, never pickled
-code)."""
+embedded, the head on their text vector, and saving and loading (a state dict and the
+constructor's arguments, never pickled code)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,15 @@ class SavedStudent:
         if grad and torch.is_grad_enabled() and not embedded.requires_grad:
             embedded.requires_grad_()
         return embedded
+
+    def head(self, feature: Tensor, output_features: bool) -> tuple[Tensor, Tensor | None]:
+        """The text vector ``feature`` (B, D) -> ``(logits (B, num_labels), features)``: FC + ReLU,
+        dropout, classifier. ``features`` is the FC + ReLU output as ``(B, 1, fc)`` (the one pooled
+        "layer" a representation loss can match, see :mod:`textdistill.methods.hinton_cos`) when
+        ``output_features``, else ``None``."""
+        hidden = torch.relu(self.fc(feature))  # (B, fc)
+        logits = self.classifier(self.dropout(hidden))
+        return logits, hidden.unsqueeze(1) if output_features else None
 
     def save(self, folder: str | Path) -> None:
         """Write ``model.safetensors`` (the state dict) and ``student_config.json`` (``config``)."""

@@ -107,6 +107,15 @@ def embedding_table(
     return vocab, table
 
 
+def student_layers(student: Student) -> tuple[int, int]:
+    """``(layers, width)`` of what a layer-reading method matches in ``student``: a transformer's
+    layers (``lrc_bert``), or the one text vector of a BiLSTM or CNN (``hinton_cos``: its FC layer;
+    the config pairs each method with its students)."""
+    if student.kind in ("bilstm", "cnn"):
+        return 1, student.model.config["fc"]
+    return student.model.model.config.num_hidden_layers, student.model.model.config.hidden_size
+
+
 def static_source(teacher: Path) -> Path:
     """The folder whose encoder gives a BiLSTM its static vectors: the teacher, or an ensemble's
     first kept member (the members share the tokenizer and started from the same encoder)."""
@@ -238,14 +247,9 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
 
         from textdistill.models.teacher import HFClassifier
 
-        t_cfg, s_cfg = AutoConfig.from_pretrained(teacher_dir), student.model.model.config
-        extra = method.setup(
-            s_cfg.num_hidden_layers,
-            s_cfg.hidden_size,
-            t_cfg.num_hidden_layers,
-            t_cfg.hidden_size,
-            teacher.features,
-        )
+        t_cfg = AutoConfig.from_pretrained(teacher_dir)
+        extra = method.setup(*student_layers(student), t_cfg.num_hidden_layers,
+                             t_cfg.hidden_size, teacher.features)  # fmt: skip
         trainable = nn.ModuleDict({"student": student.model, "method": extra})
         if features == "live":
             live_teacher = HFClassifier.from_pretrained(str(teacher_dir)).eval().to(dist.device)
