@@ -1,17 +1,20 @@
 """The quality-speed frontier: every student kind against the teacher and the classic baselines.
 
-    python benchmarks/frontier.py [--tasks movie-sentiment trec6] [--seeds 1 2 3]
-                                  [--students bilstm-glove bilstm-teacher cnn-teacher transformer-2l]
+    python benchmarks/frontier.py [--tasks movie-sentiment trec6] [--seeds 1 2 3] [--lever-seeds 1]
+                                  [--students NAME ...] [--train-only] [--render]
 
 For each task: the teacher (``--teachers``/minilm-l6-TASK, from benchmarks/teachers.py), each
-student recipe of ``--students`` distilled from it (Hinton KD, alpha 0.5, T 2; best checkpoint by
-dev) with each seed, and the baselines fitted on the same labelled data: TF-IDF + logistic
-regression (``tfidf-lr``) and the teacher's static vectors averaged + logistic regression
-(``static-lr``, model2vec). Quality: dev and test, mean ± sample sd over seeds. Speed, last and
-back to back on the same dev examples: the teacher and the seed-1 students on PyTorch fp32 and on
-int8 ONNX (``textdistill export --int8``), throughput at batch 32 and latency at batch 1; a
-speed-up compares a student with the teacher on the same backend. Runs land in ``--runs`` and are
-reused when finished. Writes ``results/frontier.{md,json,png}``.
+student recipe of ``--students`` (:data:`STUDENTS`; all by default) distilled from it (Hinton KD,
+alpha 0.5, T 2, unless the recipe names another method; best checkpoint by dev) with each seed
+(``--lever-seeds`` for the levers tried aside), and the baselines fitted on the same labelled
+data: TF-IDF + logistic regression (``tfidf-lr``) and the teacher's static vectors averaged +
+logistic regression (``static-lr``, model2vec). Quality: dev and test, mean ± sample sd over
+seeds. Speed, last and back to back on the same dev examples: the teacher and each recipe's
+first-seed student on PyTorch fp32 and on int8 ONNX (``textdistill export --int8``), throughput
+at batch 32 (in file order, and sorted by length) and latency at batch 1; a speed-up compares a
+student with the teacher on the same backend. Each lever of :data:`LEVERS` is set against the
+recipe without it. Runs land in ``--runs`` and are reused when finished. Writes
+``results/frontier.{md,json,png}``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -34,7 +37,7 @@ from textdistill.bench import _onnx_runner, measure
 from textdistill.deploy import ONNX_FILES, export_folder, onnx_dir
 from textdistill.evaluate.baseline import evaluate_baseline
 from textdistill.evaluate.run_eval import evaluate_folder
-from textdistill.evaluate.speed import torch_runner
+from textdistill.evaluate.speed import throughput, torch_runner
 from textdistill.run import STUDENTS as MAIN_JOB_STUDENTS
 from textdistill.runtime import set_threads
 
@@ -46,14 +49,16 @@ AUG8 = {"rounds": 8, "seed": 0, "tagger": "en-core-web-sm"}  # Tang et al.'s tra
 
 @dataclass(frozen=True)
 class Recipe:
-    """One student recipe: the ``student`` section, its training length and learning rate, an
-    optional transfer set (``augment`` section), and, for a lever tried on the side, the tasks it
-    runs on (``None``: every task) and its seeds come from ``--lever-seeds``."""
+    """One student recipe: the ``student`` section, its training length and learning rate, the
+    method (Hinton KD unless said), an optional transfer set (``augment`` section), the tasks it
+    runs on (``None``: every task), and whether it is a lever tried aside (its seeds are then
+    ``--lever-seeds``)."""
 
     student: dict
     epochs: float
     lr: float
     augment: dict | None = None
+    method: dict = field(default_factory=lambda: {"name": "hinton"})
     lever: bool = False
     tasks: tuple[str, ...] | None = None
 
@@ -64,6 +69,9 @@ STUDENTS = {
     "cnn-teacher": Recipe({"kind": "cnn", **EMBED}, 10, 1e-3),
     "cnn-teacher-128": Recipe({"kind": "cnn", "embedding": "teacher", "embed_dim": 128}, 10, 1e-3),
     "transformer-2l": Recipe(MAIN_JOB_STUDENTS["transformer"], 3, 1e-4),  # the main job's 3-4x student
+    # DistilBERT's cosine term on the fast students' text vector (textdistill.methods.hinton_cos)
+    "bilstm-teacher-cos": Recipe({"kind": "bilstm", **EMBED}, 10, 1e-3, method={"name": "hinton_cos"}),
+    "cnn-teacher-cos": Recipe({"kind": "cnn", **EMBED}, 10, 1e-3, method={"name": "hinton_cos"}),
     # transfer sets for the fast students (6 epochs over 9x the rows: results/augment-movie-longer.md)
     "bilstm-teacher-aug8": Recipe({"kind": "bilstm", **EMBED}, 6, 1e-3, AUG8, lever=True),
     "cnn-teacher-aug8": Recipe({"kind": "cnn", **EMBED}, 6, 1e-3, AUG8, lever=True, tasks=("trec6",)),
@@ -73,6 +81,8 @@ LEVERS = (
     ("the teacher's tokens and static vectors instead of GloVe 50d", "bilstm-glove", "bilstm-teacher"),
     ("a CNN instead of the BiLSTM", "bilstm-teacher", "cnn-teacher"),
     ("CNN embeddings 128-d instead of 256-d", "cnn-teacher", "cnn-teacher-128"),
+    ("a cosine term to the teacher's pooled last layer (BiLSTM)", "bilstm-teacher", "bilstm-teacher-cos"),
+    ("a cosine term to the teacher's pooled last layer (CNN)", "cnn-teacher", "cnn-teacher-cos"),
     ("a transfer set of 8 augmented copies (BiLSTM)", "bilstm-teacher", "bilstm-teacher-aug8"),
     ("a transfer set of 8 augmented copies (CNN)", "cnn-teacher", "cnn-teacher-aug8"),
 )
@@ -97,7 +107,7 @@ def speeds(folder: Path, examples: list, latency_n: int) -> dict[str, dict]:
     out = {}
     for backend, run in runners.items():
         m = measure(run, student, examples, (32,), latency_n)
-        ordered = measure(run, student, by_length, (32,), 1)["throughput"][32]  # batches of like lengths
+        ordered = throughput(run, list(student.loader(by_length, 32)))  # batches of like lengths
         out[backend] = {
             "throughput_b32": m["throughput"][32],
             "throughput_b32_by_length": ordered,
@@ -139,7 +149,7 @@ def main() -> None:
                 "task": task,
                 "teacher": str(teacher),
                 "student": recipe.student,
-                "method": {"name": "hinton"},
+                "method": recipe.method,
                 "train": {"epochs": recipe.epochs, "lr": recipe.lr},
                 **({"augment": recipe.augment} if recipe.augment else {}),
             }
@@ -353,8 +363,8 @@ def render(out: dict, results: str) -> None:
         "",
         "## Levers",
         "",
-        "Each lever against the same recipe without it (seed-1 speed, mean quality over the seeds each "
-        "row names).",
+        "Each lever against the same recipe without it (speed of each recipe's first-seed student, "
+        "mean quality over the seeds each row names).",
         "",
         *lever_lines(out["rows"]),
         "",
@@ -375,7 +385,7 @@ def plot(out: dict, path: str) -> None:
     backend; the goals as target corners."""
     tasks = list(dict.fromkeys(r["task"] for r in out["rows"]))
     models = list(dict.fromkeys(r["model"] for r in out["rows"]))
-    colors = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(models)}
+    colors = {m: plt.get_cmap("tab20")(i % 20) for i, m in enumerate(models)}
     markers = {"torch fp32": "o", "onnx int8": "s", "scikit-learn": "^"}
     fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4.6), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=True):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 from typer.testing import CliRunner
 
 from tests.test_distill import TINY_TRANSFORMER, setup_task, write_config
@@ -20,6 +21,7 @@ from textdistill.models.bilstm import BiLSTMStudent
 from textdistill.models.bundle import load_student
 from textdistill.models.cnn import CNNStudent
 from textdistill.models.outputs import ModelOutput
+from textdistill.paths import home
 
 runner = CliRunner()
 BILSTM = {"kind": "bilstm", "embedding": "random", "embed_dim": 8, "hidden": 8, "fc": 6}
@@ -98,10 +100,26 @@ def test_distill_with_hinton_cos_through_the_cli(tmp_path: Path, student: dict, 
     train = [r for r in log if r.get("type") == "train"]
     assert train and {"hard", "kl", "cos"} <= set(train[0]) and 0 <= train[0]["cos"] <= 2
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["method"] == "hinton_cos" and metrics["teacher"]["cache"] is not None
-    saved = load_student(run / "student")  # the student alone, without the projection
-    assert saved.kind == student["kind"] and not any("projection" in k for k in saved.model.state_dict())
+    assert metrics["method"] == "hinton_cos"
+    entry = home() / "teacher_cache" / f"{metrics['teacher']['cache']['fingerprint']}.safetensors"
+    with safe_open(str(entry), "pt") as cached:  # the teacher's pooled layers were cached with its logits
+        assert set(cached.keys()) == {"logits", "features"}
+    saved = load_student(run / "student")  # the student alone: the projection is not saved with it
+    fresh = {"bilstm": BiLSTMStudent, "cnn": CNNStudent}[student["kind"]](
+        **type(saved.model).kwargs(saved.model.config)
+    )
+    assert saved.model.state_dict().keys() == fresh.state_dict().keys()
     assert math.isfinite(metrics["best"]["dev/accuracy"])
+
+
+def test_hinton_cos_on_a_regression_task(tmp_path: Path) -> None:
+    data, teacher = setup_task(tmp_path, "movie-score")
+    config = write_config(tmp_path, data, teacher, BILSTM, {"name": "hinton_cos"}, "movie-score")
+    result = runner.invoke(app, ["distill", str(config), "train.max_steps=4"])
+    assert result.exit_code == 0, result.output
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    train = [r for r in log if r.get("type") == "train"]
+    assert {"hard", "mse", "cos"} <= set(train[0])  # the soft term of a regression task is Hinton's MSE
 
 
 def test_hinton_cos_with_a_transformer_student_is_refused_before_any_work(tmp_path: Path) -> None:

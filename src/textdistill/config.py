@@ -127,14 +127,11 @@ class HintonMethodConfig(Strict):
     scale_t2: bool = True
 
 
-class HintonCosineMethodConfig(Strict):
+class HintonCosineMethodConfig(HintonMethodConfig):
     """Hinton KD plus a cosine term between the BiLSTM's or CNN's text vector (projected) and the
     teacher's mean-pooled last layer (:mod:`textdistill.methods.hinton_cos`)."""
 
-    name: Literal["hinton_cos"]
-    alpha: Annotated[float, Field(ge=0, le=1)] = 0.5
-    temperature: Annotated[float, Field(gt=0)] = 2.0
-    scale_t2: bool = True
+    name: Literal["hinton_cos"]  # type: ignore[assignment]
     cosine: Annotated[float, Field(ge=0)] = 1.0
 
 

@@ -82,7 +82,7 @@ class OnnxBiLSTM(nn.Module):
         if pair:
             h2 = self.encode(s.embedding(pair[0]), pair[1])
             feature = torch.cat([feature, h2, feature * h2, (feature - h2).abs()], dim=-1)
-        return s.classifier(torch.relu(s.fc(feature)))
+        return s.head(feature, output_features=False)[0]
 
 
 def _input_names(student: Student, spec: TaskSpec) -> tuple[str, ...]:
@@ -118,9 +118,8 @@ def export_onnx(student: Student, spec: TaskSpec, path: Path, opset: int = 17) -
     return names
 
 
-# op types left in fp32 by --int8: ONNX Runtime 1.32's ConvInteger ran the CNN student 3.3x slower
-# than its fp32 Conv on this CPU (881 against 2,949 examples/s at batch 32, trec6), while int8
-# MatMul / Gemm kept the fp32 speed; with Conv left out the CNN's int8 model is as fast as its fp32 one
+# op types left in fp32 by --int8: ONNX Runtime 1.32's ConvInteger made the CNN student's int8 model
+# slower than PyTorch fp32 on this CPU (results/frontier.md before and after, the CNN's int8 rows)
 INT8_KEEP_FLOAT = ("Conv",)
 
 
@@ -230,7 +229,8 @@ class Predictor:
     def logits(self, examples: list[Example], batch_size: int = 64) -> np.ndarray:
         """``(N, C)`` logits in input order. The examples are batched shortest first (by characters),
         so a batch pads to a length near its own rows' (the gain over file order is measured in
-        results/frontier.md, *Length bucketing*), and the rows are put back in input order."""
+        results/frontier.md, *Length bucketing at serving time*), and the rows are put back in
+        input order."""
         order = sorted(
             range(len(examples)), key=lambda i: len(examples[i].text) + len(examples[i].text_pair or "")
         )

@@ -46,6 +46,8 @@ class MethodHooks:
       ensemble teacher must give its members' mean logits, not the log of their mean
       probabilities (what a distribution-matching method such as Hinton's KD takes);
     * ``perturbation``: size of the gradient perturbation of the embeddings (0 = none);
+    * ``unused_parameters``: some steps leave parameters without a gradient (LRC-BERT's first
+      stage never reaches the classifier), so data-parallel training must look for them;
     * ``model_kwargs()``: extra outputs the student must return;
     * ``setup(...)``: the modules the method trains beside the student (projections);
     * ``generators()``: RNGs of the method that a resumable checkpoint must carry, by name.
@@ -55,6 +57,7 @@ class MethodHooks:
     teacher_features: ClassVar[str | None] = None
     needs_logits: ClassVar[bool] = False
     perturbation: ClassVar[float] = 0.0
+    unused_parameters: ClassVar[bool] = False
 
     def model_kwargs(self) -> dict[str, bool]:
         return {}

@@ -73,6 +73,7 @@ class LRCBert(MethodHooks):
     name: ClassVar[str] = "lrc_bert"
     needs_teacher: ClassVar[bool] = True
     uses_layers: ClassVar[bool] = True
+    unused_parameters: ClassVar[bool] = True
 
     projections: nn.ModuleList | None = field(default=None, init=False, repr=False)
     mapping: list[int] = field(default_factory=list, init=False, repr=False)

@@ -314,7 +314,7 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
         checkpointing=Checkpointing(out / "checkpoint.pt", run.resume, method.generators()),
         dist=dist,
         describe_batch=describe,
-        find_unused_parameters=method.uses_layers,
+        find_unused_parameters=method.unused_parameters,
         progress=run.progress,
     )
     if not dist.main:
