@@ -342,11 +342,16 @@ def render(out: dict, results: str) -> None:
         "# The quality-speed frontier: students, the teacher and the classic baselines\n",
         header_markdown(out),
         *finished_line([r for r in out["rows"] if r.get("finished")], a["runs"]),
-        f"- seeds {a['seeds']} (mean ± sample sd); students distilled by Hinton KD (alpha 0.5, T 2) from "
-        "minilm-l6 fine-tuned on the task, best checkpoint by dev; speed on this machine, back to back, on "
+        f"- seeds {a['seeds']} (mean ± sample sd; a row marked with its seed count is a lever tried on "
+        f"{a.get('lever_seeds', a['seeds'])}); students distilled from minilm-l6 fine-tuned on the task by "
+        "Hinton KD (alpha 0.5, T 2; `-cos`: plus the cosine term of `hinton_cos`), 10 epochs (the "
+        "transformer 3; `-aug8`: 6 epochs over the labelled set and 8 augmented copies of it), best "
+        "checkpoint by dev; `-teacher`: the teacher's tokens and static vectors (256-d unless named), "
+        "`-glove`: GloVe 50d words; speed on this machine, back to back, on "
         f"{a['speed_examples']} dev examples (throughput, batch 32) and {a['latency_examples']} (latency, "
-        "batch 1), seed-1 students; speed-up and retention against the teacher on the same backend "
-        "(the baselines against the teacher on PyTorch; they run in scikit-learn, featurising included)\n",
+        "batch 1), each recipe's first-seed student; speed-up and retention against the teacher on the "
+        "same backend (the baselines against the teacher on PyTorch; they run in scikit-learn, "
+        "featurising included)\n",
         "- 1-minute load average before the speed measurements: "
         f"{out.get('load_before_speed', 'not recorded')} "
         f"({out['machine']['cores']} cores: a load above that means another job shared the machine)\n",

@@ -118,8 +118,9 @@ def export_onnx(student: Student, spec: TaskSpec, path: Path, opset: int = 17) -
     return names
 
 
-# op types left in fp32 by --int8: ONNX Runtime 1.32's ConvInteger made the CNN student's int8 model
-# slower than PyTorch fp32 on this CPU (results/frontier.md before and after, the CNN's int8 rows)
+# op types left in fp32 by --int8: with ONNX Runtime 1.32's ConvInteger the CNN student's int8 model
+# ran 1,521 examples/s at batch 32 on movie-sentiment, with fp32 convolutions 4,244 (results/frontier.md
+# at commit 0a0382d, then now; both slower than PyTorch fp32 there, 4,929)
 INT8_KEEP_FLOAT = ("Conv",)
 
 

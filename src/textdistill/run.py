@@ -29,8 +29,8 @@ from textdistill.recipes.distill import distill
 from textdistill.recipes.teach import teach_or_reuse
 
 # The fast student: a BiLSTM on the teacher's own sub-word tokens, its embeddings the teacher's
-# static vectors (model2vec, 256 dimensions): 97.4% of the teacher at 14.7x on movie-sentiment where
-# GloVe 50d kept 94.5% (results/frontier.md). The transformer: 2 layers of the teacher's width,
+# static vectors (model2vec, 256 dimensions): 97.3% of the teacher at 14.1x on movie-sentiment where
+# GloVe 50d kept 94.2% (results/frontier.md, 3 seeds). The transformer: 2 layers of the teacher's width,
 # started from teacher layers 1 and 4 with the feed-forward block cut from 1536 to the 1024 units of
 # largest magnitude: 3.3-3.9x faster than minilm-l6 at batch 32 (results/retention.md,
 # results/frontier.md) where the uncut 2 layers were 2.8-3.0x (results/distill.md).
