@@ -134,8 +134,7 @@ def evaluate_baseline(
     train = task_data.splits["train"]
     static = None
     if teacher is not None:
-        from textdistill.recipes.distill import static_source
-        from textdistill.teachers.static import static_vectors
+        from textdistill.teachers.static import static_source, static_vectors
 
         source = static_source(Path(teacher))  # an ensemble's first member
         hidden = json.loads((source / "config.json").read_text()).get("hidden_size") or STATIC_DIMS

@@ -89,7 +89,7 @@ def embedding_table(
     the teacher's tokens and their static vectors (``embedding: teacher``), or the training words
     with GloVe vectors (``None``: random, for ``embedding: random``)."""
     if s.embedding == "teacher":
-        from textdistill.teachers.static import static_vectors
+        from textdistill.teachers.static import static_source, static_vectors
 
         return static_vectors(static_source(teacher), s.embed_dim)
     texts = [t for e in train_examples for t in (e.text, e.text_pair) if t is not None]
@@ -114,12 +114,6 @@ def student_layers(student: Student) -> tuple[int, int]:
     if student.kind in ("bilstm", "cnn"):
         return 1, student.model.config["fc"]
     return student.model.model.config.num_hidden_layers, student.model.model.config.hidden_size
-
-
-def static_source(teacher: Path) -> Path:
-    """The folder whose encoder gives a BiLSTM its static vectors: the teacher, or an ensemble's
-    first kept member (the members share the tokenizer and started from the same encoder)."""
-    return read_ensemble(teacher)[0][0] if is_ensemble(teacher) else teacher
 
 
 def general_student(
@@ -227,7 +221,7 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
             isinstance(cfg.student, BiLSTMStudentConfig | CNNStudentConfig)
             and cfg.student.embedding == "teacher"
         ):
-            from textdistill.teachers.static import static_vectors
+            from textdistill.teachers.static import static_source, static_vectors
 
             static_vectors(static_source(teacher_dir), cfg.student.embed_dim)  # cached for build_student
         transfer, transfer_info = transfer_examples(cfg, spec, train_examples)

@@ -44,6 +44,14 @@ def _version() -> str:
     return str(__version__)
 
 
+def static_source(teacher: Path) -> Path:
+    """The folder whose encoder gives a student its static vectors: the teacher, or an ensemble's
+    first kept member (the members share the tokenizer and started from the same encoder)."""
+    from textdistill.teachers.ensemble import is_ensemble, read_ensemble
+
+    return read_ensemble(teacher)[0][0] if is_ensemble(teacher) else teacher
+
+
 def static_vectors(teacher_dir: str | Path, dims: int) -> tuple[TokenVocab, Tensor]:
     """The teacher's token vectors: its (cleaned) tokenizer as a vocabulary and a float32
     ``(len(vocab), dims)`` table (the last row, ``[MASK]``, the mean of the others)."""
