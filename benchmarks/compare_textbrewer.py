@@ -96,7 +96,7 @@ def work_textbrewer(cfg: dict) -> dict:
 
     from textdistill.config import validate
     from textdistill.data.load import load_task, subsample
-    from textdistill.evaluate.quality import score_splits
+    from textdistill.evaluation.quality import score_splits
     from textdistill.models.teacher import HFClassifier
     from textdistill.recipes.distill import build_student
     from textdistill.runtime import set_seed, set_threads

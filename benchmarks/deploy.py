@@ -18,8 +18,8 @@ from pathlib import Path
 
 from common import header_markdown, run_record
 from distill import run_one
-from textdistill.bench import bench_folder, plot, ratio, table_markdown
 from textdistill.deploy import export_folder
+from textdistill.serving import bench_folder, plot, ratio, table_markdown
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from common import STUDENTS, header_markdown, mean_sd, pm, run_distill, run_record, seed_bars
-from textdistill.evaluate.run_eval import evaluate_folder
+from textdistill.evaluation.run_eval import evaluate_folder
 from textdistill.run import EPOCHS, LR
 
 METHODS = {"hard": {"name": "hard"}, "hinton": {"name": "hinton"}, "tang": {"name": "tang"}}

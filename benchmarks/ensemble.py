@@ -26,7 +26,7 @@ def subsets(out: Path, metrics: dict, cfg: TeachConfig) -> list[dict]:
 
     from textdistill.data.encode import EncodedDataset, make_loader
     from textdistill.data.load import load_task
-    from textdistill.evaluate.metrics import compute_metrics
+    from textdistill.evaluation.metrics import compute_metrics
     from textdistill.models.teacher import HFClassifier, load_tokenizer, predict_logits
     from textdistill.teachers.ensemble import combine
 

@@ -33,13 +33,13 @@ import matplotlib.pyplot as plt
 from common import STUDENTS as BENCH_STUDENTS
 from common import finished_line, header_markdown, mean_sd, pm, run_distill, run_record
 from textdistill.artifacts import open_run
-from textdistill.bench import _onnx_runner, measure
 from textdistill.deploy import ONNX_FILES, export_folder, onnx_dir
-from textdistill.evaluate.baseline import evaluate_baseline
-from textdistill.evaluate.run_eval import evaluate_folder
-from textdistill.evaluate.speed import throughput, torch_runner
+from textdistill.evaluation.baseline import evaluate_baseline
+from textdistill.evaluation.run_eval import evaluate_folder
+from textdistill.evaluation.speed import throughput, torch_runner
 from textdistill.run import STUDENTS as MAIN_JOB_STUDENTS
 from textdistill.runtime import set_threads
+from textdistill.serving import _onnx_runner, measure
 
 GOALS = ((10.0, 0.97), (25.0, 0.95))  # (speed-up at batch 32, retention of the teacher's dev metric)
 BASELINE_MARGIN = 0.02  # the 10x student beats TF-IDF + LR on test by this much

@@ -77,7 +77,7 @@ def teacher_quality(task: str, teacher: Path, limits: dict) -> dict[str, float]:
     from transformers import AutoTokenizer
 
     from textdistill.data.load import load_task, subsample
-    from textdistill.evaluate.quality import score_splits
+    from textdistill.evaluation.quality import score_splits
     from textdistill.models.bundle import Student
     from textdistill.models.teacher import HFClassifier
 
@@ -160,7 +160,7 @@ def main() -> None:
 def measure_speed(rows: list[dict], task: str, args: argparse.Namespace) -> None:
     """Throughput at batch 32 of the teacher and of one student of ``task`` (all students share
     the architecture), as ``textdistill evaluate`` measures it."""
-    from textdistill.evaluate.run_eval import evaluate_folder
+    from textdistill.evaluation.run_eval import evaluate_folder
 
     run = next(r["speed_run"] for r in rows if r["task"] == task and "speed_run" in r)
     teacher = evaluate_folder(Path(args.teachers) / f"minilm-l6-{task}")

@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 
 from common import finished_line, header_markdown, mean_sd, pm, run_distill, run_record
 from textdistill.data.tasks import OFFLINE_TASKS
-from textdistill.evaluate.run_eval import evaluate_folder
+from textdistill.evaluation.run_eval import evaluate_folder
 
 TARGET_RETENTION, TARGET_SPEEDUP = 0.97, 3.0  # issue 3, criterion 2
 

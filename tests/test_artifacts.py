@@ -649,7 +649,7 @@ def test_a_brought_teacher_of_another_label_order_is_scored_on_the_runs_data(
     import dataclasses
 
     from textdistill.artifacts import open_run
-    from textdistill.evaluate.run_eval import evaluate_folder
+    from textdistill.evaluation.run_eval import evaluate_folder
 
     data = open_run(own_runs["teacher"]).task_data()
     straight = evaluate_folder(own_runs["teacher"], speed_examples=8, data=data)

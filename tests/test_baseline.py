@@ -13,7 +13,7 @@ from tests.test_teach import teach
 from textdistill.cli import app
 from textdistill.data.load import TaskData
 from textdistill.data.spec import Example, TaskSpec
-from textdistill.evaluate.baseline import build, evaluate_baseline
+from textdistill.evaluation.baseline import build, evaluate_baseline
 
 runner = CliRunner()
 WORDS = "the a film plot acting music scene story cast ending".split()

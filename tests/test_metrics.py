@@ -8,7 +8,7 @@ from scipy import stats
 from sklearn import metrics as skm
 
 from textdistill.data.tasks import get_task
-from textdistill.evaluate.metrics import accuracy, compute_metrics, f1, macro_f1, mcc, pearson, spearman
+from textdistill.evaluation.metrics import accuracy, compute_metrics, f1, macro_f1, mcc, pearson, spearman
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

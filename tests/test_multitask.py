@@ -200,7 +200,7 @@ def test_a_multitask_run_is_evaluated_exported_and_served_per_task(tmp_path: Pat
 
 
 def test_an_ensemble_teacher_is_benched_member_by_member(tmp_path: Path) -> None:
-    from textdistill.bench import run_teachers
+    from textdistill.serving import run_teachers
 
     ensemble = tmp_path / "ens"
     for name in ("member-1", "member-3"):

@@ -809,16 +809,11 @@ def evaluate_cmd(
 ) -> None:
     """Quality on dev/test, parameters, size on disk, throughput (batch 32), latency (batch 1);
     with --baseline, the classic baseline beside it (what you would have without distillation)."""
-    from textdistill.evaluate.run_eval import evaluate_folder
+    from textdistill.api import evaluate
 
     serve_config(folders=[str(folder)], task=task)
-    results = [evaluate_folder(folder, task=task)]
-    if baseline:
-        from textdistill.artifacts import open_run
-        from textdistill.evaluate.baseline import evaluate_baseline
-
-        results.append(evaluate_baseline(open_run(folder, task).task_data()))
-    r = results[0]
+    r = evaluate(folder, task, baseline)
+    results = [r, r.pop("baseline")] if baseline else [r]
     table = Table("measure", *(x["kind"] for x in results), title=f"{folder} ({r['kind']} on {r['task']})")
     for key in r["quality"]:
         table.add_row(key, *(f"{x['quality'][key]:.4f}" for x in results))
@@ -849,12 +844,12 @@ def export_cmd(
 ) -> None:
     """Export the student to ONNX (dynamic batch and length) with its tokenizer or vocabulary into
     FOLDER/onnx, and check the exported model against PyTorch on the dev set."""
-    from textdistill.deploy import export_folder
+    from textdistill.api import export
 
     cfg = serve_config(
         folders=[str(folder)], format=format, int8=int8, check_examples=check_examples, task=task
     )
-    r = export_folder(folder, int8=cfg.int8, check_examples=cfg.check_examples, task=cfg.task)
+    r = export(folder, int8=cfg.int8, check_examples=cfg.check_examples, task=cfg.task)
     check = r["check"]
     metric = next(iter(check["torch"]))
     table = Table("model", "file MB", metric, "same prediction", "max |logit diff|",
@@ -890,7 +885,7 @@ def predict_cmd(
 ) -> None:
     """Labels and probabilities (scores for regression) for a text, a pair, or a JSONL file; one
     JSON object per input on standard output."""
-    from textdistill.deploy import Predictor
+    from textdistill.api import load
 
     if (text is None) == (file is None):
         raise TextdistillError("give a TEXT or --file (one of them)")
@@ -901,7 +896,7 @@ def predict_cmd(
     else:
         texts, pairs, where = [text], [pair], None
     cfg = serve_config(folders=[str(folder)], backend=backend, truncate=truncate, task=task)
-    results = Predictor.open(folder, cfg.backend, cfg.task).predict(texts, pairs, cfg.truncate, where)
+    results = load(folder, cfg.backend, cfg.task).predict(texts, pairs, cfg.truncate, where)
     for result in results:
         typer.echo(json.dumps(result))
 
@@ -941,7 +936,7 @@ def bench_cmd(
     """Serving speed: throughput at several batch sizes and latency percentiles at batch 1, for
     PyTorch fp32, ONNX fp32 and ONNX int8 (exported when missing), and each run's teacher (every
     member of an ensemble teacher)."""
-    from textdistill.bench import bench_folder, plot, table_markdown
+    from textdistill.serving import bench_folder, plot, table_markdown
 
     try:
         sizes = [int(b) for b in batch_sizes.split(",")]

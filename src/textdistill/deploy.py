@@ -307,7 +307,7 @@ def _export_into(
 ) -> dict:
     """Write the ONNX files, the vocabulary or tokenizer and ``export.json`` into ``out`` (to be
     moved to ``final``) and check every backend against PyTorch on the dev set; returns the record."""
-    from textdistill.evaluate.metrics import compute_metrics
+    from textdistill.evaluation.metrics import compute_metrics
 
     started = time.perf_counter()
     names = export_onnx(student, spec, out / ONNX_FILES["onnx"])

@@ -22,9 +22,9 @@ from textdistill.config import TeachConfig, validate
 from textdistill.data.load import TaskData
 from textdistill.data.spec import TaskSpec
 from textdistill.errors import TextdistillError
-from textdistill.evaluate.baseline import NAME as BASELINE
-from textdistill.evaluate.baseline import evaluate_baseline
-from textdistill.evaluate.run_eval import evaluate_folder, same_examples
+from textdistill.evaluation.baseline import NAME as BASELINE
+from textdistill.evaluation.baseline import evaluate_baseline
+from textdistill.evaluation.run_eval import evaluate_folder, same_examples
 from textdistill.recipes.distill import distill
 from textdistill.recipes.teach import teach_or_reuse
 

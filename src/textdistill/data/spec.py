@@ -29,7 +29,7 @@ class TaskSpec:
     Attributes:
         name: short name (``sst2``, ``movie-sentiment``).
         labels: class names in index order, or ``None`` for a regression task.
-        metrics: metric names (see :mod:`textdistill.evaluate.metrics`); the first is the one
+        metrics: metric names (see :mod:`textdistill.evaluation.metrics`); the first is the one
             used to pick the best checkpoint.
         is_pair: whether each example has a ``text_pair``.
         positive: the class whose F1 ``f1`` reports, for a binary task (``None``: the second

@@ -24,7 +24,7 @@ from textdistill.config import BiLSTMStudentConfig, CNNStudentConfig, DistillCon
 from textdistill.data.encode import TokenVocab, WordVocab
 from textdistill.data.spec import Example, TaskSpec
 from textdistill.errors import TextdistillError
-from textdistill.evaluate.quality import score_splits
+from textdistill.evaluation.quality import score_splits
 from textdistill.methods import Method, get_method
 from textdistill.models.bundle import Student, load_student
 from textdistill.models.teacher import local_folder
@@ -391,7 +391,7 @@ def teacher_scores(
 ) -> dict[str, float]:
     """The teacher's metrics on each split's examples (its outputs through the teacher cache, in
     the task's label order), keyed like the student's (``dev/accuracy``)."""
-    from textdistill.evaluate.metrics import compute_metrics
+    from textdistill.evaluation.metrics import compute_metrics
 
     scores: dict[str, float] = {}
     for split, examples in splits.items():

@@ -30,7 +30,7 @@ from textdistill.data.encode import EncodedDataset, PaddingCollator, make_loader
 from textdistill.data.multitask import TaskSampler
 from textdistill.data.sampling import EpochBatchSampler
 from textdistill.errors import TextdistillError
-from textdistill.evaluate.quality import score_splits
+from textdistill.evaluation.quality import score_splits
 from textdistill.methods import Hard, Hinton
 from textdistill.methods.mtdnn_kd import MTDNNKD
 from textdistill.models.multitask import MultiTaskModel, TaskView, load_multitask

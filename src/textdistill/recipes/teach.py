@@ -30,7 +30,7 @@ from textdistill.config import TeachConfig
 from textdistill.data.encode import EncodedDataset, make_loader
 from textdistill.data.load import TaskData, subsample
 from textdistill.errors import TextdistillError
-from textdistill.evaluate.quality import score_splits
+from textdistill.evaluation.quality import score_splits
 from textdistill.losses import hard_loss
 from textdistill.models.teacher import HFClassifier, load_tokenizer
 from textdistill.recipes.common import RunFolder, changed_keys
@@ -220,7 +220,7 @@ def teach_ensemble(
     """Train ``size`` teachers (seed ``cfg.seed + i``, dropout ``dropouts[i % len]``) into
     ``cfg.out/member-i``, keep the best ``keep`` by the primary dev metric, write the ensemble."""
     from textdistill.data.encode import EncodedDataset, make_loader
-    from textdistill.evaluate.metrics import compute_metrics
+    from textdistill.evaluation.metrics import compute_metrics
     from textdistill.models.teacher import predict_logits
     from textdistill.teachers.ensemble import COMBINE, ENSEMBLE_FILE, combine
 

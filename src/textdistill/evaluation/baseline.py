@@ -4,7 +4,7 @@ static embeddings and a linear model.
 Word 1-2-grams and character 2-5-grams (within word boundaries), sublinear term frequencies,
 then a logistic regression (classification, ``C = 4``) or a ridge regression (scores), from
 scikit-learn, fitted on the task's labelled training split. A pair task gets one set of features
-per side, side by side. It is scored and timed the way :func:`~textdistill.evaluate.run_eval.
+per side, side by side. It is scored and timed the way :func:`~textdistill.evaluation.run_eval.
 evaluate_folder` scores a model: every metric on every labelled split, throughput at batch 32 and
 latency at batch 1 on the dev texts (featurising included), so that a report can say whether
 distillation paid for itself on this data.
@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from textdistill.data.spec import Example
-from textdistill.evaluate.metrics import compute_metrics
-from textdistill.evaluate.speed import latency_ms, throughput
+from textdistill.evaluation.metrics import compute_metrics
+from textdistill.evaluation.speed import latency_ms, throughput
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -125,9 +125,9 @@ def evaluate_baseline(
     task_data: TaskData, speed_examples: int = 320, seed: int = 0, teacher: str | Path | None = None
 ) -> dict:
     """Fit a baseline on ``task_data``'s training split and score it like a model folder: the
-    keys of :func:`~textdistill.evaluate.run_eval.evaluate_folder` (``kind`` ``tfidf-lr``, or
+    keys of :func:`~textdistill.evaluation.run_eval.evaluate_folder` (``kind`` ``tfidf-lr``, or
     ``static-lr`` on the static vectors of ``teacher``; no folder), plus ``fit_seconds``."""
-    from textdistill.evaluate.run_eval import scored
+    from textdistill.evaluation.run_eval import scored
 
     spec = task_data.spec
     regression = spec.labels is None
@@ -174,7 +174,7 @@ def measure_baseline(
     pipeline: Pipeline, examples: Sequence[Example], regression: bool, limit: int = 200, classes: int = 0
 ) -> dict[str, float]:
     """Throughput at batch 32 and latency at batch 1 (featurising and predicting), as
-    :func:`textdistill.evaluate.speed.measure` times a model."""
+    :func:`textdistill.evaluation.speed.measure` times a model."""
 
     def run(batch: dict) -> object:
         return outputs(pipeline, batch["examples"], regression, classes)

@@ -16,8 +16,8 @@ import torch
 
 from textdistill.artifacts import open_run
 from textdistill.deploy import ONNX_FILES, export_folder, onnx_dir, onnx_session
-from textdistill.evaluate.run_eval import open_for
-from textdistill.evaluate.speed import Runner, latency_ms, throughput, torch_runner
+from textdistill.evaluation.run_eval import open_for
+from textdistill.evaluation.speed import Runner, latency_ms, throughput, torch_runner
 from textdistill.models.bundle import Student
 from textdistill.runtime import set_threads
 

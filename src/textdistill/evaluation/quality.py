@@ -7,7 +7,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from textdistill.data.spec import TaskSpec
-from textdistill.evaluate.metrics import compute_metrics
+from textdistill.evaluation.metrics import compute_metrics
 from textdistill.models.teacher import predict_logits
 
 EvalSet = tuple[DataLoader, np.ndarray]  # an evaluation loader (dataset order) and its (N,) labels

@@ -28,8 +28,8 @@ from textdistill.artifacts import (
 )
 from textdistill.data.spec import TaskSpec
 from textdistill.errors import TextdistillError
-from textdistill.evaluate.quality import score_splits
-from textdistill.evaluate.speed import measure
+from textdistill.evaluation.quality import score_splits
+from textdistill.evaluation.speed import measure
 from textdistill.runtime import set_threads
 
 if TYPE_CHECKING:

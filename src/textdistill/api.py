@@ -1,0 +1,155 @@
+"""The Python API: the commands of the command line as functions, with the same names and the
+same keys as their configs (``import textdistill as td``).
+
+    import textdistill as td
+
+    td.teach({"task": "movie-sentiment", "out": "runs/teacher"})
+    td.distill({"task": "movie-sentiment", "teacher": "runs/teacher", "out": "runs/student",
+                "student": {"kind": "bilstm", "embedding": "teacher", "embed_dim": 256},
+                "method": {"name": "hinton"}})
+    td.evaluate("runs/student")["quality"]
+    td.export("runs/student", int8=True)
+    td.load("runs/student", backend="onnx-int8").predict(["a good film"])
+
+Every function validates what it is given before any compute, and raises the errors the command
+line prints (:class:`~textdistill.errors.TextdistillError`, :class:`~textdistill.config.ConfigError`
+listing every problem at once); each returns what the command writes (the metrics, the
+evaluation, the export record) as a dict. A config is a dict, a YAML file, or a validated config.
+The walkthrough: ``docs/api.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from textdistill.config import (
+    ConfigError,
+    DistillConfig,
+    FilesSection,
+    MultiTaskConfig,
+    TeachConfig,
+    apply_overrides,
+    check,
+    read_yaml,
+    validate,
+)
+from textdistill.deploy import Predictor
+from textdistill.errors import TextdistillError
+
+__all__ = [
+    "ConfigError", "Predictor", "TextdistillError", "bench", "distill", "evaluate", "export", "load", "teach",
+]  # fmt: skip
+
+Config = Mapping[str, Any] | str | Path
+
+
+def _as_dict(config: Config, overrides: list[str] | None, what: str) -> tuple[dict[str, Any], str]:
+    """A config given as a mapping or a YAML path, with ``KEY=VALUE`` overrides applied, and a
+    name for it in error messages."""
+    if isinstance(config, str | Path):
+        return apply_overrides(read_yaml(config), overrides or []), str(config)
+    if not isinstance(config, Mapping):
+        kind = type(config).__name__
+        raise TextdistillError(f"{what} takes a config: a dict or a YAML file's path, got {kind}")
+    return apply_overrides(dict(config), overrides or []), what
+
+
+def teach(config: Config | TeachConfig, overrides: list[str] | None = None, resume: bool = False) -> dict:
+    """Fine-tune a teacher, as ``textdistill teach`` does; returns its metrics (``metrics.json``).
+
+    Args:
+        config: the keys of ``textdistill teach`` (:class:`~textdistill.config.TeachConfig`:
+            ``task``, ``model``, ``out``, ``epochs``, ``lr``, ...), plus ``files`` for your own
+            data (the keys of a distill config's ``files`` section: ``train``, ``dev``, ``test``,
+            ``columns``, ``labels``, ...), as a dict or a YAML file.
+        overrides: ``KEY=VALUE`` strings applied over ``config`` (``["epochs=1"]``).
+        resume: continue the unfinished teach in ``out``.
+
+    An ensemble (``textdistill teach --ensemble N``) is the command line's for now.
+    """
+    from textdistill.recipes.common import config_source, config_task
+    from textdistill.recipes.teach import teach as teach_recipe
+
+    if isinstance(config, TeachConfig):
+        data, where, files = config.model_dump(), "teach", None
+    else:
+        data, where = _as_dict(config, overrides, "teach")
+        files = data.pop("files", None)
+    if files is None and not data.get("task"):
+        raise TextdistillError(f"{where}: give a task (see `textdistill tasks`) or files (your own data)")
+    cfg = check(TeachConfig, {**data, "task": data.get("task") or "custom"}, where)
+    section = check(FilesSection, files, f"{where}: files") if files is not None else None
+    task_data = config_task(cfg.task, cfg.data, section)
+    source = config_source(cfg.task, cfg.data, section)
+    cfg = cfg.model_copy(update={"task": task_data.spec.name})
+    return teach_recipe(cfg, task_data, source, resume=resume)
+
+
+def distill(
+    config: Config | DistillConfig | MultiTaskConfig, overrides: list[str] | None = None, resume: bool = False
+) -> dict:
+    """Distil a teacher into a student, as ``textdistill distill CONFIG`` does; returns the run's
+    metrics (``metrics.json``).
+
+    Args:
+        config: a distill config (``task``, ``teacher``, ``student``, ``method``, ``out``,
+            ``train``, ``files``, ``augment``, ...; ``tasks`` for a multi-task run: see
+            ``docs/configuration.md``), as a dict, a YAML file or a validated config.
+        overrides: ``KEY=VALUE`` strings applied over ``config`` (``["train.epochs=1"]``).
+        resume: continue the killed run in the config's ``out`` folder.
+
+    Data-parallel training (``--nproc``) is the command line's: it starts the processes.
+    """
+    from textdistill.recipes.distill import distill as distill_recipe
+    from textdistill.recipes.multitask import multitask_distill
+
+    if isinstance(config, DistillConfig | MultiTaskConfig):
+        cfg = config
+    else:
+        cfg = validate(*_as_dict(config, overrides, "distill"))
+    recipe = multitask_distill if isinstance(cfg, MultiTaskConfig) else distill_recipe
+    return recipe(cfg, resume=resume)
+
+
+def evaluate(run: str | Path, task: str | None = None, baseline: bool = False) -> dict:
+    """Quality on every labelled split, parameters, size and speed of a run or teacher folder, as
+    ``textdistill evaluate`` measures them. With ``baseline``, ``result["baseline"]`` holds TF-IDF +
+    logistic regression fitted and scored on the same data. ``task`` picks one task of a
+    multi-task run."""
+    from textdistill.evaluation.run_eval import evaluate_folder
+
+    result = evaluate_folder(run, task=task)
+    if baseline:
+        from textdistill.artifacts import open_run
+        from textdistill.evaluation.baseline import evaluate_baseline
+
+        result["baseline"] = evaluate_baseline(open_run(run, task).task_data())
+    return result
+
+
+def export(
+    run: str | Path, int8: bool = False, check_examples: int | None = None, task: str | None = None
+) -> dict:
+    """Export a run's student to ONNX (and int8 with ``int8``) into ``RUN/onnx``, checked against
+    PyTorch on ``check_examples`` dev examples (all by default), as ``textdistill export`` does;
+    returns the record written to ``export.json``."""
+    from textdistill.deploy import export_folder
+
+    return export_folder(run, int8=int8, check_examples=check_examples, task=task)
+
+
+def load(run: str | Path, backend: str = "torch", task: str | None = None) -> Predictor:
+    """A run's (or a teacher's) model ready to answer: ``load(run).predict(texts, pairs=None,
+    truncate=False)`` gives one ``{"label", "probabilities"}`` (``{"score"}`` for regression) per
+    text. ``backend``: ``torch``, ``onnx`` or ``onnx-int8`` (after :func:`export`)."""
+    return Predictor.open(run, backend, task)
+
+
+def bench(run: str | Path, teacher: bool = True, task: str | None = None) -> list[dict]:
+    """Serving speed of a run's student on every backend it has, and of its teacher, as
+    ``textdistill bench`` measures it: one dict per (model, backend)."""
+    from textdistill.serving import bench_folder
+
+    return bench_folder(run, teacher=teacher, task=task)
