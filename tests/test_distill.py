@@ -222,3 +222,36 @@ def test_distill_on_the_users_own_files(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "train.csv" in result.output and "review" in result.output
     result = runner.invoke(app, ["distill", str(tmp_path / "run.yaml"), "data=somewhere"])
     assert result.exit_code == 2 and "not both" in result.output
+
+
+def test_training_metrics_also_go_to_tensorboard(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    data, teacher = setup_task(tmp_path)
+    config = write_config(tmp_path, data, teacher, BILSTM, {"name": "hinton"}, "movie-sentiment")
+    overrides = ["train.max_steps=4", "train.eval_every=2", "train.report_to=[tensorboard]"]
+    result = runner.invoke(app, ["distill", str(config), *overrides])
+    assert result.exit_code == 0, result.output
+    board = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    board.Reload()
+    tags = set(board.Tags()["scalars"])
+    assert {"train/loss", "train/kl", "train/hard", "train/lr", "eval/dev/accuracy"} <= tags
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    evals = [r for r in log if r["type"] == "eval"]  # the same numbers as log.jsonl, at the same steps
+    scalars = board.Scalars("eval/dev/accuracy")
+    assert [e.step for e in scalars] == [r["step"] for r in evals] == [2, 4]
+    assert [e.value for e in scalars] == pytest.approx([r["dev/accuracy"] for r in evals])
+
+
+def test_tensorboard_missing_is_said_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a)
+    )
+    data, teacher = setup_task(tmp_path)
+    config = write_config(tmp_path, data, teacher, BILSTM, {"name": "hinton"}, "movie-sentiment")
+    result = runner.invoke(app, ["distill", str(config), "train.report_to=[tensorboard]"])
+    assert result.exit_code == 2 and "pip install 'textdistill[tensorboard]'" in result.output
+    assert not (tmp_path / "run").exists()

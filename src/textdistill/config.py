@@ -169,6 +169,11 @@ MethodConfig = Annotated[
 ]
 
 
+TENSORBOARD_MISSING = (
+    "report_to tensorboard needs the tensorboard package: pip install 'textdistill[tensorboard]'"
+)
+
+
 class TrainSection(Strict):
     epochs: Annotated[float, Field(gt=0)] = 3.0
     batch_size: Annotated[int, Field(gt=0)] = 32
@@ -190,6 +195,15 @@ class TrainSection(Strict):
     checkpoint_every: Annotated[int, Field(ge=0)] = (
         0  # steps between resumable checkpoints; 0 = each evaluation
     )
+    report_to: tuple[Literal["tensorboard"], ...] = ()  # beside log.jsonl; tensorboard: <out>/tensorboard
+
+    @model_validator(mode="after")
+    def _tensorboard_installed(self) -> TrainSection:
+        import importlib.util
+
+        if "tensorboard" in self.report_to and importlib.util.find_spec("tensorboard") is None:
+            raise ValueError(TENSORBOARD_MISSING)
+        return self
 
     @model_validator(mode="after")
     def _micro_batches(self) -> TrainSection:

@@ -303,6 +303,7 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
             grad_accumulation=cfg.train.grad_accumulation,
             precision=resolve_precision(cfg.train.precision, dist.device),
             checkpoint_every=cfg.train.checkpoint_every,
+            report_to=cfg.train.report_to,
         ),
         out / "log.jsonl",
         checkpointing=Checkpointing(out / "checkpoint.pt", run.resume, method.generators()),

@@ -208,6 +208,7 @@ def _multitask(cfg: MultiTaskConfig, run: RunFolder, dist: Dist) -> dict:
             grad_accumulation=accum,
             precision=resolve_precision(t.precision, dist.device),
             checkpoint_every=t.checkpoint_every,
+            report_to=t.report_to,
         ),
         out / "log.jsonl",
         checkpointing=Checkpointing(out / "checkpoint.pt", run.resume),

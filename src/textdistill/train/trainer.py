@@ -53,6 +53,44 @@ class TrainConfig:
     grad_accumulation: int = 1  # micro-batches per optimizer step
     precision: str = "fp32"  # fp32, or on a GPU bf16 / fp16 (torch.amp; fp16 with a grad scaler)
     checkpoint_every: int = 0  # optimizer steps between resumable checkpoints; 0 = at every evaluation
+    report_to: tuple[str, ...] = ()  # beside log.jsonl: "tensorboard" (scalars in <run>/tensorboard)
+
+
+class RunLog:
+    """The run's log: one JSON object a line in ``path`` (``log.jsonl``) and, with ``tensorboard``,
+    every number of the ``train`` and ``eval`` rows as a TensorBoard scalar (``train/loss``,
+    ``train/kl``, ``eval/dev/accuracy``, ...) at the row's step, in ``<path's folder>/tensorboard``.
+    Only the main process writes; the others get a log that drops everything."""
+
+    def __init__(self, path: Path, main: bool, tensorboard: bool = False) -> None:
+        self.file = path.open("a") if main else open(os.devnull, "w")  # noqa: SIM115
+        self.board = None
+        if main and tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # the config checks this first; here for a caller that did not
+                from textdistill.config import TENSORBOARD_MISSING
+
+                raise TextdistillError(TENSORBOARD_MISSING) from None
+            self.board = SummaryWriter(str(path.parent / "tensorboard"))
+
+    def write(self, row: dict) -> None:
+        self.file.write(json.dumps(row) + "\n")
+        self.file.flush()
+        if self.board is None or row.get("type") not in ("train", "eval"):
+            return
+        for key, value in row.items():
+            if key not in ("type", "step") and isinstance(value, int | float) and not isinstance(value, bool):
+                self.board.add_scalar(f"{row['type']}/{key}", value, row["step"])
+        self.board.flush()
+
+    def __enter__(self) -> RunLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()
+        if self.board is not None:
+            self.board.close()
 
 
 @dataclass
@@ -232,7 +270,7 @@ def train(
         mininterval=progress_interval(),
         disable=not dist.main,
     )
-    log = log_path.open("a") if dist.main else open(os.devnull, "w")  # noqa: SIM115
+    log = RunLog(log_path, dist.main, "tensorboard" in cfg.report_to)
 
     def epoch_of(s: int) -> float:
         return round(s * accum / micro_per_epoch, 3)
@@ -257,8 +295,7 @@ def train(
                 "eval_s": round(eval_seconds, 2),
             }
             history.append(row)
-            log.write(json.dumps(row) + "\n")
-            log.flush()
+            log.write(row)
             bar.write(
                 f"step {step}: "
                 + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
@@ -291,8 +328,7 @@ def train(
         )
         size = checkpointing.path.stat().st_size / 2**20
         row = {"type": "checkpoint", "step": step, "mb": round(size, 2)}
-        log.write(json.dumps({**row, "write_s": round(time.perf_counter() - began, 3)}) + "\n")
-        log.flush()
+        log.write({**row, "write_s": round(time.perf_counter() - began, 3)})
 
     def ends_epoch(s: int) -> bool:
         """Whether step ``s`` (1-based, completed) crossed the end of an epoch."""
@@ -350,7 +386,7 @@ def train(
                     "lr": scheduler.get_last_lr()[0],
                     **terms,
                 }
-                log.write(json.dumps(row) + "\n")
+                log.write(row)
             evaluated = (step % cfg.eval_every == 0) if cfg.eval_every else ends_epoch(step)
             if evaluated or step == total:
                 evaluate()
