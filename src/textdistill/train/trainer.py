@@ -60,9 +60,13 @@ class RunLog:
     """The run's log: one JSON object a line in ``path`` (``log.jsonl``) and, with ``tensorboard``,
     every number of the ``train`` and ``eval`` rows as a TensorBoard scalar (``train/loss``,
     ``train/kl``, ``eval/dev/accuracy``, ...) at the row's step, in ``<path's folder>/tensorboard``.
-    Only the main process writes; the others get a log that drops everything."""
+    Only the main process writes; the others get a log that drops everything. A resumed run gives
+    ``purge_step`` (its checkpoint's step): TensorBoard then drops the events the killed run wrote
+    after it, as ``log.jsonl`` is cut there."""
 
-    def __init__(self, path: Path, main: bool, tensorboard: bool = False) -> None:
+    def __init__(
+        self, path: Path, main: bool, tensorboard: bool = False, purge_step: int | None = None
+    ) -> None:
         self.file = path.open("a") if main else open(os.devnull, "w")  # noqa: SIM115
         self.board = None
         if main and tensorboard:
@@ -72,7 +76,7 @@ class RunLog:
                 from textdistill.config import TENSORBOARD_MISSING
 
                 raise TextdistillError(TENSORBOARD_MISSING) from None
-            self.board = SummaryWriter(str(path.parent / "tensorboard"))
+            self.board = SummaryWriter(str(path.parent / "tensorboard"), purge_step=purge_step)
 
     def write(self, row: dict) -> None:
         self.file.write(json.dumps(row) + "\n")
@@ -270,7 +274,7 @@ def train(
         mininterval=progress_interval(),
         disable=not dist.main,
     )
-    log = RunLog(log_path, dist.main, "tensorboard" in cfg.report_to)
+    log = RunLog(log_path, dist.main, "tensorboard" in cfg.report_to, purge_step=resumed_from)
 
     def epoch_of(s: int) -> float:
         return round(s * accum / micro_per_epoch, 3)
