@@ -109,3 +109,26 @@ def test_teach_on_own_files_then_distill_and_serve(tmp_path: Path, tiny_bert: Pa
     assert td.export(tmp_path / "student")["files"] == {"onnx": "model.onnx"}
     (answer,) = td.load(tmp_path / "student", backend="onnx").predict(["good great film"])
     assert set(answer["probabilities"]) == {"neg", "pos"}
+
+
+def test_the_callers_config_is_left_as_it_was_and_options_are_checked(tmp_path: Path) -> None:
+    data, teacher = setup_task(tmp_path)
+    import yaml
+
+    config = yaml.safe_load(
+        write_config(tmp_path, data, teacher, BILSTM, {"name": "hinton"}, "movie-sentiment").read_text()
+    )
+    before = yaml.safe_dump(config)
+    td.distill(config, overrides=["train.max_steps=2", "train.seed=3"])
+    assert yaml.safe_dump(config) == before  # an override does not leak into the next call
+    from textdistill.config import validate
+
+    with pytest.raises(td.TextdistillError, match="overrides go with a dict"):
+        td.distill(validate(config), overrides=["train.max_steps=2"])
+    with pytest.raises(td.TextdistillError, match="not both"):
+        td.teach({"task": "x", "data": str(tmp_path), "files": {"train": "a.csv", "dev": "b.csv"}})
+    with pytest.raises(td.ConfigError, match="check_examples"):
+        td.export(tmp_path / "run", check_examples=0)
+    with pytest.raises(td.ConfigError, match="backend"):
+        td.load(tmp_path / "run", backend="tensorrt")
+    assert {"teach", "distill", "load"} <= set(dir(td))

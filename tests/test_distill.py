@@ -255,3 +255,16 @@ def test_tensorboard_missing_is_said_before_any_work(tmp_path: Path, monkeypatch
     result = runner.invoke(app, ["distill", str(config), "train.report_to=[tensorboard]"])
     assert result.exit_code == 2 and "pip install 'textdistill[tensorboard]'" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_a_fresh_run_into_the_same_folder_starts_new_tensorboard_curves(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    data, teacher = setup_task(tmp_path)
+    config = write_config(tmp_path, data, teacher, BILSTM, {"name": "hinton"}, "movie-sentiment")
+    for steps in (4, 2):  # the second run, shorter, into the same out folder
+        overrides = [f"train.max_steps={steps}", "train.eval_every=2", "train.report_to=[tensorboard]"]
+        assert runner.invoke(app, ["distill", str(config), *overrides]).exit_code == 0
+    board = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    board.Reload()
+    assert [e.step for e in board.Scalars("eval/dev/accuracy")] == [2]  # not the first run's 2 and 4

@@ -20,6 +20,7 @@ The walkthrough: ``docs/api.md``.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from textdistill.config import (
     DistillConfig,
     FilesSection,
     MultiTaskConfig,
+    ServeConfig,
     TeachConfig,
     apply_overrides,
     check,
@@ -53,7 +55,21 @@ def _as_dict(config: Config, overrides: list[str] | None, what: str) -> tuple[di
     if not isinstance(config, Mapping):
         kind = type(config).__name__
         raise TextdistillError(f"{what} takes a config: a dict or a YAML file's path, got {kind}")
-    return apply_overrides(dict(config), overrides or []), what
+    return apply_overrides(copy.deepcopy(dict(config)), overrides or []), what  # the caller's dict unchanged
+
+
+def _validated(config: object, overrides: list[str] | None, what: str) -> None:
+    """A validated config is taken as it is: overrides would be lost silently, so they are refused."""
+    if overrides:
+        raise TextdistillError(
+            f"{what}: overrides go with a dict or a YAML file; change a validated config with "
+            "model_copy(update=...) or give it as a dict"
+        )
+
+
+def _options(**flags: Any) -> ServeConfig:
+    """The options of evaluate, export, load and bench, checked as the command line checks them."""
+    return check(ServeConfig, flags, "options")
 
 
 def teach(config: Config | TeachConfig, overrides: list[str] | None = None, resume: bool = False) -> dict:
@@ -72,13 +88,16 @@ def teach(config: Config | TeachConfig, overrides: list[str] | None = None, resu
     from textdistill.recipes.common import config_source, config_task
     from textdistill.recipes.teach import teach as teach_recipe
 
-    if isinstance(config, TeachConfig):
+    if isinstance(config, TeachConfig):  # a built-in task (own files come as a dict or YAML)
+        _validated(config, overrides, "teach")
         data, where, files = config.model_dump(), "teach", None
     else:
         data, where = _as_dict(config, overrides, "teach")
         files = data.pop("files", None)
     if files is None and not data.get("task"):
         raise TextdistillError(f"{where}: give a task (see `textdistill tasks`) or files (your own data)")
+    if files is not None and data.get("data"):
+        raise TextdistillError(f"{where}: give files (your own) or data (a GLUE folder), not both")
     cfg = check(TeachConfig, {**data, "task": data.get("task") or "custom"}, where)
     section = check(FilesSection, files, f"{where}: files") if files is not None else None
     task_data = config_task(cfg.task, cfg.data, section)
@@ -106,6 +125,7 @@ def distill(
     from textdistill.recipes.multitask import multitask_distill
 
     if isinstance(config, DistillConfig | MultiTaskConfig):
+        _validated(config, overrides, "distill")
         cfg = config
     else:
         cfg = validate(*_as_dict(config, overrides, "distill"))
@@ -120,6 +140,7 @@ def evaluate(run: str | Path, task: str | None = None, baseline: bool = False) -
     multi-task run."""
     from textdistill.evaluation.run_eval import evaluate_folder
 
+    _options(folders=[str(run)], task=task)
     result = evaluate_folder(run, task=task)
     if baseline:
         from textdistill.artifacts import open_run
@@ -132,24 +153,34 @@ def evaluate(run: str | Path, task: str | None = None, baseline: bool = False) -
 def export(
     run: str | Path, int8: bool = False, check_examples: int | None = None, task: str | None = None
 ) -> dict:
-    """Export a run's student to ONNX (and int8 with ``int8``) into ``RUN/onnx``, checked against
-    PyTorch on ``check_examples`` dev examples (all by default), as ``textdistill export`` does;
-    returns the record written to ``export.json``."""
+    """Export a run's student to ONNX (and int8 with ``int8``) into ``RUN/onnx`` (``RUN/onnx/TASK``
+    for one task of a multi-task run), checked against PyTorch on ``check_examples`` dev examples
+    (all by default), as ``textdistill export`` does; returns the record written to ``export.json``."""
     from textdistill.deploy import export_folder
 
-    return export_folder(run, int8=int8, check_examples=check_examples, task=task)
+    opts = _options(folders=[str(run)], int8=int8, check_examples=check_examples, task=task)
+    return export_folder(run, int8=opts.int8, check_examples=opts.check_examples, task=opts.task)
 
 
 def load(run: str | Path, backend: str = "torch", task: str | None = None) -> Predictor:
     """A run's (or a teacher's) model ready to answer: ``load(run).predict(texts, pairs=None,
     truncate=False)`` gives one ``{"label", "probabilities"}`` (``{"score"}`` for regression) per
     text. ``backend``: ``torch``, ``onnx`` or ``onnx-int8`` (after :func:`export`)."""
-    return Predictor.open(run, backend, task)
+    opts = _options(folders=[str(run)], backend=backend, task=task)
+    return Predictor.open(run, opts.backend, opts.task)
 
 
-def bench(run: str | Path, teacher: bool = True, task: str | None = None) -> list[dict]:
+def bench(
+    run: str | Path,
+    batch_sizes: tuple[int, ...] = (1, 8, 32, 128),
+    examples: int = 512,
+    teacher: bool = True,
+    task: str | None = None,
+) -> list[dict]:
     """Serving speed of a run's student on every backend it has, and of its teacher, as
-    ``textdistill bench`` measures it: one dict per (model, backend)."""
+    ``textdistill bench`` measures it (throughput at each of ``batch_sizes`` on ``examples`` dev
+    examples, latency at batch 1): one dict per (model, backend)."""
     from textdistill.serving import bench_folder
 
-    return bench_folder(run, teacher=teacher, task=task)
+    opts = _options(folders=[str(run)], batch_sizes=list(batch_sizes), examples=examples, task=task)
+    return bench_folder(run, tuple(opts.batch_sizes), opts.examples, teacher=teacher, task=opts.task)

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from textdistill.errors import TextdistillError
+from textdistill.errors import TENSORBOARD_MISSING, TextdistillError
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -167,11 +167,6 @@ MethodConfig = Annotated[
     HardMethodConfig | HintonMethodConfig | HintonCosineMethodConfig | TangMethodConfig | LRCBertMethodConfig,
     Field(discriminator="name"),
 ]
-
-
-TENSORBOARD_MISSING = (
-    "report_to tensorboard needs the tensorboard package: pip install 'textdistill[tensorboard]'"
-)
 
 
 class TrainSection(Strict):

@@ -29,3 +29,8 @@ class DataError(TextdistillError):
 
 class AssetError(TextdistillError):
     """An asset could not be fetched, verified or converted."""
+
+
+TENSORBOARD_MISSING = (
+    "report_to tensorboard needs the tensorboard package: pip install 'textdistill[tensorboard]'"
+)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 import warnings
 from collections.abc import Callable
@@ -106,6 +107,7 @@ class RunFolder:
         else:
             for stale in STALE:
                 (self.out / stale).unlink(missing_ok=True)
+            shutil.rmtree(self.out / "tensorboard", ignore_errors=True)  # an earlier run's curves
             self.manifest = {
                 "format": 1, "kind": self.kind, "state": "running", "reason": None,
                 "command": self.command, "config": self.config, "started": now(), "pid": os.getpid(),

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from textdistill.errors import TextdistillError
+from textdistill.errors import TENSORBOARD_MISSING, TextdistillError
 from textdistill.runtime import progress_interval
 from textdistill.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from textdistill.train.distributed import Dist, all_finite, barrier, gather, mean_over_ranks
@@ -61,22 +61,20 @@ class RunLog:
     every number of the ``train`` and ``eval`` rows as a TensorBoard scalar (``train/loss``,
     ``train/kl``, ``eval/dev/accuracy``, ...) at the row's step, in ``<path's folder>/tensorboard``.
     Only the main process writes; the others get a log that drops everything. A resumed run gives
-    ``purge_step`` (its checkpoint's step): TensorBoard then drops the events the killed run wrote
-    after it, as ``log.jsonl`` is cut there."""
+    ``purge_step`` (its checkpoint's step + 1): TensorBoard then drops the events the killed run
+    wrote after the checkpoint, as ``log.jsonl`` is cut there."""
 
     def __init__(
         self, path: Path, main: bool, tensorboard: bool = False, purge_step: int | None = None
     ) -> None:
-        self.file = path.open("a") if main else open(os.devnull, "w")  # noqa: SIM115
         self.board = None
         if main and tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:  # the config checks this first; here for a caller that did not
-                from textdistill.config import TENSORBOARD_MISSING
-
                 raise TextdistillError(TENSORBOARD_MISSING) from None
             self.board = SummaryWriter(str(path.parent / "tensorboard"), purge_step=purge_step)
+        self.file = path.open("a") if main else open(os.devnull, "w")  # noqa: SIM115
 
     def write(self, row: dict) -> None:
         self.file.write(json.dumps(row) + "\n")
@@ -274,7 +272,8 @@ def train(
         mininterval=progress_interval(),
         disable=not dist.main,
     )
-    log = RunLog(log_path, dist.main, "tensorboard" in cfg.report_to, purge_step=resumed_from)
+    purge = None if resumed_from is None else resumed_from + 1  # the checkpoint step stays, as in log.jsonl
+    log = RunLog(log_path, dist.main, "tensorboard" in cfg.report_to, purge_step=purge)
 
     def epoch_of(s: int) -> float:
         return round(s * accum / micro_per_epoch, 3)
