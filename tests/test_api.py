@@ -132,3 +132,25 @@ def test_the_callers_config_is_left_as_it_was_and_options_are_checked(tmp_path: 
     with pytest.raises(td.ConfigError, match="backend"):
         td.load(tmp_path / "run", backend="tensorrt")
     assert {"teach", "distill", "load"} <= set(dir(td))
+
+
+def test_teach_reports_to_tensorboard_and_reporting_keys_never_block_reuse(
+    tmp_path: Path, tiny_bert: Path
+) -> None:
+    from tests.conftest import write_jsonl
+    from tests.test_teach import toy_rows
+    from textdistill.recipes.common import changed_keys
+
+    files = {
+        s: str(write_jsonl(tmp_path / f"{s}.jsonl", toy_rows(n))) for s, n in (("train", 24), ("dev", 8))
+    }
+    config = {
+        "task": "toy", "model": str(tiny_bert), "out": str(tmp_path / "t"), "files": files, "max_steps": 2,
+        "report_to": ["tensorboard"],
+    }  # fmt: skip
+    td.teach(config)
+    assert list((tmp_path / "t" / "tensorboard").glob("events.out.tfevents.*"))
+    saved, now = {"train": {"epochs": 1}}, {"train": {"epochs": 1, "report_to": ["tensorboard"]}}
+    assert changed_keys(saved, now) == [] and changed_keys(saved, {"train": {"epochs": 2}}) == [
+        "train.epochs"
+    ]

@@ -169,6 +169,14 @@ MethodConfig = Annotated[
 ]
 
 
+def check_report_to(report_to: tuple[str, ...]) -> None:
+    """``report_to`` names only what is installed (TensorBoard is an optional extra)."""
+    import importlib.util
+
+    if "tensorboard" in report_to and importlib.util.find_spec("tensorboard") is None:
+        raise ValueError(TENSORBOARD_MISSING)
+
+
 class TrainSection(Strict):
     epochs: Annotated[float, Field(gt=0)] = 3.0
     batch_size: Annotated[int, Field(gt=0)] = 32
@@ -194,10 +202,7 @@ class TrainSection(Strict):
 
     @model_validator(mode="after")
     def _tensorboard_installed(self) -> TrainSection:
-        import importlib.util
-
-        if "tensorboard" in self.report_to and importlib.util.find_spec("tensorboard") is None:
-            raise ValueError(TENSORBOARD_MISSING)
+        check_report_to(self.report_to)
         return self
 
     @model_validator(mode="after")
@@ -324,6 +329,12 @@ class TeachConfig(Strict):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 on a GPU that has it
     checkpoint_every: Annotated[int, Field(ge=0)] = 0  # steps between resumable checkpoints; 0 = each eval
     grad_accumulation: Annotated[int, Field(ge=1)] = 1  # micro-batches per step (batch_size is the step's)
+    report_to: tuple[Literal["tensorboard"], ...] = ()  # beside log.jsonl; tensorboard: <out>/tensorboard
+
+    @model_validator(mode="after")
+    def _tensorboard_installed(self) -> TeachConfig:
+        check_report_to(self.report_to)
+        return self
 
     @model_validator(mode="after")
     def _micro_batches(self) -> TeachConfig:

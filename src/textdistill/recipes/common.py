@@ -55,10 +55,17 @@ class Interrupted(TextdistillError):
     """Ctrl-C during a run: the message says what was kept and how to go on."""
 
 
+# keys that say where a run reports, not what it computes: a run is the same run with or without them
+# (a finished run is reused, an unfinished one resumed, also from before the key existed)
+REPORTING_KEYS = ("report_to",)
+
+
 def changed_keys(saved: dict, now_: dict, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two nested dicts."""
+    """Dotted keys whose values differ between two nested dicts (:data:`REPORTING_KEYS` aside)."""
     keys = []
     for key in sorted(set(saved) | set(now_)):
+        if key in REPORTING_KEYS:
+            continue
         a, b = saved.get(key), now_.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
             keys += changed_keys(a, b, f"{prefix}{key}.")
