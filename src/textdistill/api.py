@@ -67,8 +67,9 @@ def _validated(config: object, overrides: list[str] | None, what: str) -> None:
         )
 
 
-def _options(**flags: Any) -> ServeConfig:
-    """The options of evaluate, export, load and bench, checked as the command line checks them."""
+def serve_options(**flags: Any) -> ServeConfig:
+    """The options of evaluate, export, predict and bench as a validated :class:`ServeConfig`:
+    every bad value named at once, before any model loads (the CLI's flags go through it too)."""
     return check(ServeConfig, flags, "options")
 
 
@@ -140,7 +141,7 @@ def evaluate(run: str | Path, task: str | None = None, baseline: bool = False) -
     multi-task run."""
     from textdistill.evaluation.run_eval import evaluate_folder
 
-    _options(folders=[str(run)], task=task)
+    serve_options(folders=[str(run)], task=task)
     result = evaluate_folder(run, task=task)
     if baseline:
         from textdistill.artifacts import open_run
@@ -158,7 +159,7 @@ def export(
     (all by default), as ``textdistill export`` does; returns the record written to ``export.json``."""
     from textdistill.deploy import export_folder
 
-    opts = _options(folders=[str(run)], int8=int8, check_examples=check_examples, task=task)
+    opts = serve_options(folders=[str(run)], int8=int8, check_examples=check_examples, task=task)
     return export_folder(run, int8=opts.int8, check_examples=opts.check_examples, task=opts.task)
 
 
@@ -166,21 +167,22 @@ def load(run: str | Path, backend: str = "torch", task: str | None = None) -> Pr
     """A run's (or a teacher's) model ready to answer: ``load(run).predict(texts, pairs=None,
     truncate=False)`` gives one ``{"label", "probabilities"}`` (``{"score"}`` for regression) per
     text. ``backend``: ``torch``, ``onnx`` or ``onnx-int8`` (after :func:`export`)."""
-    opts = _options(folders=[str(run)], backend=backend, task=task)
+    opts = serve_options(folders=[str(run)], backend=backend, task=task)
     return Predictor.open(run, opts.backend, opts.task)
 
 
 def bench(
     run: str | Path,
-    batch_sizes: tuple[int, ...] = (1, 8, 32, 128),
+    batch_sizes: tuple[int, ...] | None = None,
     examples: int = 512,
     teacher: bool = True,
     task: str | None = None,
 ) -> list[dict]:
     """Serving speed of a run's student on every backend it has, and of its teacher, as
-    ``textdistill bench`` measures it (throughput at each of ``batch_sizes`` on ``examples`` dev
-    examples, latency at batch 1): one dict per (model, backend)."""
+    ``textdistill bench`` measures it (throughput at each of ``batch_sizes``, by default 1, 8, 32
+    and 128, on ``examples`` dev examples; latency at batch 1): one dict per (model, backend)."""
     from textdistill.serving import bench_folder
 
-    opts = _options(folders=[str(run)], batch_sizes=list(batch_sizes), examples=examples, task=task)
+    sizes = {} if batch_sizes is None else {"batch_sizes": list(batch_sizes)}
+    opts = serve_options(folders=[str(run)], examples=examples, task=task, **sizes)
     return bench_folder(run, tuple(opts.batch_sizes), opts.examples, teacher=teacher, task=opts.task)

@@ -811,8 +811,7 @@ def evaluate_cmd(
     with --baseline, the classic baseline beside it (what you would have without distillation)."""
     from textdistill.api import evaluate
 
-    serve_config(folders=[str(folder)], task=task)
-    r = evaluate(folder, task, baseline)
+    r = evaluate(folder, task, baseline)  # its options checked there
     results = [r, r.pop("baseline")] if baseline else [r]
     table = Table("measure", *(x["kind"] for x in results), title=f"{folder} ({r['kind']} on {r['task']})")
     for key in r["quality"]:
@@ -844,9 +843,9 @@ def export_cmd(
 ) -> None:
     """Export the student to ONNX (dynamic batch and length) with its tokenizer or vocabulary into
     FOLDER/onnx, and check the exported model against PyTorch on the dev set."""
-    from textdistill.api import export
+    from textdistill.api import export, serve_options
 
-    cfg = serve_config(
+    cfg = serve_options(
         folders=[str(folder)], format=format, int8=int8, check_examples=check_examples, task=task
     )
     r = export(folder, int8=cfg.int8, check_examples=cfg.check_examples, task=cfg.task)
@@ -885,7 +884,7 @@ def predict_cmd(
 ) -> None:
     """Labels and probabilities (scores for regression) for a text, a pair, or a JSONL file; one
     JSON object per input on standard output."""
-    from textdistill.api import load
+    from textdistill.api import load, serve_options
 
     if (text is None) == (file is None):
         raise TextdistillError("give a TEXT or --file (one of them)")
@@ -895,18 +894,10 @@ def predict_cmd(
         texts, pairs, where = read_predict_file(file)
     else:
         texts, pairs, where = [text], [pair], None
-    cfg = serve_config(folders=[str(folder)], backend=backend, truncate=truncate, task=task)
+    cfg = serve_options(folders=[str(folder)], backend=backend, truncate=truncate, task=task)
     results = load(folder, cfg.backend, cfg.task).predict(texts, pairs, cfg.truncate, where)
     for result in results:
         typer.echo(json.dumps(result))
-
-
-def serve_config(**flags: Any) -> Any:
-    """The flags of ``evaluate``, ``export``, ``predict`` or ``bench`` as a validated
-    :class:`textdistill.config.ServeConfig`: every bad value named at once, before any model loads."""
-    from textdistill.config import ServeConfig, check
-
-    return check(ServeConfig, flags, "options")
 
 
 def read_predict_file(path: Path) -> tuple[list[str], list[str | None], list[str]]:
@@ -944,7 +935,9 @@ def bench_cmd(
         raise TextdistillError(
             f"--batch-sizes takes integers separated by commas, got {batch_sizes!r}"
         ) from None
-    cfg = serve_config(folders=[str(f) for f in folders], batch_sizes=sizes, examples=examples, task=task)
+    from textdistill.api import serve_options
+
+    cfg = serve_options(folders=[str(f) for f in folders], batch_sizes=sizes, examples=examples, task=task)
     rows, teachers = [], set()
     for folder in folders:
         for row in bench_folder(folder, tuple(cfg.batch_sizes), cfg.examples, task=cfg.task):
