@@ -84,6 +84,9 @@ def test_the_walkthrough_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     answers = namespace["answers"]
     assert [set(a["probabilities"]) for a in answers] == [{"negative", "positive"}] * 2
     assert namespace["result"]["baseline"]["kind"] == "tfidf-lr"
+    # the teacher's file taught the teacher's student: the same scores on the same examples
+    assert namespace["from_file"]["best"] == namespace["student"]["best"]
+    assert namespace["from_file"]["teacher"]["predictions"]
 
 
 def test_teach_on_own_files_then_distill_and_serve(tmp_path: Path, tiny_bert: Path) -> None:

@@ -156,10 +156,18 @@ def test_predictor_batches_by_length_and_answers_in_input_order(tmp_path: Path, 
     texts = ["a good film " * 9, "bad", "a dull and long film " * 5, "fine film", "good " * 20, "ok"]
     examples = [Example(t) for t in texts]
     alone = np.concatenate([predictor.logits([e]) for e in examples])  # one at a time: no padding at all
-    seen: list[list[Example]] = []
-    loader = predictor.student.loader
-    predictor.student.loader = lambda ex, bs: seen.append(ex) or loader(ex, bs)  # type: ignore[method-assign]
+    orders: list[list[int]] = []
+    by_length = predictor.student.by_length
+
+    def spy(ex: list[Example], bs: int) -> tuple:
+        order, batches = by_length(ex, bs)
+        orders.append(order)
+        return order, batches
+
+    predictor.student.by_length = spy  # type: ignore[method-assign]
     together = predictor.logits(examples, batch_size=2)  # sorted: batches (ok, bad), (fine film, ...), ...
-    assert [len(e.text) for e in seen[0]] == sorted(len(t) for t in texts)  # fed shortest first
+    lengths = [predictor.length(t, None) for t in texts]
+    assert [lengths[i] for i in orders[0]] == sorted(lengths)  # fed shortest first (encoded length)
+    assert orders[0] != list(range(len(texts)))  # the input was not in that order: a mix-up would show
     np.testing.assert_allclose(together, alone, atol=1e-5)
     assert len({tuple(row.round(5)) for row in alone}) > 1  # the rows differ, so an order mix-up shows

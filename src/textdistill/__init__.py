@@ -13,7 +13,7 @@ from typing import Any
 __version__ = "0.1.0"
 __all__ = [
     "ConfigError", "Predictor", "TextdistillError", "__version__", "bench", "distill", "evaluate", "export",
-    "load", "teach",
+    "load", "predict", "teach",
 ]  # fmt: skip
 
 

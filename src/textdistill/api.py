@@ -41,7 +41,8 @@ from textdistill.deploy import Predictor
 from textdistill.errors import TextdistillError
 
 __all__ = [
-    "ConfigError", "Predictor", "TextdistillError", "bench", "distill", "evaluate", "export", "load", "teach",
+    "ConfigError", "Predictor", "TextdistillError", "bench", "distill", "evaluate", "export", "load",
+    "predict", "teach",
 ]  # fmt: skip
 
 Config = Mapping[str, Any] | str | Path
@@ -169,6 +170,51 @@ def load(run: str | Path, backend: str = "torch", task: str | None = None) -> Pr
     text. ``backend``: ``torch``, ``onnx`` or ``onnx-int8`` (after :func:`export`)."""
     opts = serve_options(folders=[str(run)], backend=backend, task=task)
     return Predictor.open(run, opts.backend, opts.task)
+
+
+def predict(
+    run: str | Path,
+    texts: list[str] | None = None,
+    pairs: list[str | None] | None = None,
+    *,
+    file: str | Path | None = None,
+    out: str | Path | None = None,
+    backend: str = "torch",
+    truncate: bool = False,
+    task: str | None = None,
+) -> list[dict]:
+    """Labels and probabilities (scores for regression) of a run's (or a teacher's) model for
+    ``texts`` (and ``pairs``) or the texts of ``file`` (JSONL, CSV or TSV), as ``textdistill
+    predict`` gives them: one ``{"label", "probabilities"}`` or ``{"score"}`` per text.
+
+    ``out``: also write a predictions file, one line per text with ``text``, ``label``, ``probs``
+    and ``logits`` (``score``) (:func:`textdistill.teachers.predictions.prediction_rows`): what a
+    distill config reads as ``teacher: {predictions: OUT}``. A teacher's file teaches exactly what
+    the teacher does (its logits here are its cached ones, to the bit)."""
+    from textdistill.data.readers import read_texts
+    from textdistill.diskio import write_atomic
+
+    if (texts is None) == (file is None):
+        raise TextdistillError("give texts or file (one of them)")
+    where = None
+    if file is not None:
+        if pairs is not None:
+            raise TextdistillError("pairs go with texts; in a file give text_pair on each line")
+        rows = read_texts(file)
+        texts, pairs = [e.text for _, e, _ in rows], [e.text_pair for _, e, _ in rows]
+        where = [f"{file}:{n}" for n, _, _ in rows]
+    opts = serve_options(folders=[str(run)], backend=backend, truncate=truncate, task=task)
+    predictor = Predictor.open(run, opts.backend, opts.task)
+    examples = predictor.check(list(texts), pairs, opts.truncate, where)
+    logits = predictor.logits(examples)
+    if out is not None:
+        import json
+
+        from textdistill.teachers.predictions import prediction_rows
+
+        lines = [json.dumps(r, ensure_ascii=False) for r in prediction_rows(predictor.spec, examples, logits)]
+        write_atomic(Path(out), ("\n".join(lines) + "\n").encode())
+    return predictor.answers(logits)
 
 
 def bench(

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textdistill.data.spec import Example, TaskSpec
-from textdistill.diskio import write_atomic
+from textdistill.diskio import sha256_of, write_atomic
 from textdistill.errors import TextdistillError
 from textdistill.paths import MANIFEST
 
@@ -184,15 +184,12 @@ def data_record(source: DataSource, task: TaskData) -> dict[str, Any]:
 _FINGERPRINTS: dict[tuple[str, int, int], str] = {}
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """A file's sha256, remembered in this process while its size and modification time stay."""
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _FINGERPRINTS:
-        h = hashlib.sha256()
-        with path.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        _FINGERPRINTS[key] = h.hexdigest()
+        _FINGERPRINTS[key] = sha256_of(path)
     return _FINGERPRINTS[key]
 
 
@@ -216,7 +213,7 @@ def model_fingerprint(folder: str | Path) -> str:
         raise TextdistillError(f"{folder} holds no model files")
     h = hashlib.sha256()
     for p in files:
-        h.update(f"{p.name}:{_file_sha256(p)}\n".encode())
+        h.update(f"{p.name}:{file_sha256(p)}\n".encode())
     return h.hexdigest()
 
 
@@ -369,7 +366,8 @@ class OpenRun:
         spec: its task (labels in order, metrics, positive class).
         source: the data it was trained and scored on.
         weights: the weights file (its size is the model's size on disk).
-        teachers: the folders it was distilled from (none for a teacher).
+        teachers: the folders it was distilled from (none for a teacher, nor for a teacher given as
+            a predictions file).
     """
 
     folder: Path
@@ -427,9 +425,10 @@ def open_run(folder: str | Path, task: str | None = None, warn_unfinished: bool 
         weights = folder / "model" / "model.safetensors"
     if "tasks" in manifest:
         entry = next(t for t in manifest["tasks"] if t["task"]["name"] == spec.name)
-        teachers = [Path(t["folder"]) for t in entry.get("teachers", [])]
+        records = entry.get("teachers", [])
     else:
-        teachers = [Path(t["folder"]) for t in manifest.get("teachers", [])]
+        records = manifest.get("teachers", [])
+    teachers = [Path(t["folder"]) for t in records if "folder" in t]  # not a predictions file
     return OpenRun(folder, manifest, student, spec, source, weights, teachers)
 
 
@@ -472,6 +471,11 @@ class TeacherRef:
         order: the teacher's output index of each of the task's classes, when the two orders differ
             (``logits[:, order]`` puts the teacher's outputs in the task's order); ``None`` when equal.
         members: the member folders of an ensemble (empty for one teacher).
+        predictions: a teacher given as a predictions file
+            (:class:`textdistill.teachers.predictions.Predictions`, its values already in the
+            task's order); ``folder`` is then the file and ``fingerprint`` its sha256.
+        tokens: the model folder whose tokenizer the student reads (the teacher's own folder, or
+            a predictions teacher's ``tokenizer``; ``None``: none given).
     """
 
     folder: Path
@@ -480,8 +484,24 @@ class TeacherRef:
     order: list[int] | None = None
     members: list[Path] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
+    predictions: Any = None
+    tokens: Path | None = None
+
+    @property
+    def source(self) -> Any:
+        """What the teacher cache reads outputs from: the folder, or the predictions."""
+        return self.folder if self.predictions is None else self.predictions
+
+    @property
+    def student_base(self) -> Path | None:
+        """The folder a student takes its tokenizer (or static vectors) from."""
+        return self.folder if self.predictions is None else self.tokens
 
     def record(self) -> dict[str, Any]:
+        if self.predictions is not None:  # no folder: evaluate and bench have no teacher model to run
+            return {"predictions": str(self.folder), "fingerprint": self.fingerprint,
+                    "labels": list(self.labels) if self.labels else None, "values": self.predictions.kind,
+                    "tokenizer": None if self.tokens is None else str(self.tokens)}  # fmt: skip
         record = {"folder": str(self.folder), "fingerprint": self.fingerprint,
                   "labels": list(self.labels) if self.labels else None, "order": self.order}  # fmt: skip
         parts = self.folder.parts

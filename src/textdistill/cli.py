@@ -881,36 +881,33 @@ def predict_cmd(
     task: Annotated[
         str | None, typer.Option(help="the task to use, in a multi-task run (textdistill distill with tasks)")
     ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="write a predictions file instead (text, label, probs, logits per line): a teacher for "
+            "distill (teacher: {predictions: OUT})"
+        ),
+    ] = None,
 ) -> None:
     """Labels and probabilities (scores for regression) for a text, a pair, or a JSONL file; one
-    JSON object per input on standard output."""
-    from textdistill.api import load, serve_options
+    JSON object per input on standard output, or a predictions file with --out."""
+    from textdistill.api import predict
 
-    if (text is None) == (file is None):
+    if text is None and file is None:
         raise TextdistillError("give a TEXT or --file (one of them)")
-    if file is not None:
-        if pair is not None:
-            raise TextdistillError("--pair goes with a TEXT; in --file give text_pair on each line")
-        texts, pairs, where = read_predict_file(file)
-    else:
-        texts, pairs, where = [text], [pair], None
-    cfg = serve_options(folders=[str(folder)], backend=backend, truncate=truncate, task=task)
-    results = load(folder, cfg.backend, cfg.task).predict(texts, pairs, cfg.truncate, where)
+    if file is not None and pair is not None:
+        raise TextdistillError("--pair goes with a TEXT; in --file give text_pair on each line")
+    texts = None if text is None else [text]
+    pairs = None if text is None else [pair]
+    results = predict(folder, texts, pairs, file=file, out=out, backend=backend, truncate=truncate, task=task)
+    if out is not None:
+        console.print(
+            f"{len(results):,} predictions written to {out}: distil from them with "
+            f"teacher: {{predictions: {out}}} in a distill config"
+        )
+        return
     for result in results:
         typer.echo(json.dumps(result))
-
-
-def read_predict_file(path: Path) -> tuple[list[str], list[str | None], list[str]]:
-    """``text`` and ``text_pair`` of every line of a JSONL file, and where each is (``FILE:LINE``);
-    bad lines named all at once (the readers' one JSONL reader)."""
-    from textdistill.data.readers import read_texts
-
-    rows = read_texts(path)
-    return (
-        [e.text for _, e, _ in rows],
-        [e.text_pair for _, e, _ in rows],
-        [f"{path}:{n}" for n, _, _ in rows],
-    )
 
 
 @app.command("bench")

@@ -250,6 +250,16 @@ class FilesSection(Strict):
     multiline: bool = False  # quoted CSV fields may hold line breaks (else a record is one line)
 
 
+class PredictionsTeacherConfig(Strict):
+    """A teacher given as its predictions (:mod:`textdistill.teachers.predictions`): a JSONL file
+    of ``text`` with ``probs``, ``logits`` or ``score`` per text, written by any model. No teacher
+    model is loaded; ``tokenizer`` (a model folder or asset name, such as ``minilm-l6``) gives the
+    sub-word tokens a transformer student or ``embedding: teacher`` reads."""
+
+    predictions: str
+    tokenizer: str | None = None
+
+
 class DistillConfig(Strict):
     """One distillation run: a task, a teacher folder (from ``textdistill teach``), a student,
     a method and the training settings.
@@ -259,7 +269,7 @@ class DistillConfig(Strict):
     the training set, ``transfer`` names a JSONL of unlabelled texts; the teacher labels both."""
 
     task: str
-    teacher: str
+    teacher: str | PredictionsTeacherConfig
     student: StudentConfig
     method: MethodConfig
     data: str | None = None
@@ -288,6 +298,33 @@ class DistillConfig(Strict):
             raise ValueError(
                 "hinton_cos matches the text vector of a BiLSTM or CNN student; a transformer "
                 "student matches the teacher layer by layer with lrc_bert"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _predictions_fit(self) -> DistillConfig:
+        if not isinstance(self.teacher, PredictionsTeacherConfig):
+            return self
+        if self.method.name in ("lrc_bert", "hinton_cos"):
+            raise ValueError(
+                f"{self.method.name} reads the teacher's layers, and teacher.predictions gives only its "
+                "outputs: use hinton or tang (or a teacher model)"
+            )
+        s = self.student
+        if isinstance(s, TransformerStudentConfig) and s.init_from_teacher is not None:
+            raise ValueError(
+                "student.init_from_teacher copies teacher layers, and teacher.predictions has none: "
+                "drop it (a random student) or give init_from (a general student)"
+            )
+        needs_tokens = isinstance(s, TransformerStudentConfig) or s.embedding == "teacher"
+        if needs_tokens and self.teacher.tokenizer is None:
+            what = (
+                "a transformer student" if isinstance(s, TransformerStudentConfig) else "embedding: teacher"
+            )
+            raise ValueError(
+                f"{what} reads sub-word tokens, and teacher.predictions has no tokenizer: give "
+                "teacher.tokenizer (a model folder or asset name, e.g. minilm-l6), or a word-level student "
+                "(embedding: glove-6b-50d or random)"
             )
         return self
 

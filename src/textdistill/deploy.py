@@ -228,15 +228,14 @@ class Predictor:
         return len(self.student.tokenizer(text, pair)["input_ids"])
 
     def logits(self, examples: list[Example], batch_size: int = 64) -> np.ndarray:
-        """``(N, C)`` logits in input order. The examples are batched shortest first (by characters),
-        so a batch pads to a length near its own rows' (the gain over file order is measured in
-        results/frontier.md, *Length bucketing at serving time*), and the rows are put back in
-        input order."""
-        order = sorted(
-            range(len(examples)), key=lambda i: len(examples[i].text) + len(examples[i].text_pair or "")
-        )
+        """``(N, C)`` logits in input order. The examples are batched shortest first (by encoded
+        length), so a batch pads to a length near its own rows' (the gain over file order is
+        measured in results/frontier.md, *Length bucketing at serving time*), and the rows are put
+        back in input order. A teacher batches as the teacher cache does: its logits here equal
+        its cached ones."""
+        order, loader = self.student.by_length(examples, batch_size)
         outs = []
-        for batch in self.student.loader([examples[i] for i in order], batch_size):
+        for batch in loader:
             if self.session is None:
                 model = self.student.model.eval()
                 with torch.inference_mode():
@@ -258,7 +257,10 @@ class Predictor:
     ) -> list[dict]:
         """One ``{"label", "probabilities"}`` (or ``{"score"}``) per text; ``where`` names each
         input in error messages (``FILE:LINE``)."""
-        logits = self.logits(self.check(texts, pairs, truncate, where))
+        return self.answers(self.logits(self.check(texts, pairs, truncate, where)))
+
+    def answers(self, logits: np.ndarray) -> list[dict]:
+        """:meth:`predict`'s answers for logits ``(N, C)``."""
         if self.spec.labels is None:
             return [{"score": float(row[0])} for row in logits]
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))

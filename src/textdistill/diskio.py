@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import re
 import shutil
@@ -26,6 +27,16 @@ from pathlib import Path
 from typing import BinaryIO
 
 from textdistill.errors import TextdistillError
+
+
+def sha256_of(path: str | Path) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
 
 CHUNK = 1 << 20
 RESUME = "run the same command again with --resume to continue from the last checkpoint"

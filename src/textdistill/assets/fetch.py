@@ -22,7 +22,6 @@ converted again once. ``textdistill assets verify`` (:func:`verify`) hashes ever
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -39,6 +38,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from textdistill.assets.registry import ASSETS, Asset, Package, get_asset
+from textdistill.diskio import sha256_of
 from textdistill.errors import AssetError
 from textdistill.paths import home
 
@@ -46,14 +46,6 @@ console = Console(stderr=True, soft_wrap=True)  # each message one line, however
 MARKER = "asset.json"
 
 Downloader = Callable[[Package, Path], None]
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def pip_download(package: Package, dest: Path) -> None:

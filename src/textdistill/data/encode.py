@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 from torch.nn.utils.rnn import pad_sequence
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from textdistill.data.sampling import EpochBatchSampler
@@ -246,12 +246,22 @@ class WordDataset(Dataset):
             if e.label is not None:
                 row["labels"] = e.label
             self.features.append(row)
+        self.lengths = [max(len(f["word_ids"]), len(f.get("word_ids_b", ()))) for f in self.features]
 
     def __len__(self) -> int:
         return len(self.features)
 
     def __getitem__(self, i: int) -> dict:
         return self.features[i]
+
+
+def length_ordered(dataset: Dataset, collate: Callable, batch_size: int) -> tuple[list[int], DataLoader]:
+    """Inference batches shortest first, so each pads to a length near its own rows', and the order
+    they come in: ``order[j]`` is the dataset row of the ``j``-th row out (ties keep dataset order).
+    The teacher cache and serving batch the same way, so a teacher's served outputs equal its
+    cached ones to the bit (a predictions file from ``predict --out`` teaches what the teacher does)."""
+    order = sorted(range(len(dataset)), key=dataset.lengths.__getitem__)
+    return order, DataLoader(Subset(dataset, order), batch_size=batch_size, collate_fn=collate)
 
 
 def collate_words(rows: list[dict]) -> dict[str, torch.Tensor]:

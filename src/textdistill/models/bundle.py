@@ -17,9 +17,12 @@ from torch.utils.data import DataLoader
 
 from textdistill.data.encode import (
     EncodedDataset,
+    PaddingCollator,
     TokenVocab,
     WordDataset,
     WordVocab,
+    collate_words,
+    length_ordered,
     load_vocab,
     make_loader,
     make_word_loader,
@@ -56,6 +59,16 @@ class Student:
             return make_word_loader(dataset, batch_size, shuffle, seed, **split)
         dataset = EncodedDataset(examples, self.tokenizer, self.max_length)
         return make_loader(dataset, self.tokenizer, batch_size, shuffle=shuffle, seed=seed, **split)
+
+    def by_length(self, examples: list[Example], batch_size: int) -> tuple[list[int], DataLoader]:
+        """Inference batches of ``examples`` shortest first and their order
+        (:func:`~textdistill.data.encode.length_ordered`)."""
+        if self.vocab is not None:
+            return length_ordered(
+                WordDataset(examples, self.vocab, self.max_length), collate_words, batch_size
+            )
+        dataset = EncodedDataset(examples, self.tokenizer, self.max_length)
+        return length_ordered(dataset, PaddingCollator(self.tokenizer), batch_size)
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -39,7 +39,7 @@ from textdistill.artifacts import (
     read_manifest,
     write_manifest,
 )
-from textdistill.config import FilesSection
+from textdistill.config import FilesSection, PredictionsTeacherConfig
 from textdistill.data.load import TaskData
 from textdistill.data.spec import Example, TaskSpec
 from textdistill.diskio import DiskError, write_atomic
@@ -231,7 +231,7 @@ class RunFolder:
             return
         # by position: a hub teacher's folder moves with its revision, its fingerprint with its weights
         changed = [
-            t["folder"] for b, t in zip(before, now_, strict=False)
+            t.get("folder") or t["predictions"] for b, t in zip(before, now_, strict=False)
             if b.get("fingerprint") not in (None, t["fingerprint"])
         ]  # fmt: skip
         if changed:
@@ -348,12 +348,13 @@ class TaskPlan:
 
 
 def plan_tasks(
-    entries: list[tuple[str, str | None, FilesSection | None, str | None]],
+    entries: list[tuple[str, str | None, FilesSection | None, str | PredictionsTeacherConfig | None]],
     max_train: int | None,
     max_eval: int | None,
 ) -> list[TaskPlan]:
     """The :class:`TaskPlan` of each ``(task, data, files, teacher)`` entry: the data read with the
-    user's labels, the teacher (a folder, an asset or a hub name) checked against them."""
+    user's labels, the teacher (a folder, an asset or a hub name, or a predictions file) checked
+    against them."""
     from textdistill.artifacts import open_teacher
     from textdistill.data.load import subsample
     from textdistill.models.teacher import local_folder
@@ -361,7 +362,12 @@ def plan_tasks(
     plans = []
     for name, data, files, teacher in entries:
         task = config_task(name, data, files)
-        ref = open_teacher(local_folder(teacher), task.spec) if teacher is not None else None
+        if isinstance(teacher, PredictionsTeacherConfig):
+            from textdistill.teachers.predictions import predictions_teacher
+
+            ref = predictions_teacher(teacher.predictions, teacher.tokenizer, task.spec)
+        else:
+            ref = open_teacher(local_folder(teacher), task.spec) if teacher is not None else None
         evals = {s: subsample(task.splits[s], max_eval) for s in task.labelled_splits}
         train = subsample(task.splits["train"], max_train)
         plans.append(TaskPlan(name, task, config_source(name, data, files), ref, train, evals))

@@ -42,12 +42,14 @@ def build_student(
     cfg: DistillConfig, spec: TaskSpec, train_examples: list[Example], teacher: Path | None = None
 ) -> Student:
     """The configured student, sized for the task; a BiLSTM's or CNN's word vocabulary comes from
-    ``train_examples`` (with ``embedding: teacher``, the teacher's tokens)."""
+    ``train_examples`` (with ``embedding: teacher``, the teacher's tokens). ``teacher``: the folder
+    whose tokenizer the student reads (by default the config's teacher; for a teacher given as
+    predictions, its ``tokenizer``)."""
     s = cfg.student
+    if teacher is None and isinstance(cfg.teacher, str):
+        teacher = local_folder(cfg.teacher)
     if isinstance(s, BiLSTMStudentConfig | CNNStudentConfig):
-        vocab, table = embedding_table(
-            s, train_examples, teacher or local_folder(cfg.teacher), cfg.train.seed
-        )
+        vocab, table = embedding_table(s, train_examples, teacher, cfg.train.seed)
         shape = {"pair": spec.is_pair, "pretrained": table, "padding_idx": vocab.pad_id}
         if isinstance(s, CNNStudentConfig):
             from textdistill.models.cnn import CNNStudent
@@ -65,7 +67,7 @@ def build_student(
     from textdistill.models.transformer import build_transformer_student
     from textdistill.models.weights import read_tokenizer
 
-    teacher = teacher or local_folder(cfg.teacher)
+    assert teacher is not None, "a transformer student needs a tokenizer (the config checks it)"
     if s.init_from_teacher is not None and is_ensemble(teacher):
         raise TextdistillError(
             f"student.init_from_teacher: {cfg.teacher} is an ensemble, and copying layers needs one "
@@ -83,7 +85,7 @@ def build_student(
 
 
 def embedding_table(
-    s: BiLSTMStudentConfig | CNNStudentConfig, train_examples: list[Example], teacher: Path, seed: int
+    s: BiLSTMStudentConfig | CNNStudentConfig, train_examples: list[Example], teacher: Path | None, seed: int
 ) -> tuple[WordVocab | TokenVocab, Tensor | None]:
     """A word-level student's vocabulary and its first embedding table ``(len(vocab), embed_dim)``:
     the teacher's tokens and their static vectors (``embedding: teacher``), or the training words
@@ -91,6 +93,7 @@ def embedding_table(
     if s.embedding == "teacher":
         from textdistill.teachers.static import static_source, static_vectors
 
+        assert teacher is not None, "embedding: teacher needs a tokenizer (the config checks it)"
         return static_vectors(static_source(teacher), s.embed_dim)
     texts = [t for e in train_examples for t in (e.text, e.text_pair) if t is not None]
     vocab = WordVocab.build(texts, min_freq=s.min_freq, max_size=s.max_vocab)
@@ -200,6 +203,16 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
             f"{cfg.method.name} reads the teacher's layers and logits in the task's label order; "
             f"teacher {teacher_dir} orders them {list(teacher_ref.labels or [])}: use hinton or tang"
         )
+    if (
+        teacher_ref.predictions is not None
+        and teacher_ref.predictions.kind == "probs"
+        and method.needs_logits
+    ):
+        raise TextdistillError(
+            f"{cfg.method.name} regresses the teacher's logits, and {teacher_dir} gives probabilities "
+            "(their logs differ from the logits by a shift per row): give logits in the file, or use hinton"
+        )
+    base = teacher_ref.student_base  # the tokenizer a transformer student or embedding: teacher reads
     out = Path(cfg.out)
     accum = cfg.train.grad_accumulation
     run.record_tasks([plan], cfg.train.max_length)
@@ -212,9 +225,9 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
     cached = features if features in ("mean", "cls") else None
     combine = ensemble_targets(method, teacher_dir, spec, run, dist)
 
-    def outputs_of(examples: list[Example]) -> TeacherOutputs:
-        return teacher_outputs(teacher_dir, examples, cfg.train.max_length, features=cached,
-                               device=dist.device, combine=combine)  # fmt: skip
+    def outputs_of(examples: list[Example], what: str) -> TeacherOutputs:
+        return teacher_outputs(teacher_ref.source, examples, cfg.train.max_length, features=cached,
+                               device=dist.device, combine=combine, what=what)  # fmt: skip
 
     with main_first(dist):  # rank 0 fills the caches (transfer set, teacher outputs); the others read them
         if (
@@ -223,17 +236,22 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
         ):
             from textdistill.teachers.static import static_source, static_vectors
 
-            static_vectors(static_source(teacher_dir), cfg.student.embed_dim)  # cached for build_student
+            static_vectors(static_source(base), cfg.student.embed_dim)  # cached for build_student
         transfer, transfer_info = transfer_examples(cfg, spec, train_examples)
+        if method.needs_teacher and teacher_ref.predictions is not None:  # every text lacking, at once
+            grown = (transfer_info.get("augment") or {}).get("path")
+            hint = f"; the augmented texts are in {grown}: predict them there" if grown else ""
+            parts = {"training texts": train_examples, "transfer-set texts": transfer}
+            teacher_ref.predictions.require(parts, hint)
         if method.needs_teacher:
             started = time.perf_counter()
-            teacher = outputs_of(train_examples)
+            teacher = outputs_of(train_examples, "training texts")
             if transfer:  # cached on its own: the labelled part is shared with runs without a transfer set
-                teacher = teacher.concat(outputs_of(transfer))
+                teacher = teacher.concat(outputs_of(transfer, "transfer-set texts"))
             teacher = teacher.reorder(teacher_ref.order)
             teacher_seconds = time.perf_counter() - started
     set_seed(seed)  # again: the student must not depend on whether the teacher ran or came from the cache
-    student = build_student(cfg, spec, train_examples + transfer, teacher_ref.folder)
+    student = build_student(cfg, spec, train_examples + transfer, base)
     lr = cfg.train.lr or (1e-3 if student.kind in ("bilstm", "cnn") else 1e-4)
     trainable, live_teacher = student.model, None
     if method.uses_layers:  # intermediate layers: projections to train, the bank, maybe a live teacher
@@ -327,6 +345,7 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
         "best": final,
         "teacher": {
             "folder": str(teacher_dir),
+            "predictions": teacher_ref.predictions is not None,
             "best": teacher_best,
             "scored_on": "the student's evaluation examples",
             "label_order": teacher_ref.order,
@@ -391,12 +410,16 @@ def teacher_scores(
     teacher: TeacherRef, spec: TaskSpec, splits: dict[str, list[Example]], max_length: int, device: object
 ) -> dict[str, float]:
     """The teacher's metrics on each split's examples (its outputs through the teacher cache, in
-    the task's label order), keyed like the student's (``dev/accuracy``)."""
+    the task's label order), keyed like the student's (``dev/accuracy``). A teacher given as
+    predictions is scored on the splits its file covers whole (none, when it holds only the
+    training texts)."""
     from textdistill.evaluation.metrics import compute_metrics
 
     scores: dict[str, float] = {}
     for split, examples in splits.items():
-        outputs = teacher_outputs(teacher.folder, examples, max_length, device=device).reorder(teacher.order)
+        if teacher.predictions is not None and teacher.predictions.missing(examples):
+            continue
+        outputs = teacher_outputs(teacher.source, examples, max_length, device=device).reorder(teacher.order)
         got = compute_metrics(spec, outputs.logits.numpy(), labels_of(examples))
         scores.update({f"{split}/{k}": v for k, v in got.items()})
     return scores

@@ -32,11 +32,10 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor
-from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from textdistill.artifacts import model_fingerprint
-from textdistill.data.encode import EncodedDataset
+from textdistill.data.encode import EncodedDataset, length_ordered
 from textdistill.data.spec import Example
 from textdistill.diskio import DiskError, atomic_path
 from textdistill.errors import TextdistillError
@@ -44,6 +43,7 @@ from textdistill.models.features import pool
 from textdistill.models.outputs import ModelOutput
 from textdistill.paths import home
 from textdistill.runtime import progress_interval
+from textdistill.teachers.predictions import Predictions
 
 
 def position_limit(teacher_dir: str | Path) -> int:
@@ -241,8 +241,7 @@ def compute_outputs(
     padding. The teacher runs where its weights are; the outputs come back to the CPU."""
     teacher.eval()
     device = next(teacher.parameters()).device
-    order = sorted(range(len(dataset)), key=dataset.lengths.__getitem__)
-    loader = DataLoader(Subset(dataset, order), batch_size=batch_size, collate_fn=collate)
+    order, loader = length_ordered(dataset, collate, batch_size)
     logit_chunks, feature_chunks = [], []
     for batch in tqdm(
         loader, desc="teacher", unit="batch", dynamic_ncols=True, leave=False, mininterval=progress_interval()
@@ -267,20 +266,27 @@ def compute_outputs(
 
 
 def teacher_outputs(
-    teacher_dir: str | Path,
+    teacher_dir: str | Path | Predictions,
     examples: Sequence[Example],
     max_length: int = 128,
     batch_size: int = 64,
     features: str | None = None,
     device: str | torch.device = "cpu",
     combine: str | None = None,
+    what: str = "examples",
 ) -> TeacherOutputs:
     """The teacher's logits on ``examples`` (and, with ``features`` = ``"mean"`` or ``"cls"``,
     its layers pooled that way): read from the cache, or computed once (on ``device``) and stored.
     For an ensemble, ``combine`` overrides how its members' logits are combined (``probs`` or
-    ``logits``; by default the ensemble's own); the two have different fingerprints."""
+    ``logits``; by default the ensemble's own); the two have different fingerprints.
+
+    A teacher given as a predictions file (:class:`~textdistill.teachers.predictions.Predictions`)
+    goes through the same cache, keyed by the file's sha256 and the texts; examples it does not
+    cover are refused, named (``what`` says which they are: ``training texts``)."""
     if features not in (None, "mean", "cls"):
         raise ValueError(f"only pooled features are cached (mean or cls); got {features!r}")
+    if isinstance(teacher_dir, Predictions):
+        return predictions_outputs(teacher_dir, examples, features, what)
     from textdistill.teachers.ensemble import combine as combined
     from textdistill.teachers.ensemble import is_ensemble, read_ensemble
 
@@ -336,3 +342,34 @@ def teacher_outputs(
         meta["features"] = features
     write_entry(path, logits, pooled, meta)
     return TeacherOutputs(logits, key, from_cache=False, features=pooled)
+
+
+def predictions_outputs(
+    predictions: Predictions, examples: Sequence[Example], features: str | None = None, what: str = "examples"
+) -> TeacherOutputs:
+    """The logits ``(N, C)`` a predictions file gives ``examples``, through the cache: the key is
+    the file's sha256, the task's label order and the texts, so an edited file is a new teacher."""
+    if features is not None:
+        raise TextdistillError(
+            f"teacher predictions {predictions.path} give outputs only: a method that reads the teacher's "
+            "layers needs a teacher model"
+        )
+    h = hashlib.sha256()
+    h.update(f"predictions:{predictions.sha256}\nlabels:{predictions.labels}\n".encode())
+    for e in examples:
+        h.update(json.dumps([e.text, e.text_pair], ensure_ascii=False).encode())
+        h.update(b"\n")
+    key = h.hexdigest()
+    path = home() / "teacher_cache" / f"{key}.safetensors"
+    if path.exists():
+        try:
+            logits, _, _ = read_entry(path, len(examples), predictions.num_outputs, None)
+        except DamagedEntry as err:
+            warnings.warn(f"teacher cache: {path} is damaged ({err}); reading the file again", stacklevel=2)
+            path.unlink(missing_ok=True)
+        else:
+            return TeacherOutputs(logits, key, from_cache=True)
+    logits = torch.from_numpy(predictions.outputs(examples, what))
+    meta = {"predictions": str(predictions.path.resolve()), "examples": str(len(examples))}
+    write_entry(path, logits, None, meta)
+    return TeacherOutputs(logits, key, from_cache=False)
