@@ -212,7 +212,8 @@ def predict(
 
         from textdistill.teachers.predictions import prediction_rows
 
-        lines = [json.dumps(r, ensure_ascii=False) for r in prediction_rows(predictor.spec, examples, logits)]
+        rows = prediction_rows(predictor.spec, examples, logits, predictor.threshold)
+        lines = [json.dumps(r, ensure_ascii=False) for r in rows]
         write_atomic(Path(out), ("\n".join(lines) + "\n").encode())
     return predictor.answers(logits)
 

@@ -89,6 +89,8 @@ class DataSource:
     hf_splits: tuple[str, ...] = ()
     bad_rows: str = "strict"  # files: "skip" drops bad rows (counted in the manifest) instead of stopping
     multiline: bool = False  # files: quoted CSV fields may hold line breaks
+    multi_label: bool = False  # files: a text carries any number of labels
+    label_separator: str | None = None  # files, multi-label: what separates a text column's labels
 
     def __post_init__(self) -> None:
         # files and folders by absolute path: the manifest is read from any working directory
@@ -105,7 +107,7 @@ class DataSource:
             for k, v in asdict(self).items()
             if v not in (None, ())
             and not (k == "bad_rows" and v == "strict")
-            and not (k == "multiline" and not v)
+            and not (k in ("multiline", "multi_label") and not v)
         }
 
     @classmethod
@@ -146,7 +148,8 @@ def load_source(source: DataSource, spec: TaskSpec | None = None, name: str | No
         loaded = load_files(
             source.train, source.dev, source.test, columns, labels, source.regression,
             name=name or (spec.name if spec else "custom"), label_map=source.label_map,
-            bad_rows=source.bad_rows, multiline=source.multiline,
+            bad_rows=source.bad_rows, multiline=source.multiline, multi_label=source.multi_label,
+            label_separator=source.label_separator,
         )  # fmt: skip
     elif source.kind == "hf":
         assert source.hf

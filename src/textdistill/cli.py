@@ -283,7 +283,11 @@ RegressionOption = Annotated[
 ]
 MetricOption = Annotated[
     str | None,
-    typer.Option("--metric", help="picks the best checkpoint: accuracy, macro_f1, or f1 (of --positive)"),
+    typer.Option(
+        "--metric",
+        help="picks the best checkpoint: accuracy, macro_f1, or f1 (of --positive); multi-label: micro_f1, "
+        "macro_f1 or subset_accuracy",
+    ),
 ]
 PositiveOption = Annotated[
     str | None, typer.Option("--positive", help="the class F1 is reported for (binary)")
@@ -296,6 +300,15 @@ BadRowsOption = Annotated[
 ]
 MultilineOption = Annotated[
     bool, typer.Option("--multiline", help="quoted CSV fields may hold line breaks (else one record a line)")
+]
+MultiLabelOption = Annotated[
+    bool,
+    typer.Option(
+        "--multi-label", help="a text carries any number of labels (a JSON list, or --label-separator)"
+    ),
+]
+LabelSeparatorOption = Annotated[
+    str | None, typer.Option("--label-separator", help="multi-label: what splits a label column, e.g. '|'")
 ]
 
 
@@ -314,6 +327,8 @@ def _load_task_from_options(
     positive: str | None = None,
     bad_rows: str = "strict",
     multiline: bool = False,
+    multi_label: bool = False,
+    label_separator: str | None = None,
 ) -> tuple[TaskData, DataSource]:
     """The task the options describe (a Hugging Face dataset, the user's files, or a built-in task)
     and its source, as the run manifest records it."""
@@ -322,6 +337,10 @@ def _load_task_from_options(
     from textdistill.data.readers import Columns, parse_labels
 
     if hf_dataset is not None:
+        if multi_label:
+            raise TextdistillError(
+                "--multi-label reads your own files (--train, --dev); not --hf-dataset yet"
+            )
         names, _ = parse_labels(labels) if labels else (None, None)
         cols = Columns.parse(columns) if columns else None
         col_dict = {k: v for k, v in vars(cols).items() if v is not None} if cols else None
@@ -338,7 +357,8 @@ def _load_task_from_options(
         if train is None or dev is None:
             raise TextdistillError("your own files need both --train and --dev")
         values = dict(train=train, dev=dev, test=test, columns=columns, labels=labels, regression=regression,
-                      metric=metric, positive=positive, bad_rows=bad_rows, multiline=multiline)  # fmt: skip
+                      metric=metric, positive=positive, bad_rows=bad_rows, multiline=multiline,
+                      multi_label=multi_label, label_separator=label_separator)  # fmt: skip
         files = check(FilesSection, typed_files(set(FILE_FLAGS), values), "your files")
         name = task or "custom"
         return config_task(name, None, files), config_source(name, None, files)
@@ -347,7 +367,8 @@ def _load_task_from_options(
             "give --task (see `textdistill tasks`), or your own files with --train and --dev"
         )
     given = {"--columns": columns, "--labels": labels, "--metric": metric, "--positive": positive,
-             "--multiline": multiline, "--bad-rows": bad_rows != "strict"}  # fmt: skip
+             "--multiline": multiline, "--bad-rows": bad_rows != "strict", "--multi-label": multi_label,
+             "--label-separator": label_separator}  # fmt: skip
     unused = [n for n, v in given.items() if v] + (["--regression"] if regression else [])
     if unused:
         raise TextdistillError(f"{', '.join(unused)} describe your own files; a built-in task has its own")
@@ -369,6 +390,7 @@ def in_processes(nproc: int, argv: Callable[[], list[str]], result: Path, body: 
 
 FILE_FLAGS = (
     "train", "dev", "test", "columns", "labels", "regression", "metric", "positive", "bad_rows", "multiline",
+    "multi_label", "label_separator",
 )  # fmt: skip
 
 
@@ -448,6 +470,8 @@ def teach_cmd(
     positive: PositiveOption = None,
     bad_rows: BadRowsOption = "strict",
     multiline: MultilineOption = False,
+    multi_label: MultiLabelOption = False,
+    label_separator: LabelSeparatorOption = None,
     hf_dataset: Annotated[
         str | None, typer.Option(help="a Hugging Face dataset: save_to_disk folder or name")
     ] = None,
@@ -502,7 +526,8 @@ def teach_cmd(
     files = merged.pop("files", None)
     if files is not None:  # a config's files: with the file flags typed over it
         values = dict(train=train, dev=dev, test=test, columns=columns, labels=labels, regression=regression,
-                      metric=metric, positive=positive, bad_rows=bad_rows, multiline=multiline)  # fmt: skip
+                      metric=metric, positive=positive, bad_rows=bad_rows, multiline=multiline,
+                      multi_label=multi_label, label_separator=label_separator)  # fmt: skip
         files = merge_files(files, typed_files(given, values))
         if merged.get("data") or hf_dataset:
             raise TextdistillError(f"{where}: give files (your own) or data / --hf-dataset, not both")
@@ -513,7 +538,8 @@ def teach_cmd(
     else:
         task_data, source = _load_task_from_options(
             merged.get("task"), Path(cfg.data) if cfg.data else None, train, dev, test, columns, labels,
-            regression, hf_dataset, hf_splits, metric, positive, bad_rows, multiline,
+            regression, hf_dataset, hf_splits, metric, positive, bad_rows, multiline, multi_label,
+            label_separator,
         )  # fmt: skip
     cfg = cfg.model_copy(update={"task": task_data.spec.name})
     out = Path(cfg.out)
@@ -971,6 +997,8 @@ def run_cmd(
     positive: PositiveOption = None,
     bad_rows: BadRowsOption = "strict",
     multiline: MultilineOption = False,
+    multi_label: MultiLabelOption = False,
+    label_separator: LabelSeparatorOption = None,
     teacher: Annotated[str, typer.Option(help="encoder to fine-tune: asset name or folder")] = "minilm-l6",
     teacher_folder: Annotated[
         Path | None, typer.Option(help="a teacher fine-tuned already (no teaching)")
@@ -994,7 +1022,8 @@ def run_cmd(
     given = given_on_command_line(ctx)
     merged = settings(flags, given, config, overrides)
     values = dict(train=train, dev=dev, test=test, columns=columns, labels=labels, regression=regression,
-                  metric=metric, positive=positive, bad_rows=bad_rows, multiline=multiline)  # fmt: skip
+                  metric=metric, positive=positive, bad_rows=bad_rows, multiline=multiline,
+                  multi_label=multi_label, label_separator=label_separator)  # fmt: skip
     files = merge_files(merged.pop("files", None), typed_files(given, values))
     if files is not None:
         merged["files"] = files

@@ -244,10 +244,24 @@ class FilesSection(Strict):
     columns: dict[Literal["text", "text_pair", "label"], str | int] | None = None
     labels: list[str] | None = None  # class names in order, or VALUE=NAME for each (0=ham, 1=spam)
     regression: bool = False
-    metric: Literal["accuracy", "macro_f1", "f1", "pearson", "spearman"] | None = None  # picks the best
+    metric: (
+        Literal["accuracy", "macro_f1", "f1", "pearson", "spearman", "micro_f1", "subset_accuracy"] | None
+    ) = None  # picks the best checkpoint
     positive: str | None = None  # the class binary F1 is computed for (default: the second label)
     bad_rows: Literal["strict", "skip"] = "strict"  # skip: drop bad rows (counted, lines named) and go on
     multiline: bool = False  # quoted CSV fields may hold line breaks (else a record is one line)
+    multi_label: bool = False  # a text carries any number of labels (a JSON list, or label_separator)
+    label_separator: str | None = None  # multi-label, in a text column: "|" for "sports|politics"
+
+    @model_validator(mode="after")
+    def _multi_label(self) -> FilesSection:
+        if self.multi_label and self.regression:
+            raise ValueError("a task is multi_label or a regression, not both")
+        if self.label_separator is not None and not self.multi_label:
+            raise ValueError("label_separator splits the labels of a multi-label task: set multi_label: true")
+        if self.label_separator == "":
+            raise ValueError("label_separator is empty: give the text between two labels (| or ;)")
+        return self
 
 
 class PredictionsTeacherConfig(Strict):

@@ -155,13 +155,16 @@ def onnx_session(path: Path, threads: int | None = None):
 
 @dataclass
 class Predictor:
-    """Labels and probabilities (scores for regression) from a student folder, on one backend."""
+    """Labels and probabilities (scores for regression) from a student folder, on one backend.
+    A multi-label model answers every label whose sigmoid reaches ``threshold`` (chosen on dev,
+    recorded in the run's manifest)."""
 
     student: Student
     spec: TaskSpec
     backend: str = "torch"
     session: object | None = None
     names: tuple[str, ...] = ()
+    threshold: float = 0.5
 
     @classmethod
     def open(cls, folder: str | Path, backend: str = "torch", task: str | None = None) -> Predictor:
@@ -173,8 +176,9 @@ class Predictor:
             raise TextdistillError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         opened = open_run(folder, task)
         student, spec, task_name = opened.student, opened.spec, opened.spec.name
+        threshold = float(opened.manifest.get("threshold") or 0.5)
         if backend == "torch":
-            return cls(student, spec, backend)
+            return cls(student, spec, backend, threshold=threshold)
         path = onnx_dir(folder, student, task_name) / ONNX_FILES[backend]
         if not path.exists():
             flag = (" --int8" if backend == "onnx-int8" else "") + (
@@ -182,7 +186,7 @@ class Predictor:
             )
             raise TextdistillError(f"{path} does not exist: run `textdistill export {folder}{flag}` first")
         session = onnx_session(path)
-        return cls(student, spec, backend, session, tuple(i.name for i in session.get_inputs()))
+        return cls(student, spec, backend, session, tuple(i.name for i in session.get_inputs()), threshold)
 
     def check(
         self,
@@ -260,9 +264,21 @@ class Predictor:
         return self.answers(self.logits(self.check(texts, pairs, truncate, where)))
 
     def answers(self, logits: np.ndarray) -> list[dict]:
-        """:meth:`predict`'s answers for logits ``(N, C)``."""
+        """:meth:`predict`'s answers for logits ``(N, C)``: a multi-label task's are ``{"labels":
+        [names at or above the threshold], "probabilities": {name: sigmoid}}``."""
         if self.spec.labels is None:
             return [{"score": float(row[0])} for row in logits]
+        if self.spec.multi_label:
+            probs = 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+            return [
+                {
+                    "labels": [n for n, v in zip(self.spec.labels, p, strict=True) if v >= self.threshold],
+                    "probabilities": {
+                        n: round(float(v), 6) for n, v in zip(self.spec.labels, p, strict=True)
+                    },
+                }
+                for p in probs
+            ]
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
         probs = shifted / shifted.sum(axis=1, keepdims=True)
         return [
@@ -294,8 +310,9 @@ def export_folder(
     student, spec = opened.student, opened.spec
     task_data = opened.task_data()
     out = onnx_dir(folder, student, spec.name)
+    threshold = opened.manifest.get("threshold")
     with atomic_folder(out, then=AGAIN) as staging:  # a failed export (a full disk) keeps the previous one
-        return _export_into(staging, out, student, spec, task_data, int8, check_examples)
+        return _export_into(staging, out, student, spec, task_data, int8, check_examples, threshold)
 
 
 def _export_into(
@@ -306,10 +323,12 @@ def _export_into(
     task_data: Any,
     int8: bool,
     check_examples: int | None,
+    threshold: float | None = None,
 ) -> dict:
     """Write the ONNX files, the vocabulary or tokenizer and ``export.json`` into ``out`` (to be
-    moved to ``final``) and check every backend against PyTorch on the dev set; returns the record."""
-    from textdistill.evaluation.metrics import compute_metrics
+    moved to ``final``) and check every backend against PyTorch on the dev set; returns the record
+    (a multi-label model's ``threshold`` with it: its served label sets are checked at it)."""
+    from textdistill.evaluation.metrics import compute_metrics, label_sets
 
     started = time.perf_counter()
     names = export_onnx(student, spec, out / ONNX_FILES["onnx"])
@@ -328,16 +347,19 @@ def _export_into(
     labels = np.array([e.label for e in examples])
     reference = Predictor(student, spec).logits(examples)
     check: dict = {"split": split, "examples": len(examples)}
-    check["torch"] = compute_metrics(spec, reference, labels)
+    check["torch"] = compute_metrics(spec, reference, labels, threshold)
     for backend, name in files.items():
         session = onnx_session(out / name)
         got = Predictor(student, spec, backend, session, names).logits(examples)
         entry = {
-            **compute_metrics(spec, got, labels),
+            **compute_metrics(spec, got, labels, threshold),
             "max_abs_logit_diff": float(np.abs(got - reference).max()),
             "size_mb": round((out / name).stat().st_size / 1e6, 2),
         }
-        if spec.labels is not None:
+        if spec.multi_label:  # the same label set for each text
+            t = 0.5 if threshold is None else threshold
+            entry["same_prediction"] = float((label_sets(got, t) == label_sets(reference, t)).all(1).mean())
+        elif spec.labels is not None:
             entry["same_prediction"] = float((got.argmax(1) == reference.argmax(1)).mean())
         check[backend] = entry
     record = {
@@ -345,6 +367,7 @@ def _export_into(
         "folder": str(final),
         "task": spec.to_dict(),
         "max_length": student.max_length,
+        **({"threshold": threshold} if spec.multi_label else {}),
         "inputs": list(names),
         "files": files,
         "int8_op_types": int8_ops,

@@ -32,6 +32,8 @@ def hard_loss(logits: Tensor, labels: Tensor, mask: Tensor | None = None) -> Ten
     No temperature and no scaling. Reference: the "hard target" objective of Hinton, Vinyals &
     Dean (2015), "Distilling the Knowledge in a Neural Network", arXiv:1503.02531.
     """
+    if labels.dim() == 2:  # multi-label: (B, C) 0 / 1 targets
+        return multi_label_bce(logits, labels, mask)
     regression = labels.is_floating_point()
     if mask is None:
         if regression:
@@ -51,6 +53,70 @@ def hard_loss(logits: Tensor, labels: Tensor, mask: Tensor | None = None) -> Ten
         per_row = F.cross_entropy(logits, safe, reduction="none")
     kept = torch.where(mask, per_row, torch.zeros_like(per_row))
     return kept.sum() / mask.sum().clamp(min=1)
+
+
+def multi_label_bce(logits: Tensor, targets: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Binary cross-entropy of each label's sigmoid against 0 / 1 (or soft) targets: the hard loss
+    of a multi-label task, where a text carries any number of the ``C`` labels.
+
+    ``mean_{b labelled} mean_c BCE(sigmoid(z[b, c]), y[b, c])``
+
+    Args:
+        logits: ``(B, C)``, one independent logit per label.
+        targets: ``(B, C)`` float in [0, 1].
+        mask: optional ``(B,)`` bool, ``True`` where the row has gold labels; other rows are never
+            read.
+
+    Returns:
+        Scalar: mean over labels, then over the labelled rows (``F.binary_cross_entropy_with_logits``
+        with its mean reduction when every row counts); ``0`` with a ``grad_fn`` when none does.
+    """
+    _check_same_shape(logits, targets, "logits", "targets")
+    if mask is None:
+        return F.binary_cross_entropy_with_logits(logits, targets)
+    mask = mask.to(device=logits.device, dtype=torch.bool)
+    safe = torch.where(mask[:, None], targets, torch.zeros_like(targets))
+    per_row = F.binary_cross_entropy_with_logits(logits, safe, reduction="none").mean(dim=-1)
+    kept = torch.where(mask, per_row, torch.zeros_like(per_row))
+    return kept.sum() / mask.sum().clamp(min=1)
+
+
+def sigmoid_kd(
+    student_logits: Tensor, teacher_logits: Tensor, temperature: float, scale_t2: bool = True
+) -> Tensor:
+    """Knowledge distillation of a multi-label teacher: each label's softened sigmoid matched.
+
+    ``T^2 * mean_b mean_c KL( Bernoulli(sigmoid(t[b, c] / T)) || Bernoulli(sigmoid(s[b, c] / T)) )``
+
+    Each label of a multi-label model is a binary decision, and a sigmoid is the softmax of two
+    classes whose logits are ``z`` and ``0``: ``sigmoid(z / T) = softmax([z, 0] / T)[0]``. So
+    Hinton et al.'s softening applies to each label unchanged, and so does their ``T^2`` (the
+    gradient w.r.t. ``s`` is ``T * (sigmoid(s / T) - sigmoid(t / T)) / (B C)`` with it, of a size
+    that does not shrink as ``T`` grows). A label the teacher is unsure of (``t`` near 0) passes its
+    doubt on; at a high ``T`` every target drifts to 0.5, so moderate temperatures (1 to 4) suit it.
+    This per-label binary KD is the one used for multi-label distillation by e.g. Liu et al. (2018),
+    "Multi-Label Image Classification via Knowledge Distillation from Weakly-Supervised Detection"
+    (arXiv:1809.05884), as the natural extension of Hinton, Vinyals & Dean (2015), arXiv:1503.02531.
+
+    Args:
+        student_logits: ``(B, C)``.
+        teacher_logits: ``(B, C)``.
+        temperature: ``T > 0``, dividing both sides.
+        scale_t2: multiply by ``T^2`` (default).
+
+    Returns:
+        Scalar ``>= 0`` (mean over labels and rows), ``0`` exactly when the softened sigmoids agree.
+    """
+    _check_same_shape(student_logits, teacher_logits, "student_logits", "teacher_logits")
+    _check_temperature(temperature)
+    s, t = student_logits / temperature, teacher_logits / temperature
+    p = torch.sigmoid(t)
+    # KL of two Bernoullis = BCE(s; p) - H(p): both from logits, stable for any size of logit
+    kl = F.binary_cross_entropy_with_logits(s, p, reduction="none") - F.binary_cross_entropy_with_logits(
+        t, p, reduction="none"
+    )
+    loss = kl.mean()
+    return loss * (temperature**2) if scale_t2 else loss
 
 
 def soft_cross_entropy(student_logits: Tensor, teacher_probs: Tensor, temperature: float = 1.0) -> Tensor:

@@ -55,16 +55,18 @@ class EncodedDataset(Dataset):
 
 def collate_labels(rows: list[dict]) -> dict[str, torch.Tensor]:
     """The label part of a batch: ``labels`` (B,) (long when every given label is an int, else
-    float) and, when some rows have no label (transfer-set rows), ``label_mask`` (B,) bool with
-    ``False`` there (their label is a 0 placeholder that no loss reads). Empty when no row has one."""
+    float; ``(B, C)`` float 0 / 1 for a multi-label task, whose labels are tuples) and, when some
+    rows have no label (transfer-set rows), ``label_mask`` (B,) bool with ``False`` there (their
+    label is a 0 placeholder that no loss reads). Empty when no row has one."""
     labels = [r.get("labels") for r in rows]
     given = [y for y in labels if y is not None]
     if not given:
         return {}
     is_int = all(isinstance(y, int) for y in given)
+    blank = (0.0,) * len(given[0]) if isinstance(given[0], tuple) else 0
     out = {
         "labels": torch.tensor(
-            [0 if y is None else y for y in labels], dtype=torch.long if is_int else torch.float
+            [blank if y is None else y for y in labels], dtype=torch.long if is_int else torch.float
         )
     }
     if len(given) < len(labels):

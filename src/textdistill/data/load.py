@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from textdistill.data.readers import Columns, Skipped, infer_labels, read_table, read_table_report
+import numpy as np
+
+from textdistill.data.readers import (
+    Columns,
+    Skipped,
+    infer_label_set,
+    infer_labels,
+    read_table,
+    read_table_report,
+)
 from textdistill.data.tasks import OFFLINE_TASKS, Example, TaskSpec, get_task
 from textdistill.errors import TextdistillError
 
@@ -96,24 +106,39 @@ def load_files(
     positive: str | None = None,
     bad_rows: str = "strict",
     multiline: bool = False,
+    multi_label: bool = False,
+    label_separator: str | None = None,
 ) -> TaskData:
     """A user's own CSV / TSV / JSONL files with a column mapping; labels are read from the
-    training file when not given. ``label_map`` maps the values in the files to class names;
+    training file when not given. ``multi_label``: each text carries any number of labels, a JSON
+    list or a text split on ``label_separator``. ``label_map`` maps the values in the files to class names;
     ``metric`` picks the best checkpoint (``accuracy``, ``macro_f1`` or ``f1`` of ``positive``).
     ``bad_rows="skip"`` drops bad rows (recorded in ``TaskData.skipped``) instead of stopping;
     ``multiline`` reads quoted CSV fields with line breaks. A training set of one class (or of one
     score) is refused before anything trains."""
     columns = columns or Columns()
+    if label_separator is not None:
+        columns = dataclasses.replace(columns, label_separator=label_separator)
+    if multi_label and regression:
+        raise TextdistillError("a task is multi-label or a regression, not both")
     if regression:
         spec_labels = None
     elif labels:
         spec_labels = tuple(labels)
     elif label_map:
         spec_labels = tuple(dict.fromkeys(label_map.values()))
+    elif multi_label:
+        spec_labels = infer_label_set(train, columns, multiline)
     else:
         spec_labels = infer_labels(train, multiline=multiline, columns=columns)
     spec = user_spec(
-        name, spec_labels, columns.text_pair is not None, metric, positive, f"user files: {train}"
+        name,
+        spec_labels,
+        columns.text_pair is not None,
+        metric,
+        positive,
+        f"user files: {train}",
+        multi_label,
     )
     files = {"train": train, "dev": dev, **({"test": test} if test is not None else {})}
     splits, skipped = {}, {}
@@ -131,6 +156,19 @@ def check_training_targets(path: str | Path, spec: TaskSpec, examples: list[Exam
     score only (regression); warn about classes with no training example."""
     from textdistill.errors import DataError
 
+    if spec.multi_label:
+        assert spec.labels is not None
+        counts = np.sum([e.label for e in examples], axis=0) if examples else np.zeros(len(spec.labels))
+        if not counts.any():
+            raise DataError(path, [(None, "no training example carries any label: a classifier needs some")])
+        absent = [name for name, n in zip(spec.labels, counts, strict=True) if n == 0]
+        if absent:
+            import warnings
+
+            warnings.warn(
+                f"{path}: no training example has the label {', '.join(map(repr, absent))}", stacklevel=2
+            )
+        return
     values = {e.label for e in examples}
     if spec.labels is None:
         if len(values) < 2:
@@ -154,6 +192,7 @@ def check_training_targets(path: str | Path, spec: TaskSpec, examples: list[Exam
 
 
 METRIC_CHOICES = ("accuracy", "macro_f1", "f1")
+MULTI_LABEL_METRICS = ("micro_f1", "macro_f1", "subset_accuracy")
 
 
 def user_spec(
@@ -163,9 +202,23 @@ def user_spec(
     metric: str | None = None,
     positive: str | None = None,
     description: str = "",
+    multi_label: bool = False,
 ) -> TaskSpec:
     """The spec of a user's task: its labels in order, the metric that picks the best checkpoint
-    first (``accuracy`` by default; ``macro_f1``; ``f1`` of the ``positive`` class, binary only)."""
+    first (``accuracy`` by default; ``macro_f1``; ``f1`` of the ``positive`` class, binary only;
+    for a multi-label task ``micro_f1`` by default, ``macro_f1`` or ``subset_accuracy``)."""
+    if multi_label:
+        if not labels or len(labels) < 2:
+            raise TextdistillError(f"a multi-label task needs at least two labels, got {list(labels or [])}")
+        if metric is not None and metric not in MULTI_LABEL_METRICS:
+            raise TextdistillError(
+                f"metric {metric!r}: a multi-label task is scored by {', '.join(MULTI_LABEL_METRICS)}"
+            )
+        if positive is not None:
+            raise TextdistillError("positive names the class of a binary F1; a multi-label task has none")
+        first = metric or "micro_f1"
+        ml_metrics = (first, *[m for m in MULTI_LABEL_METRICS if m != first])
+        return TaskSpec(name, labels, ml_metrics, is_pair=is_pair, description=description, multi_label=True)
     if labels is None:
         if metric not in (None, "pearson", "spearman") or positive is not None:
             raise TextdistillError(

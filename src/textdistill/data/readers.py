@@ -38,11 +38,14 @@ class Columns:
     """Which column holds what. Names for files with a header, 0-based indices for files without.
 
     ``label=None`` reads the file as unlabelled (every ``Example.label`` is ``None``).
+    ``label_separator``: in a multi-label task, what separates the labels of a text in a text
+    column (``"|"`` in ``"sports|politics"``); a JSON list in a JSONL file needs none.
     """
 
     text: str | int = "text"
     text_pair: str | int | None = None
     label: str | int | None = "label"
+    label_separator: str | None = None
 
     def __post_init__(self) -> None:
         given = {k: v for k, v in (("text", self.text), ("text_pair", self.text_pair), ("label", self.label))
@@ -169,6 +172,8 @@ class RowParser:
         if value is None:
             self.problem(line, f"no label in column {column!r} (null)")
             return _BAD
+        if self.spec.multi_label:
+            return self._label_set(value, column, line)
         nan = isinstance(value, float) and not math.isfinite(value) and not self.spec.is_regression
         if isinstance(value, dict | list) or nan:
             what = json_type(value) if isinstance(value, dict | list) else repr(value)
@@ -210,6 +215,56 @@ class RowParser:
                 line, f"unknown label {name!r} in column {column!r}; expected one of {expected}"
             )
             return _BAD
+
+    def _label_set(self, value: Any, column: str | int, line: int) -> tuple[float, ...] | object:
+        """A multi-label row's labels as ``(C,)`` 0.0 / 1.0 in the task's order (none is allowed)."""
+        names = split_labels(value, self.columns.label_separator)
+        if names is None:
+            self.problem(
+                line,
+                f"the labels in column {column!r} are {json_type(value)}: give a JSON list of label names, "
+                "or a text with the names separated by files.label_separator",
+            )
+            return _BAD
+        if self.label_map is not None:
+            names = [self.label_map.get(n, n) for n in names]
+        assert self.spec.labels is not None
+        unknown = [n for n in names if n not in self.spec.labels]
+        if unknown:
+            self._label_problem(
+                line,
+                f"unknown label(s) {unknown} in column {column!r}; expected any of {list(self.spec.labels)}",
+            )
+            return _BAD
+        return tuple(1.0 if name in names else 0.0 for name in self.spec.labels)
+
+
+def split_labels(value: Any, separator: str | None) -> list[str] | None:
+    """The label names of one multi-label value: a JSON list of names, or a text of names split on
+    ``separator`` (the whole text is one name without one; an empty text is no label). ``None``
+    when the value is neither (an object, a number list)."""
+    if isinstance(value, list):
+        if not all(isinstance(v, str | int) and not isinstance(v, bool) for v in value):
+            return None
+        return list(dict.fromkeys(_label_name(v) for v in value if _label_name(v)))
+    if isinstance(value, dict | bool) or value is None:
+        return None
+    text = str(value).strip()
+    parts = text.split(separator) if separator else [text]
+    return list(dict.fromkeys(p.strip() for p in parts if p.strip()))
+
+
+def infer_label_set(path: str | Path, columns: Columns, multiline: bool = False) -> tuple[str, ...]:
+    """The sorted union of the label names in a multi-label training file."""
+    names: set[str] = set()
+    assert columns.label is not None
+    for _line, row in table_rows(Path(path), columns, "utf-8", multiline):
+        if isinstance(row, BadRow) or not _has(row, columns.label):
+            continue  # read_table reports it
+        names.update(split_labels(row[columns.label], columns.label_separator) or ())
+    if not names:
+        raise DataError(path, [(None, f"no labels in column {columns.label!r} of any row")])
+    return tuple(sorted(names))
 
 
 _BAD = object()  # marks a value that was reported as a problem

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 class Example:
     """One input: a text, an optional second text, and a label.
 
-    ``label`` is a class index (classification), a float (regression) or ``None`` (unlabelled,
-    for example a GLUE test file).
+    ``label`` is a class index (classification), a float (regression), a tuple of 0.0 / 1.0 per
+    class (multi-label: ``1.0`` for each label the text carries, in the task's label order) or
+    ``None`` (unlabelled, for example a GLUE test file).
     """
 
     text: str
     text_pair: str | None = None
-    label: int | float | None = None
+    label: int | float | tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class TaskSpec:
         is_pair: whether each example has a ``text_pair``.
         positive: the class whose F1 ``f1`` reports, for a binary task (``None``: the second
             label, GLUE's convention); every report names it.
+        multi_label: a text carries any number of the labels (one sigmoid per label, a decision
+            threshold chosen on dev), not exactly one.
     """
 
     name: str
@@ -42,6 +45,7 @@ class TaskSpec:
     is_pair: bool = False
     description: str = ""
     positive: str | None = None
+    multi_label: bool = False
 
     @property
     def positive_index(self) -> int:
@@ -53,7 +57,7 @@ class TaskSpec:
     @property
     def positive_label(self) -> str | None:
         """Name of the class binary F1 refers to (``None`` for regression or more than 2 classes)."""
-        if self.labels is None or len(self.labels) != 2:
+        if self.labels is None or len(self.labels) != 2 or self.multi_label:
             return None
         return self.labels[self.positive_index]
 
@@ -85,6 +89,7 @@ class TaskSpec:
             "is_pair": self.is_pair,
             "description": self.description,
             "positive": self.positive,
+            **({"multi_label": True} if self.multi_label else {}),
         }
 
     @classmethod
@@ -97,4 +102,5 @@ class TaskSpec:
             is_pair=bool(d.get("is_pair", False)),
             description=d.get("description", ""),
             positive=d.get("positive"),
+            multi_label=bool(d.get("multi_label", False)),
         )

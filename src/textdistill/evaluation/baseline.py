@@ -21,6 +21,7 @@ import json
 import pickle
 import platform
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from textdistill.data.spec import Example
-from textdistill.evaluation.metrics import compute_metrics
+from textdistill.evaluation.metrics import score_outputs
 from textdistill.evaluation.speed import latency_ms, throughput
 
 if TYPE_CHECKING:
@@ -85,9 +86,12 @@ class MeanVectors:
         return np.stack([self.table[self.vocab.encode(t)].mean(0) for t in texts])
 
 
-def build(pair: bool, regression: bool, seed: int = 0, static: MeanVectors | None = None) -> Pipeline:
+def build(
+    pair: bool, regression: bool, seed: int = 0, static: MeanVectors | None = None, multi_label: bool = False
+) -> Pipeline:
     """The unfitted pipeline: rows are ``(text, text_pair)`` tuples (``text_pair`` ``None`` for a
-    single-text task); TF-IDF features, or with ``static`` mean static vectors (standardised)."""
+    single-text task); TF-IDF features, or with ``static`` mean static vectors (standardised); a
+    multi-label task gets one logistic regression per label (one-vs-rest)."""
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.pipeline import FeatureUnion, Pipeline
     from sklearn.preprocessing import StandardScaler
@@ -98,7 +102,11 @@ def build(pair: bool, regression: bool, seed: int = 0, static: MeanVectors | Non
     sides = [("text", Pipeline([("pick", _side(0)), ("features", features())]))]
     if pair:
         sides.append(("text_pair", Pipeline([("pick", _side(1)), ("features", features())])))
-    model = Ridge(alpha=1.0) if regression else LogisticRegression(C=C, max_iter=3000, random_state=seed)
+    model: Any = Ridge(alpha=1.0) if regression else LogisticRegression(C=C, max_iter=3000, random_state=seed)
+    if multi_label:
+        from sklearn.multiclass import OneVsRestClassifier
+
+        model = OneVsRestClassifier(model)
     return Pipeline([("features", FeatureUnion(sides)), ("model", model)])
 
 
@@ -107,11 +115,18 @@ def rows_of(examples: Sequence[Example]) -> list[tuple[str, str | None]]:
 
 
 def outputs(
-    pipeline: Pipeline, examples: Sequence[Example], regression: bool, classes: int = 0
+    pipeline: Pipeline,
+    examples: Sequence[Example],
+    regression: bool,
+    classes: int = 0,
+    multi_label: bool = False,
 ) -> np.ndarray:
     """``(N, classes)`` class probabilities (a class no training example had gets 0: its column is
-    kept, so column ``c`` is class ``c``), or ``(N, 1)`` scores for regression."""
+    kept, so column ``c`` is class ``c``), ``(N, 1)`` scores for regression, or a multi-label task's
+    ``(N, C)`` per-label logits (thresholded on their sigmoids as a model's are)."""
     rows = rows_of(examples)
+    if multi_label:
+        return np.asarray(pipeline.decision_function(rows), dtype=np.float64).reshape(len(rows), -1)
     if regression:
         return np.asarray(pipeline.predict(rows), dtype=np.float64).reshape(-1, 1)
     seen = pipeline.predict_proba(rows)
@@ -140,21 +155,25 @@ def evaluate_baseline(
         hidden = json.loads((source / "config.json").read_text()).get("hidden_size") or STATIC_DIMS
         vocab, table = static_vectors(source, min(STATIC_DIMS, int(hidden)))
         static = MeanVectors(vocab, table.numpy())
-    pipeline = build(spec.is_pair, regression, seed, static)
+    multi = spec.multi_label
+    pipeline = build(spec.is_pair, regression, seed, static, multi)
     started = time.perf_counter()
-    pipeline.fit(rows_of(train), np.array([e.label for e in train]))
+    with warnings.catch_warnings():  # a label no training text carries: OvR predicts it never, and says so
+        warnings.filterwarnings("ignore", message="Label .* is present in all training examples")
+        warnings.filterwarnings("ignore", message="Label not .* is present in all training examples")
+        pipeline.fit(rows_of(train), np.array([e.label for e in train]))
     fit_seconds = time.perf_counter() - started
-    splits = task_data.labelled_splits
-    quality: dict[str, float] = {}
-    for split in splits:
-        examples = task_data.splits[split]
-        labels = np.array([e.label for e in examples])
-        scores = compute_metrics(spec, outputs(pipeline, examples, regression, spec.num_labels), labels)
-        quality.update({f"{split}/{name}": value for name, value in scores.items()})
+    quality = score_outputs(spec, {
+        split: (outputs(pipeline, task_data.splits[split], regression, spec.num_labels, multi),
+                np.array([e.label for e in task_data.splits[split]]))
+        for split in task_data.labelled_splits
+    })  # fmt: skip
     sample = task_data.splits[task_data.eval_splits[0]][:speed_examples]
-    speed = measure_baseline(pipeline, sample, regression, classes=spec.num_labels)
+    speed = measure_baseline(pipeline, sample, regression, classes=spec.num_labels, multi_label=multi)
     model = pipeline.named_steps["model"]
-    parameters = int(np.size(model.coef_) + np.size(model.intercept_) + (static.table.size if static else 0))
+    fitted = getattr(model, "estimators_", [model])  # one-vs-rest: one regression per label
+    weights = sum(np.size(getattr(m, "coef_", 0)) + np.size(getattr(m, "intercept_", 0)) for m in fitted)
+    parameters = int(weights + (static.table.size if static else 0))
     return {
         "folder": None,
         "kind": NAME if static is None else STATIC_NAME,
@@ -171,13 +190,18 @@ def evaluate_baseline(
 
 
 def measure_baseline(
-    pipeline: Pipeline, examples: Sequence[Example], regression: bool, limit: int = 200, classes: int = 0
+    pipeline: Pipeline,
+    examples: Sequence[Example],
+    regression: bool,
+    limit: int = 200,
+    classes: int = 0,
+    multi_label: bool = False,
 ) -> dict[str, float]:
     """Throughput at batch 32 and latency at batch 1 (featurising and predicting), as
     :func:`textdistill.evaluation.speed.measure` times a model."""
 
     def run(batch: dict) -> object:
-        return outputs(pipeline, batch["examples"], regression, classes)
+        return outputs(pipeline, batch["examples"], regression, classes, multi_label)
 
     def batches(size: int) -> list[dict]:
         return [

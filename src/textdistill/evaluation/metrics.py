@@ -66,15 +66,95 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 }
 
 
-def compute_metrics(spec: TaskSpec, outputs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+# ------------------------------------------------------------------------------------- multi-label
+# A multi-label model gives one logit per label; a text carries every label whose sigmoid reaches
+# the decision threshold, chosen on dev (choose_threshold) and stored with the model.
+THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 20))  # 0.05 ... 0.95
+DEFAULT_THRESHOLD = 0.5
+
+
+def label_sets(logits: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
+    """``(N, C)`` bool: the labels whose sigmoid is at least ``threshold``."""
+    z = np.asarray(logits, dtype=np.float64)
+    return 1.0 / (1.0 + np.exp(-z)) >= threshold
+
+
+def micro_f1(logits: np.ndarray, labels: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> float:
+    """F1 over every (text, label) decision pooled: frequent labels weigh more."""
+    return float(skm.f1_score(np.asarray(labels) > 0.5, label_sets(logits, threshold), average="micro",
+                              zero_division=0))  # fmt: skip
+
+
+def multi_label_macro_f1(
+    logits: np.ndarray, labels: np.ndarray, threshold: float = DEFAULT_THRESHOLD
+) -> float:
+    """The mean of the per-label F1s: every label weighs the same, rare ones included."""
+    return float(skm.f1_score(np.asarray(labels) > 0.5, label_sets(logits, threshold), average="macro",
+                              zero_division=0))  # fmt: skip
+
+
+def subset_accuracy(logits: np.ndarray, labels: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> float:
+    """The share of texts whose label set is predicted exactly."""
+    return float(skm.accuracy_score(np.asarray(labels) > 0.5, label_sets(logits, threshold)))
+
+
+MULTI_LABEL: dict[str, Callable[..., float]] = {
+    "micro_f1": micro_f1, "macro_f1": multi_label_macro_f1, "subset_accuracy": subset_accuracy,
+}  # fmt: skip
+
+
+def per_label_f1(
+    spec: TaskSpec, logits: np.ndarray, labels: np.ndarray, threshold: float = DEFAULT_THRESHOLD
+) -> dict[str, float]:
+    """F1 of each label of a multi-label task, by name."""
+    scores = skm.f1_score(
+        np.asarray(labels) > 0.5, label_sets(logits, threshold), average=None, zero_division=0
+    )
+    return {name: round(float(v), 4) for name, v in zip(spec.labels or (), scores, strict=True)}
+
+
+def choose_threshold(spec: TaskSpec, logits: np.ndarray, labels: np.ndarray) -> float:
+    """The decision threshold of :data:`THRESHOLDS` that maximises the task's primary metric on
+    ``logits`` (a dev split's); ties go to the one nearest 0.5."""
+    metric = MULTI_LABEL[spec.primary_metric]
+    scored = [(metric(logits, labels, t), -abs(t - DEFAULT_THRESHOLD), t) for t in THRESHOLDS]
+    return max(scored)[2]
+
+
+def score_outputs(
+    spec: TaskSpec, splits: dict[str, tuple[np.ndarray, np.ndarray]], threshold: float | None = None
+) -> dict[str, float]:
+    """Every metric of the task on each split's ``(outputs, labels)``, keyed ``"<split>/<metric>"``.
+    A multi-label task is scored at ``threshold``, by default the one :func:`choose_threshold`
+    picks on the first split (the dev split: the others are scored at the dev choice), and the
+    result holds it as ``"threshold"``."""
+    out: dict[str, float] = {}
+    if spec.multi_label and threshold is None and splits:
+        threshold = choose_threshold(spec, *next(iter(splits.values())))
+    for split, (outputs, labels) in splits.items():
+        scores = compute_metrics(spec, outputs, labels, threshold)
+        out.update({f"{split}/{name}": value for name, value in scores.items()})
+    if spec.multi_label and splits:
+        out["threshold"] = float(threshold)
+    return out
+
+
+def compute_metrics(
+    spec: TaskSpec, outputs: np.ndarray, labels: np.ndarray, threshold: float | None = None
+) -> dict[str, float]:
     """Every metric of the task (the first is the primary one), keyed by name.
 
     Args:
-        outputs: ``(N, num_labels)`` logits or probabilities; ``(N, 1)`` or ``(N,)`` for regression.
-        labels: ``(N,)`` class indices or scores.
+        outputs: ``(N, num_labels)`` logits or probabilities; ``(N, 1)`` or ``(N,)`` for regression;
+            ``(N, C)`` logits for a multi-label task.
+        labels: ``(N,)`` class indices or scores; ``(N, C)`` 0 / 1 for a multi-label task.
+        threshold: a multi-label task's decision threshold on the sigmoids (0.5 when ``None``).
     """
     if len(outputs) != len(labels):
         raise ValueError(f"{len(outputs)} predictions for {len(labels)} labels")
+    if spec.multi_label:
+        t = DEFAULT_THRESHOLD if threshold is None else threshold
+        return {name: MULTI_LABEL[name](outputs, labels, t) for name in spec.metrics}
     out = {}
     for name in spec.metrics:
         if name == "f1":

@@ -7,19 +7,21 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from textdistill.data.spec import TaskSpec
-from textdistill.evaluation.metrics import compute_metrics
+from textdistill.evaluation.metrics import score_outputs
 from textdistill.models.teacher import predict_logits
 
 EvalSet = tuple[DataLoader, np.ndarray]  # an evaluation loader (dataset order) and its (N,) labels
 
 
 def score_splits(
-    model: nn.Module, spec: TaskSpec, evals: dict[str, EvalSet], splits: list[str]
+    model: nn.Module,
+    spec: TaskSpec,
+    evals: dict[str, EvalSet],
+    splits: list[str],
+    threshold: float | None = None,
 ) -> dict[str, float]:
-    """Every metric of the task on each split, keyed ``"<split>/<metric>"`` (``dev/accuracy``)."""
-    out: dict[str, float] = {}
-    for split in splits:
-        loader, labels = evals[split]
-        scores = compute_metrics(spec, predict_logits(model, loader).numpy(), labels)
-        out.update({f"{split}/{name}": value for name, value in scores.items()})
-    return out
+    """Every metric of the task on each split, keyed ``"<split>/<metric>"`` (``dev/accuracy``); a
+    multi-label task at ``threshold``, or the one chosen on the first split, recorded as
+    ``"threshold"`` (:func:`~textdistill.evaluation.metrics.score_outputs`)."""
+    outputs = {s: (predict_logits(model, evals[s][0]).numpy(), evals[s][1]) for s in splits}
+    return score_outputs(spec, outputs, threshold)

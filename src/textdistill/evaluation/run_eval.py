@@ -56,13 +56,23 @@ def evaluate_folder(
         )
         for split in splits
     }
-    quality = score_splits(student.model, spec, evals, splits)
+    threshold = opened.manifest.get("threshold")  # a multi-label model's, chosen on dev when it trained
+    quality = score_splits(student.model, spec, evals, splits, threshold)
+    if spec.multi_label:
+        from textdistill.evaluation.metrics import per_label_f1
+        from textdistill.models.teacher import predict_logits
+
+        logits = {s: predict_logits(student.model, evals[s][0]).numpy() for s in splits}
+        quality_per_label = {
+            s: per_label_f1(spec, logits[s], evals[s][1], quality["threshold"]) for s in splits
+        }
     sample = task_data.splits[task_data.eval_splits[0]][:speed_examples]
     speed = measure(student.model, lambda bs: student.loader(sample, bs))
     result = {
         "folder": str(folder),
         "kind": student.kind,
         **scored(task_data, quality),
+        **({"per_label_f1": quality_per_label} if spec.multi_label else {}),
         "state": opened.manifest.get("state"),
         "parameters": sum(p.numel() for p in student.model.parameters()),
         "size_mb": round(opened.weights.stat().st_size / 1e6, 2),

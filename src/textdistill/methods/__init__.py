@@ -22,6 +22,24 @@ METHODS: dict[str, type] = {
 }  # fmt: skip
 
 
+MULTI_LABEL_METHODS = ("hard", "hinton", "hinton_cos", "tang")  # lrc_bert's targets are one softmax
+
+
+def for_task(name: str, params: dict[str, Any], multi_label: bool) -> Method:
+    """:func:`get_method` for a task: a multi-label task's methods learn per-label sigmoids (they
+    get ``multi_label``); a method that cannot is refused."""
+    if not multi_label:
+        return get_method(name, **params)
+    key = name.strip().lower()
+    if key not in MULTI_LABEL_METHODS:
+        raise TextdistillError(
+            f"{name} matches one softmax over the classes; a multi-label task distils with "
+            f"{', '.join(MULTI_LABEL_METHODS)}"
+        )
+    extra = {"multi_label": True} if key in ("hinton", "hinton_cos") else {}
+    return get_method(key, **params, **extra)
+
+
 def get_method(name: str, **params: Any) -> Method:
     """The method registered as ``name`` (case-insensitive), built with ``params``.
 
@@ -43,4 +61,16 @@ def get_method(name: str, **params: Any) -> Method:
     return cls(**params)
 
 
-__all__ = ["METHODS", "MTDNNKD", "Hard", "Hinton", "HintonCosine", "LRCBert", "Method", "Tang", "get_method"]
+__all__ = [
+    "METHODS",
+    "MTDNNKD",
+    "MULTI_LABEL_METHODS",
+    "Hard",
+    "Hinton",
+    "HintonCosine",
+    "LRCBert",
+    "Method",
+    "Tang",
+    "for_task",
+    "get_method",
+]

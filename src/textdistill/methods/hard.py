@@ -34,7 +34,8 @@ def is_regression(logits: Tensor) -> bool:
 
 
 def hard_term(batch: dict[str, Tensor], logits: Tensor) -> Tensor:
-    """The gold-label loss of ``logits`` on ``batch`` (cross-entropy, or MSE for regression).
+    """The gold-label loss of ``logits`` on ``batch`` (cross-entropy, MSE for regression, per-label
+    binary cross-entropy for multi-label targets ``(B, C)``).
 
     Mean over the labelled rows (``label_mask`` when given, else all rows); ``0`` with a
     ``grad_fn`` when the batch has no ``labels`` or no labelled row.
@@ -42,6 +43,12 @@ def hard_term(batch: dict[str, Tensor], logits: Tensor) -> Tensor:
     labels = batch.get(LABELS)
     if labels is None:
         return logits.flatten()[:0].sum()  # exact 0 that is still part of the graph
+    if labels.dim() == 2:  # multi-label: (B, C) targets, one per logit
+        if labels.shape != logits.shape:
+            raise TextdistillError(
+                f"multi-label targets of shape {tuple(labels.shape)} do not fit logits {tuple(logits.shape)}"
+            )
+        return hard_loss(logits, labels, batch.get(LABEL_MASK))
     regression = is_regression(logits)
     if regression != labels.is_floating_point():
         kind = "float scores" if regression else "integer class indices"

@@ -8,7 +8,7 @@ from typing import ClassVar
 from torch import Tensor
 
 from textdistill.errors import TextdistillError
-from textdistill.losses import kd_kl, regression_kd_mse
+from textdistill.losses import kd_kl, regression_kd_mse, sigmoid_kd
 from textdistill.methods.base import MethodHooks
 from textdistill.methods.hard import check_alpha, hard_term, is_regression, require_teacher
 from textdistill.models.outputs import ModelOutput
@@ -20,6 +20,8 @@ class Hinton(MethodHooks):
 
     * classification: ``soft = T^2 * KL(softmax(t/T) || softmax(s/T))`` (``kd_kl``; the ``T^2``
       only when ``scale_t2``), term name ``"kl"``;
+    * multi-label (``multi_label``): the same per label, on its sigmoid (``sigmoid_kd``: a sigmoid
+      is a two-class softmax, so the temperature and ``T^2`` apply unchanged), term name ``"kl"``;
     * regression (logits one column wide, see :mod:`textdistill.methods.hard`): a softmax over one
       value is constant, so ``soft = MSE(s, t)`` to the teacher's prediction
       (``regression_kd_mse``), term name ``"mse"``; ``temperature`` is unused.
@@ -49,6 +51,7 @@ class Hinton(MethodHooks):
     alpha: float = 0.5
     temperature: float = 2.0
     scale_t2: bool = True
+    multi_label: bool = False  # the task's (set by the recipe): per-label sigmoids, not one softmax
 
     name: ClassVar[str] = "hinton"
     needs_teacher: ClassVar[bool] = True
@@ -71,6 +74,8 @@ class Hinton(MethodHooks):
         hard = hard_term(batch, s)
         if is_regression(s):
             soft_name, soft = "mse", regression_kd_mse(s, t)
+        elif self.multi_label:
+            soft_name, soft = "kl", sigmoid_kd(s, t, self.temperature, self.scale_t2)
         else:
             soft_name, soft = "kl", kd_kl(s, t, self.temperature, self.scale_t2)
         loss = self.alpha * hard + (1.0 - self.alpha) * soft

@@ -43,6 +43,7 @@ class HintonCosine(MethodHooks):
     temperature: float = 2.0
     scale_t2: bool = True
     cosine: float = 1.0
+    multi_label: bool = False  # the task's (set by the recipe), as Hinton's
 
     name: ClassVar[str] = "hinton_cos"
     needs_teacher: ClassVar[bool] = True
@@ -53,7 +54,9 @@ class HintonCosine(MethodHooks):
     projection: nn.Linear | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.kd = Hinton(self.alpha, self.temperature, self.scale_t2)  # checks alpha and temperature
+        self.kd = Hinton(
+            self.alpha, self.temperature, self.scale_t2, self.multi_label
+        )  # checks alpha and temperature
         if not self.cosine >= 0:
             raise TextdistillError(f"{self.name}: cosine must be >= 0; got {self.cosine}")
 

@@ -305,6 +305,7 @@ def config_source(task: str, data: str | None, files: FilesSection | None) -> Da
     return DataSource(
         "files", train=files.train, dev=files.dev, test=files.test, columns=files.columns,
         label_map=label_map, regression=files.regression, bad_rows=files.bad_rows, multiline=files.multiline,
+        multi_label=files.multi_label, label_separator=files.label_separator,
     )  # fmt: skip
 
 
@@ -321,6 +322,7 @@ def config_task(task: str, data: str | None, files: FilesSection | None) -> Task
     return load_files(
         files.train, files.dev, files.test, columns, labels, files.regression, name=task, label_map=label_map,
         metric=files.metric, positive=files.positive, bad_rows=files.bad_rows, multiline=files.multiline,
+        multi_label=files.multi_label, label_separator=files.label_separator,
     )  # fmt: skip
 
 

@@ -25,7 +25,7 @@ from textdistill.data.encode import TokenVocab, WordVocab
 from textdistill.data.spec import Example, TaskSpec
 from textdistill.errors import TextdistillError
 from textdistill.evaluation.quality import score_splits
-from textdistill.methods import Method, get_method
+from textdistill.methods import Method, for_task
 from textdistill.models.bundle import Student, load_student
 from textdistill.models.teacher import local_folder
 from textdistill.recipes.common import RunFolder, distributed_run, plan_tasks
@@ -192,7 +192,7 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
         )
     task, spec, teacher_ref = plan.task, plan.spec, plan.teacher
     teacher_dir = teacher_ref.folder
-    method = get_method(cfg.method.name, **cfg.method.model_dump(exclude={"name"}))
+    method = for_task(cfg.method.name, cfg.method.model_dump(exclude={"name"}), spec.multi_label)
     if method.uses_layers and teacher_ref.members:
         raise TextdistillError(
             f"{cfg.method.name} reads the teacher's layers, and {teacher_dir} is an ensemble: use a "
@@ -335,6 +335,8 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
     best = load_student(out / "student", student.max_length)
     best.model.to(dist.device)
     final = evaluate(best.model, task.labelled_splits)
+    if spec.multi_label:  # chosen on dev, served with the model (predict, export, evaluate read it)
+        run.update(threshold=final["threshold"])
     # the teacher scored on exactly the examples the student was scored on (through the cache)
     teacher_best = teacher_scores(teacher_ref, spec, eval_examples, cfg.train.max_length, dist.device)
     metrics = {
@@ -413,13 +415,12 @@ def teacher_scores(
     the task's label order), keyed like the student's (``dev/accuracy``). A teacher given as
     predictions is scored on the splits its file covers whole (none, when it holds only the
     training texts)."""
-    from textdistill.evaluation.metrics import compute_metrics
+    from textdistill.evaluation.metrics import score_outputs
 
-    scores: dict[str, float] = {}
+    outputs = {}
     for split, examples in splits.items():
         if teacher.predictions is not None and teacher.predictions.missing(examples):
             continue
-        outputs = teacher_outputs(teacher.source, examples, max_length, device=device).reorder(teacher.order)
-        got = compute_metrics(spec, outputs.logits.numpy(), labels_of(examples))
-        scores.update({f"{split}/{k}": v for k, v in got.items()})
-    return scores
+        got = teacher_outputs(teacher.source, examples, max_length, device=device).reorder(teacher.order)
+        outputs[split] = (got.logits.numpy(), labels_of(examples))
+    return score_outputs(spec, outputs)

@@ -127,6 +127,12 @@ def _multitask(cfg: MultiTaskConfig, run: RunFolder, dist: Dist) -> dict:
     with main_first(dist):  # rank 0 fetches assets (data, hub teachers) first; the others read them
         planned = plan_tasks(entries, cfg.train.max_train_examples, cfg.train.max_eval_examples)
     plans = {p.name: p for p in planned}
+    multi = [name for name, p in plans.items() if p.spec.multi_label]
+    if multi:
+        raise TextdistillError(
+            f"multi-task distillation of multi-label tasks ({', '.join(multi)}) is not supported yet: "
+            "distil each one alone (a distill config without tasks)"
+        )
     tasks = {name: p.task for name, p in plans.items()}
     tokenizer = load_tokenizer(resolve_model(cfg.encoder))
     max_length = cfg.train.max_length

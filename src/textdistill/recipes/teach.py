@@ -149,6 +149,8 @@ def _teach(cfg: TeachConfig, task: TaskData, source: DataSource, run: RunFolder,
     started = time.perf_counter()
     final = evaluate(best_model, labelled)
     eval_seconds = time.perf_counter() - started
+    if spec.multi_label:  # chosen on dev, served with the model (predict, export, evaluate read it)
+        run.update(threshold=final["threshold"])
     n_eval = sum(len(eval_data[s][1]) for s in labelled)
     metrics = {
         "task": spec.name,
@@ -231,6 +233,10 @@ def teach_ensemble(
         raise TextdistillError(f"unknown ensemble combine {mode!r}; choose one of {', '.join(COMBINE)}")
     source = source or DataSource("task", task=cfg.task, data=cfg.data)
     task = task or load_source(source)
+    if task.spec.multi_label:
+        raise TextdistillError(
+            "an ensemble of multi-label teachers is not supported yet: teach one teacher (without --ensemble)"
+        )
     out = Path(cfg.out)
     config = {**cfg.record(), "ensemble": size, "keep": keep, "dropouts": list(dropouts), "combine": mode}
     with RunFolder(

@@ -6,7 +6,8 @@ file, one object per text, matched to the training (and transfer) examples by th
 
 - ``text`` (and ``text_pair`` in a pair task), as in the data files;
 - ``logits``: ``{label: value}`` for every class of the task, used as they are; or
-- ``probs``: ``{label: probability}``, non-negative and summing to 1 (within ``1e-3``); or
+- ``probs``: ``{label: probability}``, non-negative and summing to 1 (within ``1e-3``; in a
+  multi-label task each label's own probability in [0, 1], read as its logit ``log(p / (1 - p))``); or
 - ``score``: a number, for a regression task.
 
 Other keys (``label``, ``id``, anything) are ignored, so the output of ``textdistill predict RUN
@@ -179,6 +180,14 @@ class _Reading:
             probs = self.by_label(line, row["probs"], "probs")
             if probs is None:
                 return None
+            if self.spec.multi_label:  # one independent probability per label: its logit
+                if (probs < 0).any() or (probs > 1).any():
+                    self.parser.problem(
+                        line, "probs must each be in [0, 1] (a multi-label task: one per label)"
+                    )
+                    return None
+                p = np.clip(probs.astype(np.float64), MIN_PROB, 1 - MIN_PROB)
+                return np.log(p / (1 - p)).astype(np.float32)
             if (probs < 0).any() or (probs > 1).any() or abs(float(probs.sum()) - 1) > SUM_TOLERANCE:
                 self.parser.problem(
                     line, f"probs must be in [0, 1] and sum to 1 (single-label), got sum {probs.sum():.4g}"
@@ -226,10 +235,13 @@ class _Reading:
         return np.array([given[name] for name in self.spec.labels], dtype=np.float32)
 
 
-def prediction_rows(spec: TaskSpec, examples: Sequence[Example], logits: np.ndarray) -> list[dict[str, Any]]:
+def prediction_rows(
+    spec: TaskSpec, examples: Sequence[Example], logits: np.ndarray, threshold: float = 0.5
+) -> list[dict[str, Any]]:
     """The lines of a predictions file for ``examples`` and a model's ``logits`` ``(N, C)``:
     ``text`` (``text_pair``), then ``label``, ``probs`` and ``logits`` keyed by label (``score`` for
-    a regression). Logits are written as the float32 values they are, so reading the file back
+    a regression; a multi-label task's ``labels`` at or above ``threshold`` and each label's sigmoid
+    as ``probs``). Logits are written as the float32 values they are, so reading the file back
     gives the same numbers to the bit."""
     rows = []
     for e, row in zip(examples, np.asarray(logits, dtype=np.float32), strict=True):
@@ -238,6 +250,11 @@ def prediction_rows(spec: TaskSpec, examples: Sequence[Example], logits: np.ndar
             line["text_pair"] = e.text_pair
         if spec.labels is None:
             line["score"] = float(row[0])
+        elif spec.multi_label:
+            p = 1.0 / (1.0 + np.exp(-row.astype(np.float64)))
+            line["labels"] = [n for n, v in zip(spec.labels, p, strict=True) if v >= threshold]
+            line["probs"] = {name: float(v) for name, v in zip(spec.labels, p, strict=True)}
+            line["logits"] = {name: float(v) for name, v in zip(spec.labels, row, strict=True)}
         else:
             z = row.astype(np.float64)
             p = np.exp(z - z.max())
