@@ -232,6 +232,28 @@ def test_run_makes_the_whole_table_on_multi_label_files(
     assert all(r["retention"] is not None for r in rows)
 
 
+def test_a_multi_label_ensemble_averages_each_labels_probability(tmp_path: Path) -> None:
+    from textdistill.teachers.ensemble import combine
+
+    a, b = torch.randn(4, 3), torch.randn(4, 3)
+    assert torch.allclose(
+        combine([a, b], "probs", multi_label=True).sigmoid(), (a.sigmoid() + b.sigmoid()) / 2
+    )
+    data = files(tmp_path)
+    make_tiny_bert(tmp_path / "model", num_labels=3)
+    args = ["teach", "--train", data["train"], "--dev", data["dev"], "--columns", "text=text,label=labels",
+            "--multi-label", "--model", str(tmp_path / "model"), "--out", str(tmp_path / "ens"),
+            "--ensemble", "2", "--max-steps", "4"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    ensemble = json.loads((tmp_path / "ens" / "metrics.json").read_text())
+    assert {"dev/micro_f1", "threshold"} <= set(ensemble["best"])
+    metrics = td.distill({"task": "topics", "files": data, "teacher": str(tmp_path / "ens"),
+                          "student": BILSTM, "out": str(tmp_path / "s"), "method": {"name": "hinton"},
+                          "train": {"max_steps": 4}})  # fmt: skip
+    assert metrics["teacher"]["best"]["dev/micro_f1"] == ensemble["best"]["dev/micro_f1"]  # the same combine
+
+
 def test_the_reuters_asset_converts_a_package_in_its_layout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

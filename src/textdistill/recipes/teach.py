@@ -223,7 +223,7 @@ def teach_ensemble(
     """Train ``size`` teachers (seed ``cfg.seed + i``, dropout ``dropouts[i % len]``) into
     ``cfg.out/member-i``, keep the best ``keep`` by the primary dev metric, write the ensemble."""
     from textdistill.data.encode import EncodedDataset, make_loader
-    from textdistill.evaluation.metrics import compute_metrics
+    from textdistill.evaluation.metrics import score_outputs
     from textdistill.models.teacher import predict_logits
     from textdistill.teachers.ensemble import COMBINE, ENSEMBLE_FILE, combine
 
@@ -233,10 +233,6 @@ def teach_ensemble(
         raise TextdistillError(f"unknown ensemble combine {mode!r}; choose one of {', '.join(COMBINE)}")
     source = source or DataSource("task", task=cfg.task, data=cfg.data)
     task = task or load_source(source)
-    if task.spec.multi_label:
-        raise TextdistillError(
-            "an ensemble of multi-label teachers is not supported yet: teach one teacher (without --ensemble)"
-        )
     out = Path(cfg.out)
     config = {**cfg.record(), "ensemble": size, "keep": keep, "dropouts": list(dropouts), "combine": mode}
     with RunFolder(
@@ -266,18 +262,22 @@ def teach_ensemble(
         tokenizer = load_tokenizer(str(first))
         tokenizer.save_pretrained(out)
         spec = task.spec
-        quality: dict[str, float] = {}
+        scored = {}
         for split in task.labelled_splits:
             examples = subsample(task.splits[split], cfg.max_eval_examples)
             dataset = EncodedDataset(examples, tokenizer, cfg.max_length)
             loader = make_loader(dataset, tokenizer, cfg.eval_batch_size)
             outputs = [predict_logits(HFClassifier.from_pretrained(str(out / name)), loader) for name in kept]
-            labels = np.array([e.label for e in examples])
-            scores = compute_metrics(spec, combine(outputs, mode).numpy(), labels)
-            quality.update({f"{split}/{k}": v for k, v in scores.items()})
+            scored[split] = (
+                combine(outputs, mode, spec.multi_label).numpy(),
+                np.array([e.label for e in examples]),
+            )
+        quality = score_outputs(spec, scored)  # a multi-label ensemble: at a threshold chosen on dev
         record = {"members": kept, "combine": mode, "all": members}
         (out / ENSEMBLE_FILE).write_text(json.dumps(record, indent=2) + "\n")
-        run.update(members=kept, combine=mode)
+        run.update(
+            members=kept, combine=mode, **({"threshold": quality["threshold"]} if spec.multi_label else {})
+        )
         metrics = {"task": spec.name, "ensemble": True, "primary_metric": members[0]["primary_metric"],
                    "best": quality, "members": members, "kept": kept, "combine": mode}  # fmt: skip
         return run.finish(metrics)

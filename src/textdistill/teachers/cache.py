@@ -298,9 +298,11 @@ def teacher_outputs(
         members, mode = read_ensemble(teacher_dir)
         mode = combine or mode
         parts = [teacher_outputs(m, examples, max_length, batch_size, None, device) for m in members]
-        key = hashlib.sha256(f"ensemble:{mode}:{'+'.join(p.fingerprint for p in parts)}".encode()).hexdigest()
+        multi = _multi_label(teacher_dir)
+        tag = f"ensemble:{mode}:" + ("multi-label:" if multi else "")  # old keys unchanged for the others
+        key = hashlib.sha256(f"{tag}{'+'.join(p.fingerprint for p in parts)}".encode()).hexdigest()
         return TeacherOutputs(
-            combined([p.logits for p in parts], mode), key, from_cache=all(p.from_cache for p in parts)
+            combined([p.logits for p in parts], mode, multi), key, from_cache=all(p.from_cache for p in parts)
         )
     from textdistill.data.encode import PaddingCollator
     from textdistill.models.teacher import HFClassifier
@@ -342,6 +344,13 @@ def teacher_outputs(
         meta["features"] = features
     write_entry(path, logits, pooled, meta)
     return TeacherOutputs(logits, key, from_cache=False, features=pooled)
+
+
+def _multi_label(folder: str | Path) -> bool:
+    """Whether a teacher folder's manifest records a multi-label task."""
+    from textdistill.artifacts import has_manifest, read_manifest
+
+    return has_manifest(folder) and bool((read_manifest(folder).get("task") or {}).get("multi_label"))
 
 
 def predictions_outputs(

@@ -12,7 +12,8 @@ config; the teacher cache computes and stores each member's logits and combines 
 Combining (``combine``): ``probs`` (default, the paper's) averages the members' softmax
 probabilities and returns their log, so that ``softmax(log p) = p``: the soft targets at T = 1 are
 the averaged probabilities exactly (at another temperature, the averaged distribution sharpened or
-flattened as one distribution); ``logits`` averages the logits. Regression always averages the
+flattened as one distribution); a multi-label ensemble averages each label's sigmoid and returns
+its logit; ``logits`` averages the logits. Regression always averages the
 predictions. A method that regresses logits (Tang's MSE, ``needs_logits``) gets the mean logits
 from a ``probs`` ensemble (:func:`combine_for`): log-probabilities are not logits.
 """
@@ -45,9 +46,11 @@ def read_ensemble(folder: str | Path) -> tuple[list[Path], str]:
     return members, record.get("combine", "probs")
 
 
-def combine(outputs: list[Tensor], mode: str = "probs") -> Tensor:
+def combine(outputs: list[Tensor], mode: str = "probs", multi_label: bool = False) -> Tensor:
     """Members' outputs, each ``(N, C)``, into the ensemble's ``(N, C)``: the log of the mean
-    softmax (``probs``), the mean logits (``logits``), or for regression (``C == 1``) the mean."""
+    softmax (``probs``), the mean logits (``logits``), or for regression (``C == 1``) the mean. A
+    multi-label ensemble's ``probs`` are each label's mean sigmoid, returned as its logit
+    ``log(p / (1 - p))`` (so that ``sigmoid`` of it is the mean probability)."""
     if mode not in COMBINE:
         raise TextdistillError(f"unknown ensemble combine {mode!r}; choose one of {', '.join(COMBINE)}")
     if not outputs:
@@ -55,6 +58,9 @@ def combine(outputs: list[Tensor], mode: str = "probs") -> Tensor:
     stacked = torch.stack([o.float() for o in outputs])  # (K, N, C)
     if stacked.shape[-1] == 1 or mode == "logits":
         return stacked.mean(0)
+    if multi_label:
+        p = stacked.sigmoid().mean(0).clamp(1e-7, 1 - 1e-7)
+        return (p / (1 - p)).log()
     return stacked.softmax(-1).mean(0).clamp_min(1e-12).log()
 
 
