@@ -153,6 +153,11 @@ def test_teach_reports_to_tensorboard_and_reporting_keys_never_block_reuse(
     }  # fmt: skip
     td.teach(config)
     assert list((tmp_path / "t" / "tensorboard").glob("events.out.tfevents.*"))
+    flags = ["teach", "--train", files["train"], "--dev", files["dev"], "--model", str(tiny_bert),
+             "--max-steps", "2", "--out", str(tmp_path / "cli"), "--report-to", "tensorboard"]  # fmt: skip
+    result = runner.invoke(app, flags)  # the command line's flag: the same curves
+    assert result.exit_code == 0, result.output
+    assert list((tmp_path / "cli" / "tensorboard").glob("events.out.tfevents.*"))
     saved, now = {"train": {"epochs": 1}}, {"train": {"epochs": 1, "report_to": ["tensorboard"]}}
     assert changed_keys(saved, now) == [] and changed_keys(saved, {"train": {"epochs": 2}}) == [
         "train.epochs"

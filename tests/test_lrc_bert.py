@@ -296,10 +296,11 @@ def test_general_distillation_then_task_distillation_from_it(tmp_path: Path) -> 
             "--exclude", str(tmp_path / "dev.txt"),
             "--layers", "2", "--hidden", "16", "--heads", "4", "--intermediate", "24",
             "--epochs", "6", "--lr", "1e-3", "--batch-size", "8", "--negatives", "4",
-            "--out", str(general),
+            "--out", str(general), "--report-to", "tensorboard",
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert list((general / "tensorboard").glob("events.out.tfevents.*"))  # the curves beside log.jsonl
     report = json.loads((general / "general.json").read_text())
     assert report["texts"]["train"] + report["texts"]["held_out"] == report["texts"]["total"] == 58
     assert report["texts"]["removed_as_dev_or_test"] == 2

@@ -301,6 +301,10 @@ BadRowsOption = Annotated[
 MultilineOption = Annotated[
     bool, typer.Option("--multiline", help="quoted CSV fields may hold line breaks (else one record a line)")
 ]
+ReportToOption = Annotated[
+    list[str] | None,
+    typer.Option("--report-to", help="also write the training curves there: tensorboard (OUT/tensorboard)"),
+]
 MultiLabelOption = Annotated[
     bool,
     typer.Option(
@@ -479,6 +483,7 @@ def teach_cmd(
     resume: Annotated[bool, typer.Option("--resume", help="continue the unfinished teach in OUT")] = False,
     nproc: Annotated[int, typer.Option(min=1, help="data-parallel processes (torchrun)")] = 1,
     grad_accumulation: Annotated[int, typer.Option(min=1, help="micro-batches per step")] = 1,
+    report_to: ReportToOption = None,
     epochs: Annotated[float, typer.Option(min=0.01)] = 3.0,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     lr: Annotated[float, typer.Option(min=0.0)] = 5e-5,
@@ -518,7 +523,7 @@ def teach_cmd(
         "warmup_ratio": warmup_ratio, "max_length": max_length, "dropout": dropout, "seed": seed,
         "eval_every": eval_every, "max_steps": max_steps, "max_train_examples": max_train_examples,
         "max_eval_examples": max_eval_examples, "device": device, "precision": precision,
-        "grad_accumulation": grad_accumulation,
+        "grad_accumulation": grad_accumulation, "report_to": list(report_to or []),
     }  # fmt: skip
     where = str(config) if config else "teach"
     given = given_on_command_line(ctx)
@@ -704,16 +709,17 @@ def general_distill_cmd(
     device: Annotated[str, typer.Option(help="auto (the GPU when there is one), cpu or cuda")] = "auto",
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16")] = "auto",
     grad_accumulation: Annotated[int, typer.Option(min=1, help="micro-batches per step")] = 1,
+    report_to: ReportToOption = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue the unfinished run in OUT")] = False,
     nproc: Annotated[int, typer.Option(min=1, help="data-parallel processes (torchrun)")] = 1,
 ) -> None:
     """Task-agnostic distillation: a fresh student learns the teacher's layers (COS-NCE) on text."""
     from textdistill.config import GeneralConfig, check, settings
-    from textdistill.data.load import OFFLINE_TASKS
+    from textdistill.data.tasks import GENERAL_CORPUS
     from textdistill.recipes.general import general_distill
 
     if tasks is None and not files and config is None:
-        tasks = sorted(OFFLINE_TASKS)
+        tasks = list(GENERAL_CORPUS)
     flags = dict(
         teacher=teacher,
         out=str(out),
@@ -736,10 +742,11 @@ def general_distill_cmd(
         device=device,
         precision=precision,
         grad_accumulation=grad_accumulation,
+        report_to=list(report_to or []),
     )
     merged = settings(flags, given_on_command_line(ctx), config, overrides)
     if config is not None and not merged.get("tasks") and not merged.get("files"):
-        merged["tasks"] = sorted(OFFLINE_TASKS)
+        merged["tasks"] = list(GENERAL_CORPUS)
     cfg = check(GeneralConfig, merged, str(config) if config else "general-distill")
     out = Path(cfg.out)
     record = in_processes(nproc, lambda: relaunch_argv("general-distill"), out / "general.json",

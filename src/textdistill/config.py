@@ -427,6 +427,12 @@ class GeneralConfig(Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     grad_accumulation: Annotated[int, Field(ge=1)] = 1
+    report_to: tuple[Literal["tensorboard"], ...] = ()  # beside log.jsonl; tensorboard: <out>/tensorboard
+
+    @model_validator(mode="after")
+    def _tensorboard_installed(self) -> GeneralConfig:
+        check_report_to(self.report_to)
+        return self
 
     @model_validator(mode="after")
     def _shapes(self) -> GeneralConfig:

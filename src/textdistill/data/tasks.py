@@ -10,7 +10,7 @@ from __future__ import annotations
 from textdistill.data.spec import Example, TaskSpec
 from textdistill.errors import TextdistillError
 
-__all__ = ["OFFLINE_TASKS", "Example", "TaskSpec", "get_task"]
+__all__ = ["GENERAL_CORPUS", "OFFLINE_TASKS", "Example", "TaskSpec", "get_task"]
 
 
 # the Reuters-21578 topics in both the train and the test part of the date split (assets.convert.reuters)
@@ -162,6 +162,11 @@ OFFLINE_TASKS: dict[str, TaskSpec] = {
         ),
     ]
 }
+
+
+# general-distill's corpus when none is named: the offline tasks' training texts, as before the
+# reuters task came (its own registry, npm, and long stories: name it with --task reuters to add it)
+GENERAL_CORPUS = tuple(sorted(name for name in OFFLINE_TASKS if name != "reuters"))
 
 
 def get_task(name: str) -> TaskSpec:

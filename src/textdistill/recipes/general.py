@@ -215,6 +215,7 @@ def _general(cfg: GeneralConfig, run: RunFolder, dist: Dist) -> dict:
             eval_every=max(1, total_steps // 4),
             grad_accumulation=cfg.grad_accumulation,
             precision=resolve_precision(cfg.precision, device),
+            report_to=cfg.report_to,
         ),
         out / "log.jsonl",
         higher_is_better=False,
