@@ -54,7 +54,7 @@ def slug(text: str) -> str:
 def general_student(args: argparse.Namespace) -> tuple[Path, dict]:
     """The task-agnostic student, made once (reused when its folder is complete)."""
     from textdistill.config import GeneralConfig
-    from textdistill.data.tasks import OFFLINE_TASKS
+    from textdistill.data.tasks import GENERAL_CORPUS
     from textdistill.recipes.general import general_distill
 
     out = Path(args.runs) / f"general-4l312-{args.general_texts}"
@@ -63,7 +63,7 @@ def general_student(args: argparse.Namespace) -> tuple[Path, dict]:
             GeneralConfig(
                 teacher="minilm-l6",
                 out=str(out),
-                tasks=sorted(OFFLINE_TASKS),
+                tasks=list(GENERAL_CORPUS),
                 max_texts=args.general_texts,
                 epochs=args.general_epochs,
                 seed=0,

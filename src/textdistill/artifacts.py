@@ -551,6 +551,7 @@ def open_teacher(folder: str | Path, spec: TaskSpec) -> TeacherRef:
                 f"teacher {problem}: finish it (`textdistill teach ... --resume`) before distilling from it"
             )
         labels = spec_of(manifest).labels
+        multi_label = spec_of(manifest).multi_label
         if manifest["kind"] == "ensemble":
             members = [folder / m for m in manifest["members"]]
         if (folder / "metrics.json").exists():
@@ -568,6 +569,8 @@ def open_teacher(folder: str | Path, spec: TaskSpec) -> TeacherRef:
         )
         labels = labels or _hf_labels(folder)
         config = json.loads((folder / "config.json").read_text())
+        kind = config.get("problem_type")  # unknown (None) in many configs: not checked then
+        multi_label = None if kind is None else kind == "multi_label_classification"
         outputs = config.get("num_labels") or len(config.get("id2label") or {}) or None
         if labels is None and spec.labels is None and outputs not in (None, 1):
             raise TextdistillError(
@@ -586,6 +589,12 @@ def open_teacher(folder: str | Path, spec: TaskSpec) -> TeacherRef:
                 stacklevel=2,
             )
             labels = spec.labels
+    if spec.labels is not None and multi_label is not None and multi_label != spec.multi_label:
+        kinds = ("multi-label (a sigmoid per label)", "single-label (one softmax)")  # not interchangeable
+        raise TextdistillError(
+            f"teacher {folder} is {kinds[not multi_label]}, the task {spec.name!r} is "
+            f"{kinds[not spec.multi_label]}: teach a teacher of the task's kind"
+        )
     order = label_order(folder, labels, spec)
     fingerprint = (
         hashlib.sha256("+".join(model_fingerprint(m) for m in members).encode()).hexdigest()

@@ -235,10 +235,12 @@ def tasks_list() -> None:
 
     table = Table("task", "source", "labels", "metrics", "pair")
     for spec in OFFLINE_TASKS.values():
+        labels = spec.labels or ("(score)",)
+        shown = ", ".join(labels) if len(labels) <= 8 else f"{len(labels)}: {', '.join(labels[:6])}, ..."
         table.add_row(
             spec.name,
             "offline asset",
-            ", ".join(spec.labels or ["(score)"]),
+            ("multi-label, " if spec.multi_label else "") + shown,
             ", ".join(spec.metrics),
             "yes" if spec.is_pair else "",
         )

@@ -330,7 +330,10 @@ class DistillConfig(Strict):
                 "student.init_from_teacher copies teacher layers, and teacher.predictions has none: "
                 "drop it (a random student) or give init_from (a general student)"
             )
-        needs_tokens = isinstance(s, TransformerStudentConfig) or s.embedding == "teacher"
+        own = isinstance(s, TransformerStudentConfig) and s.init_from is not None  # its tokenizer with it
+        needs_tokens = (isinstance(s, TransformerStudentConfig) and not own) or getattr(
+            s, "embedding", ""
+        ) == "teacher"
         if needs_tokens and self.teacher.tokenizer is None:
             what = (
                 "a transformer student" if isinstance(s, TransformerStudentConfig) else "embedding: teacher"

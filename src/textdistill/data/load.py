@@ -69,6 +69,7 @@ def load_task(name: str, data: str | Path | None = None) -> TaskData:
         from textdistill.assets.fetch import fetch
 
         folder = fetch(spec.name)
+        check_asset_labels(folder, spec)
         splits = {s: read_table(folder / f"{s}.jsonl", spec) for s in ("train", "dev", "test")}
         return TaskData(spec, splits, source=str(folder))
     if spec.name in OFFLINE_TASKS:
@@ -91,6 +92,21 @@ def load_task(name: str, data: str | Path | None = None) -> TaskData:
     wanted = [s for s in glue.files if not s.startswith("test") or (root / glue.files[s]).is_file()]
     splits = {s: read_glue(spec.name, data, s) for s in wanted}
     return TaskData(spec, splits, source=str(root))
+
+
+def check_asset_labels(folder: Path, spec: TaskSpec) -> None:
+    """Refuse an asset whose converter found other labels than the task names (a multi-label
+    asset records them in order in its ``manifest.json``: ``labels_in_order``)."""
+    import json
+
+    manifest = folder / "manifest.json"
+    found = json.loads(manifest.read_text()).get("labels_in_order") if manifest.exists() else None
+    if found is not None and tuple(found) != spec.labels:
+        raise TextdistillError(
+            f"asset {folder}: its {len(found)} labels are not the task {spec.name!r}'s "
+            f"{len(spec.labels or ())}: convert it again (textdistill assets verify {spec.name} --repair) "
+            "or update textdistill"
+        )
 
 
 def load_files(

@@ -218,12 +218,19 @@ class RowParser:
 
     def _label_set(self, value: Any, column: str | int, line: int) -> tuple[float, ...] | object:
         """A multi-label row's labels as ``(C,)`` 0.0 / 1.0 in the task's order (none is allowed)."""
+        if multi_hot(value):
+            self.problem(
+                line,
+                f"the labels in column {column!r} are {json.dumps(value)}, a 0/1 vector: give the names "
+                "of the labels the text carries (a JSON list of names), not one number per label",
+            )
+            return _BAD
         names = split_labels(value, self.columns.label_separator)
         if names is None:
             self.problem(
                 line,
-                f"the labels in column {column!r} are {json_type(value)}: give a JSON list of label names, "
-                "or a text with the names separated by files.label_separator",
+                f"the labels in column {column!r} are {json_type(value)} {json.dumps(value)[:60]}: give a "
+                "JSON list of label names (strings), or a text of names split by files.label_separator",
             )
             return _BAD
         if self.label_map is not None:
@@ -237,6 +244,15 @@ class RowParser:
             )
             return _BAD
         return tuple(1.0 if name in names else 0.0 for name in self.spec.labels)
+
+
+def multi_hot(value: Any) -> bool:
+    """Whether a label value is a list of two or more 0 / 1 numbers (a multi-hot vector, not names)."""
+    return (
+        isinstance(value, list)
+        and len(value) > 1
+        and all(isinstance(v, int | float) and not isinstance(v, bool) and v in (0, 1) for v in value)
+    )
 
 
 def split_labels(value: Any, separator: str | None) -> list[str] | None:
@@ -259,7 +275,7 @@ def infer_label_set(path: str | Path, columns: Columns, multiline: bool = False)
     names: set[str] = set()
     assert columns.label is not None
     for _line, row in table_rows(Path(path), columns, "utf-8", multiline):
-        if isinstance(row, BadRow) or not _has(row, columns.label):
+        if isinstance(row, BadRow) or not _has(row, columns.label) or multi_hot(row[columns.label]):
             continue  # read_table reports it
         names.update(split_labels(row[columns.label], columns.label_separator) or ())
     if not names:

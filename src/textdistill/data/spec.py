@@ -66,6 +66,13 @@ class TaskSpec:
         return self.labels is None
 
     @property
+    def problem_type(self) -> str:
+        """The task in Hugging Face's words (``config.json``'s ``problem_type``)."""
+        if self.labels is None:
+            return "regression"
+        return "multi_label_classification" if self.multi_label else "single_label_classification"
+
+    @property
     def num_labels(self) -> int:
         """Width of the model's output: 1 for regression, else the number of classes."""
         return 1 if self.labels is None else len(self.labels)

@@ -126,7 +126,11 @@ def outputs(
     ``(N, C)`` per-label logits (thresholded on their sigmoids as a model's are)."""
     rows = rows_of(examples)
     if multi_label:
-        return np.asarray(pipeline.decision_function(rows), dtype=np.float64).reshape(len(rows), -1)
+        logits = np.asarray(pipeline.decision_function(rows), dtype=np.float64).reshape(len(rows), -1)
+        for c, estimator in enumerate(pipeline.named_steps["model"].estimators_):
+            if hasattr(estimator, "y_"):  # a label constant in training (none carried it): never, or always
+                logits[:, c] = 30.0 if float(np.ravel(estimator.y_)[0]) > 0.5 else -30.0
+        return logits
     if regression:
         return np.asarray(pipeline.predict(rows), dtype=np.float64).reshape(-1, 1)
     seen = pipeline.predict_proba(rows)
@@ -158,7 +162,9 @@ def evaluate_baseline(
     multi = spec.multi_label
     pipeline = build(spec.is_pair, regression, seed, static, multi)
     started = time.perf_counter()
-    with warnings.catch_warnings():  # a label no training text carries: OvR predicts it never, and says so
+    with (
+        warnings.catch_warnings()
+    ):  # a label no training text carries: OvR says so (outputs() never predicts it)
         warnings.filterwarnings("ignore", message="Label .* is present in all training examples")
         warnings.filterwarnings("ignore", message="Label not .* is present in all training examples")
         pipeline.fit(rows_of(train), np.array([e.label for e in train]))

@@ -99,7 +99,7 @@ class HFClassifier(nn.Module):
         kwargs: dict = {}
         if spec is not None:
             kwargs["num_labels"] = spec.num_labels
-            kwargs["problem_type"] = "regression" if spec.is_regression else "single_label_classification"
+            kwargs["problem_type"] = spec.problem_type
             if spec.labels is not None:
                 kwargs["id2label"] = dict(enumerate(spec.labels))
                 kwargs["label2id"] = {name: i for i, name in enumerate(spec.labels)}

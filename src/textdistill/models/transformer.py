@@ -173,7 +173,7 @@ def build_transformer_student(
         type_vocab_size=getattr(teacher_config, "type_vocab_size", None) or 1,
         pad_token_id=_teacher_pad_id(path, teacher_config),
         num_labels=spec.num_labels,
-        problem_type="regression" if spec.is_regression else "single_label_classification",
+        problem_type=spec.problem_type,
         **labels,
         **same_function,
     )

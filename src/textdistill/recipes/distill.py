@@ -203,16 +203,15 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
             f"{cfg.method.name} reads the teacher's layers and logits in the task's label order; "
             f"teacher {teacher_dir} orders them {list(teacher_ref.labels or [])}: use hinton or tang"
         )
-    if (
-        teacher_ref.predictions is not None
-        and teacher_ref.predictions.kind == "probs"
-        and method.needs_logits
-    ):
+    probs_only = teacher_ref.predictions is not None and teacher_ref.predictions.kind == "probs"
+    if probs_only and method.needs_logits and not spec.multi_label:  # multi-label: logit(p) is exact
         raise TextdistillError(
             f"{cfg.method.name} regresses the teacher's logits, and {teacher_dir} gives probabilities "
             "(their logs differ from the logits by a shift per row): give logits in the file, or use hinton"
         )
     base = teacher_ref.student_base  # the tokenizer a transformer student or embedding: teacher reads
+    if teacher_ref.predictions is not None and getattr(cfg.student, "init_from", None):
+        base = Path(cfg.student.init_from)  # a general student reads its own tokens
     out = Path(cfg.out)
     accum = cfg.train.grad_accumulation
     run.record_tasks([plan], cfg.train.max_length)
@@ -385,7 +384,7 @@ def ensemble_targets(
     """The combine that ``method``'s targets need from an ensemble teacher (``None``: its own).
     A method that regresses logits gets the members' mean logits from a ``probs`` ensemble (its
     own targets are log-probabilities); rank 0 says so in one line and records it in the manifest."""
-    combine = combine_for(teacher_dir, method.needs_logits, spec.is_regression)
+    combine = combine_for(teacher_dir, method.needs_logits, spec.is_regression or spec.multi_label)
     if combine is not None and dist.main:
         print(
             f"{method.name} regresses logits: the ensemble teacher's targets are its members' mean logits "
@@ -423,4 +422,7 @@ def teacher_scores(
             continue
         got = teacher_outputs(teacher.source, examples, max_length, device=device).reorder(teacher.order)
         outputs[split] = (got.logits.numpy(), labels_of(examples))
-    return score_outputs(spec, outputs)
+    threshold = None  # a multi-label teacher's: chosen on dev, or, without dev, the one it recorded
+    if spec.multi_label and splits and next(iter(splits)) not in outputs:
+        threshold = (teacher.metrics.get("best") or {}).get("threshold", 0.5)
+    return score_outputs(spec, outputs, threshold)

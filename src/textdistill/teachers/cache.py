@@ -365,6 +365,8 @@ def predictions_outputs(
         )
     h = hashlib.sha256()
     h.update(f"predictions:{predictions.sha256}\nlabels:{predictions.labels}\n".encode())
+    if predictions.multi_label:  # its probabilities read as logits, not log-probabilities: other values
+        h.update(b"multi-label\n")
     for e in examples:
         h.update(json.dumps([e.text, e.text_pair], ensure_ascii=False).encode())
         h.update(b"\n")

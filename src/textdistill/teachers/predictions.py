@@ -11,7 +11,8 @@ file, one object per text, matched to the training (and transfer) examples by th
 - ``score``: a number, for a regression task.
 
 Other keys (``label``, ``id``, anything) are ignored, so the output of ``textdistill predict RUN
---file texts.jsonl --out preds.jsonl`` (``text``, ``label``, ``probs``, ``logits``) is such a file.
+--file texts.jsonl --out preds.jsonl`` (``text``, ``label`` or a multi-label task's ``labels``,
+``probs``, ``logits``) is such a file.
 Rows with both ``logits`` and ``probs`` use the logits.
 
 Probabilities become logits as ``log p`` (``p`` clamped at :data:`MIN_PROB` so that a 0 stays
@@ -19,7 +20,8 @@ finite). For the soft targets of Hinton et al. (2015) this loses nothing at any 
 ``softmax(log p / T)`` is ``p ** (1 / T)`` renormalised, and equals ``softmax(z / T)`` for the
 logits ``z`` that gave ``p``, since a softmax does not change when every logit of a row moves by
 the same amount (``log p = z - logsumexp(z)``). A method that regresses the logits themselves
-(``tang``: their mean squared error) sees that shift, so it needs a file of ``logits``.
+(``tang``: their mean squared error) sees that shift, so it needs a file of ``logits``. In a
+multi-label task each label's probability is its own: its logit ``log(p / (1 - p))`` is exact.
 
 The file is checked whole before any training, every problem named with its line: JSON, texts,
 label names against the task's (any order; the values are put in the task's), probabilities, and
@@ -70,6 +72,7 @@ class Predictions:
     labels: tuple[str, ...] | None
     file_labels: tuple[str, ...] | None
     table: dict[Key, np.ndarray] = field(repr=False)
+    multi_label: bool = False
 
     @property
     def num_outputs(self) -> int:
@@ -138,7 +141,9 @@ def read_predictions(path: str | Path, spec: TaskSpec) -> Predictions:
         parser.problem(None, "no predictions in the file")
     parser.finish()
     kind = "score" if spec.labels is None else "logits" if reading.all_logits else "probs"
-    return Predictions(path, file_sha256(path), kind, spec.labels, reading.file_labels, reading.table)
+    return Predictions(
+        path, file_sha256(path), kind, spec.labels, reading.file_labels, reading.table, spec.multi_label
+    )
 
 
 class _Reading:
@@ -156,12 +161,27 @@ class _Reading:
         if values is None:
             return
         if key in self.table:
-            if np.abs(self.table[key] - values).max() > SAME_TOLERANCE:
+            if (
+                np.abs(self.probabilities(self.table[key]) - self.probabilities(values)).max()
+                > SAME_TOLERANCE
+            ):
                 self.parser.problem(
                     line, f"gives other predictions for the text of line {self.first_line[key]}"
                 )
             return
         self.table[key], self.first_line[key] = values, line
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """What a row predicts, to compare two rows of one text: the softmax of its logits (a
+        probs row and a logits row agree when they say the same), each sigmoid for a multi-label
+        task, a score as it is."""
+        z = logits.astype(np.float64)
+        if self.spec.labels is None:
+            return z
+        if self.spec.multi_label:
+            return 1 / (1 + np.exp(-z))
+        e = np.exp(z - z.max())
+        return e / e.sum()
 
     def values(self, line: int, row: dict[str, Any]) -> np.ndarray | None:
         """The row's logits in the task's order ``(C,)`` (``(1,)``: a score), or ``None`` after
