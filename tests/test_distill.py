@@ -268,3 +268,20 @@ def test_a_fresh_run_into_the_same_folder_starts_new_tensorboard_curves(tmp_path
     board = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
     board.Reload()
     assert [e.step for e in board.Scalars("eval/dev/accuracy")] == [2]  # not the first run's 2 and 4
+
+
+def test_the_environment_names_the_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from textdistill.errors import TextdistillError
+    from textdistill.runtime import set_threads
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("TEXTDISTILL_THREADS", "1")
+        assert set_threads(2) == 1 and torch.get_num_threads() == 1  # over what the caller asks
+        monkeypatch.setenv("TEXTDISTILL_THREADS", "two")
+        with pytest.raises(TextdistillError, match="TEXTDISTILL_THREADS='two'"):
+            set_threads()
+    finally:
+        torch.set_num_threads(before)
