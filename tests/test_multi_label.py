@@ -339,7 +339,8 @@ def test_a_multi_label_file_of_probabilities_teaches_hinton_and_tang(
     assert all(torch.allclose(a[k], b[k], atol=1e-4) for k in a)  # logit(p) gives the logits back
     assert runs["hinton"]["steps"] == 6
     grown = td.distill({**base, "teacher": str(teacher), "method": {"name": "hinton"},
-                        "out": str(tmp_path / "aug"), "augment": {"rounds": 2, "tagger": "none"}})  # fmt: skip
+                        "out": str(tmp_path / "aug"),
+                        "augment": {"rounds": 2, "tagger": "none"}})  # fmt: skip
     assert grown["transfer"]["examples"] > 0 and grown["steps"] == 6  # transfer rows: the soft term alone
     # the file covers neither dev nor test: the teacher is not scored; covering test only, it is
     # scored there at 0.5 (a file records no threshold), never at one chosen on test
