@@ -67,7 +67,10 @@ def write_files(
     """The teacher's predictions on the texts of ``parts`` as written, then the two reduced versions."""
     folder.mkdir(parents=True, exist_ok=True)
     logits = folder / f"{task}.logits.jsonl"
-    seconds = predict_parts(teacher, parts, logits)
+    timing = folder / f"{task}.logits.seconds"
+    if not logits.exists():  # reused when there, with the time it took then
+        timing.write_text(f"{predict_parts(teacher, parts, logits):.1f}\n")
+    seconds = float(timing.read_text()) if timing.exists() else float("nan")
     rows = [json.loads(line) for line in logits.read_text().splitlines()]
     probs, labels = folder / f"{task}.probs2.jsonl", folder / f"{task}.labels.jsonl"
     with probs.open("w") as p, labels.open("w") as lab:
@@ -79,6 +82,19 @@ def write_files(
             onehot = {k: float(k == r["label"]) for k in r["probs"]}
             lab.write(json.dumps({"text": r["text"], "label": r["label"], "probs": onehot}) + "\n")
     return {"file: logits": logits, "file: probs, 2 decimals": probs, "file: labels only": labels}, seconds
+
+
+def differing_targets(model_run: Path, file_run: Path) -> dict[str, int]:
+    """How many training-set teacher logits the file run read differ from the model run's (both
+    runs' teacher cache entries, by the fingerprints their metrics record)."""
+    from textdistill.paths import home
+
+    def logits(run: Path) -> torch.Tensor:
+        key = json.loads((run / "metrics.json").read_text())["teacher"]["cache"]["fingerprint"]
+        return load_file(str(home() / "teacher_cache" / f"{key}.safetensors"))["logits"]
+
+    a, b = logits(model_run), logits(file_run)
+    return {"differing": int((a != b).sum()), "of": int(a.numel())}
 
 
 def same_weights(a: Path, b: Path) -> tuple[bool, float]:
@@ -184,6 +200,11 @@ def main() -> None:
         checks = [same_weights(Path(a), Path(b)) for a, b in zip(r["folders"], ref["folders"], strict=True)]
         r["same_student"] = all(c[0] for c in checks)
         r["max_weight_diff"] = max(c[1] for c in checks)
+        r["threads"] = sorted(
+            {json.loads((Path(f) / "metrics.json").read_text())["threads"] for f in r["folders"]}
+        )
+        if r["model"] == "file: logits":  # the targets themselves: the file's against the teacher cache's
+            r["targets_differing"] = differing_targets(Path(ref["folders"][0]), Path(r["folders"][0]))
         teacher_dev = ref["teacher_dev"]
         r["retention"] = None if not teacher_dev else mean_sd(r["dev"])[0] / teacher_dev
     out["rows"] = rows
@@ -208,17 +229,26 @@ def markdown(out: dict) -> str:
         "holds the teacher's predictions on every text of the task, split by split (`td.predict(..., "
         "out=FILE)`, as `textdistill predict --out` writes it)\n",
         "- same student: every seed's weights equal, to the bit, to the row the file came from (`model`, "
-        "or `model + augment` for the transfer-set file)\n\n",
+        "or `model + augment` for the transfer-set file); every run on the threads named (a different "
+        "thread count alone changes the float sums of training, not the file)\n",
+        *[
+            f"- `file: logits` on {r['task']}: {r['targets_differing']['differing']:,} of "
+            f"{r['targets_differing']['of']:,} teacher logits on the training texts differ from the teacher "
+            "cache's (the file's are the cached ones, bit for bit, when 0)\n"
+            for r in out["rows"]
+            if "targets_differing" in r
+        ],
+        "\n",
         "| task | teacher given as | dev | test | retention (dev) | same student "
-        "| largest weight difference |\n",
-        "|---|---|---|---|---|---|---|\n",
+        "| largest weight difference | threads |\n",
+        "|---|---|---|---|---|---|---|---|\n",
     ]
     for r in out["rows"]:
         same = "yes" if r["same_student"] else "no"
         ret = "" if r["retention"] is None else f"{r['retention']:.1%}"
         lines.append(
             f"| {r['task']} | {r['model']} | {pm(r['dev'])} | {pm(r['test'])} | {ret} | {same} | "
-            f"{r['max_weight_diff']:.2g} |\n"
+            f"{r['max_weight_diff']:.2g} | {'/'.join(map(str, r['threads']))} |\n"
         )
     lines.append(
         "\n| task | texts predicted | seconds | training texts (distinct) | TF-IDF + LR dev / test |\n"

@@ -404,3 +404,16 @@ def test_the_one_vs_rest_baseline_never_predicts_a_label_no_training_text_carrie
         )
     got = evaluate_baseline(task)["quality"]
     assert got["dev/subset_accuracy"] == 1.0  # 'oil' predicted for none (a constant 0.5 would be every text)
+
+
+def test_a_multi_label_head_starts_at_each_labels_frequency() -> None:
+    from textdistill.data.spec import Example
+    from textdistill.models.bilstm import BiLSTMStudent
+    from textdistill.models.bundle import start_at_label_prior
+
+    model = BiLSTMStudent(20, 3, 8, 8, 8, 0.0, pair=False, pretrained=None, padding_idx=0)
+    rows = [Example("a", label=(1.0, 0.0, 0.0)), Example("b", label=(1.0, 1.0, 0.0)), Example("c")]
+    start_at_label_prior(model, rows, 3)  # the unlabelled row does not count
+    f = torch.tensor([1.0, 0.5, 1e-4])
+    expected = torch.log(f.clamp(max=1 - 1e-4) / (1 - f.clamp(max=1 - 1e-4)))
+    assert torch.allclose(model.classifier.bias, expected, atol=1e-4)

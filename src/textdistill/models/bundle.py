@@ -79,6 +79,29 @@ class Student:
             self.tokenizer.save_pretrained(folder)
 
 
+def start_at_label_prior(model: nn.Module, examples: list[Example], num_labels: int) -> None:
+    """Start a multi-label head at each label's frequency among ``examples``: the output layer's
+    bias becomes ``log(f / (1 - f))`` (``f`` clamped to [1e-4, 1 - 1e-4]), the prior-probability
+    initialisation of Lin et al. (2017), "Focal Loss for Dense Object Detection", arXiv:1708.02002.
+
+    With a zero bias every sigmoid starts at 0.5 while nearly every target is 0, and the first
+    steps' gradient says "every label is less likely" through the whole network: a pretrained
+    encoder fine-tuned that way on Reuters (95 topics) gave one output for every story after an
+    epoch at lr 1e-4 (dev micro-F1 0.369, that of guessing the frequent topics; the same after an
+    epoch at 2e-4). The head
+    is the last ``nn.Linear`` with ``num_labels`` outputs (a BERT classifier, a BiLSTM's or CNN's)."""
+    import numpy as np
+    import torch
+
+    labelled = [e.label for e in examples if e.label is not None]
+    heads = [m for m in model.modules() if isinstance(m, nn.Linear) and m.out_features == num_labels]
+    if not labelled or not heads or heads[-1].bias is None:
+        return
+    freq = np.clip(np.mean(np.asarray(labelled, dtype=np.float64), axis=0), 1e-4, 1 - 1e-4)
+    with torch.no_grad():
+        heads[-1].bias.copy_(torch.as_tensor(np.log(freq / (1 - freq)), dtype=heads[-1].bias.dtype))
+
+
 def load_student(folder: str | Path, max_length: int = 128) -> Student:
     """A saved student (``<run>/student``): a BiLSTM (``student_config.json`` + ``vocab.json``) or
     a transformer (a Hugging Face folder with its tokenizer)."""

@@ -26,7 +26,7 @@ from textdistill.data.spec import Example, TaskSpec
 from textdistill.errors import TextdistillError
 from textdistill.evaluation.quality import score_splits
 from textdistill.methods import Method, for_task
-from textdistill.models.bundle import Student, load_student
+from textdistill.models.bundle import Student, load_student, start_at_label_prior
 from textdistill.models.teacher import local_folder
 from textdistill.recipes.common import RunFolder, distributed_run, plan_tasks
 from textdistill.runtime import set_seed
@@ -251,6 +251,8 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
             teacher_seconds = time.perf_counter() - started
     set_seed(seed)  # again: the student must not depend on whether the teacher ran or came from the cache
     student = build_student(cfg, spec, train_examples + transfer, base)
+    if spec.multi_label:  # each label's sigmoid starts at its frequency among the labelled rows
+        start_at_label_prior(student.model, train_examples, spec.num_labels)
     lr = cfg.train.lr or (1e-3 if student.kind in ("bilstm", "cnn") else 1e-4)
     trainable, live_teacher = student.model, None
     if method.uses_layers:  # intermediate layers: projections to train, the bank, maybe a live teacher

@@ -85,6 +85,10 @@ def _teach(cfg: TeachConfig, task: TaskData, source: DataSource, run: RunFolder,
     run.record_data(source, task, max_length)
     run.update(model=cfg.model)
     train_examples = subsample(task.splits["train"], cfg.max_train_examples)
+    if spec.multi_label:  # each label's sigmoid starts at its frequency (a resumed run loads its own)
+        from textdistill.models.bundle import start_at_label_prior
+
+        start_at_label_prior(model, train_examples, spec.num_labels)
     train_loader = make_loader(
         EncodedDataset(train_examples, tokenizer, max_length),
         tokenizer,
