@@ -232,3 +232,34 @@ def test_the_config_says_what_a_predictions_teacher_cannot_do(tmp_path: Path, ti
         json.loads((tmp_path / "t" / "run.json").read_text())["config"]
     )  # the config is plain data
     assert np.isfinite(metrics["best"]["dev/accuracy"])
+
+
+def test_rows_are_matched_by_id_where_the_data_gives_ids(tmp_path: Path) -> None:
+    data, teacher = setup(tmp_path)
+    for split in ("train", "dev", "test"):  # the data gives every row an id
+        rows = [json.loads(x) for x in (data / f"{split}.jsonl").read_text().splitlines()]
+        write_jsonl(data / f"{split}.jsonl", [{"id": f"{split}-{i}", **r} for i, r in enumerate(rows)])
+    preds = tmp_path / "preds.jsonl"
+    td.predict(teacher, file=data / "train.jsonl", out=preds)
+    lines = [json.loads(x) for x in preds.read_text().splitlines()]
+    assert lines[0]["id"] == "train-0"  # predict --out keeps the ids it was given
+    by_id = write_jsonl(tmp_path / "ids.jsonl", by_id_rows(lines))
+    a = td.distill(config(tmp_path, data, {"predictions": str(preds)}, "by-text"))
+    b = td.distill(config(tmp_path, data, {"predictions": str(by_id)}, "by-id"))
+    wa, wb = weights(tmp_path / "by-text"), weights(tmp_path / "by-id")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa) and a["best"] == b["best"]
+    write_jsonl(tmp_path / "short.jsonl", by_id_rows(lines[1:]))
+    with pytest.raises(TextdistillError, match=r"1 of 40 training texts have no prediction: 'id train-0: "):
+        td.distill(config(tmp_path, data, {"predictions": str(tmp_path / "short.jsonl")}, "short"))
+    twice = write_jsonl(
+        tmp_path / "twice.jsonl",
+        [*by_id_rows(lines), {"id": "train-0", "logits": {"negative": 9.0, "positive": -9.0}}],
+    )
+    with pytest.raises(
+        TextdistillError, match=r"twice.jsonl:41: gives other predictions for the id of line 1"
+    ):
+        td.distill(config(tmp_path, data, {"predictions": str(twice)}, "twice"))
+
+
+def by_id_rows(lines: list[dict]) -> list[dict]:
+    return [{"id": r["id"], "logits": r["logits"]} for r in lines]

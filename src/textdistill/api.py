@@ -198,17 +198,21 @@ def predict(
 
     if (texts is None) == (file is None):
         raise TextdistillError("give texts or file (one of them)")
-    where = None
+    where, ids = None, None
     if file is not None:
         if pairs is not None:
             raise TextdistillError("pairs go with texts; in a file give text_pair on each line")
         rows = read_texts(file)
         texts, pairs = [e.text for _, e, _ in rows], [e.text_pair for _, e, _ in rows]
-        where = [f"{file}:{n}" for n, _, _ in rows]
+        where, ids = [f"{file}:{n}" for n, _, _ in rows], [e.id for _, e, _ in rows]
     opts = serve_options(folders=[str(run)], backend=backend, truncate=truncate, task=task)
     predictor = Predictor.open(run, opts.backend, opts.task)
     examples = predictor.check(list(texts), pairs, opts.truncate, where)
     logits = predictor.logits(examples)
+    if ids is not None:  # a file's ids go into the predictions file (a teacher file matched by id)
+        import dataclasses
+
+        examples = [dataclasses.replace(e, id=i) for e, i in zip(examples, ids, strict=True)]
     if out is not None:
         import json
 

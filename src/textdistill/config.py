@@ -241,7 +241,7 @@ class FilesSection(Strict):
     train: str
     dev: str
     test: str | None = None
-    columns: dict[Literal["text", "text_pair", "label"], str | int] | None = None
+    columns: dict[Literal["text", "text_pair", "label", "id"], str | int] | None = None
     labels: list[str] | None = None  # class names in order, or VALUE=NAME for each (0=ham, 1=spam)
     regression: bool = False
     metric: (

@@ -46,10 +46,11 @@ class Columns:
     text_pair: str | int | None = None
     label: str | int | None = "label"
     label_separator: str | None = None
+    id: str | int | None = None  # a row identifier (a JSONL row's "id" is read without it)
 
     def __post_init__(self) -> None:
-        given = {k: v for k, v in (("text", self.text), ("text_pair", self.text_pair), ("label", self.label))
-                 if v is not None}  # fmt: skip
+        named = (("text", self.text), ("text_pair", self.text_pair), ("label", self.label), ("id", self.id))
+        given = {k: v for k, v in named if v is not None}
         kinds = {isinstance(v, int) for v in given.values()}
         if len(kinds) > 1:
             raise TextdistillError(
@@ -66,9 +67,9 @@ class Columns:
         fields: dict[str, Any] = {}
         for part in filter(None, (p.strip() for p in spec.split(","))):
             key, sep, value = part.partition("=")
-            if not sep or key not in ("text", "text_pair", "label"):
+            if not sep or key not in ("text", "text_pair", "label", "id"):
                 raise TextdistillError(
-                    f"bad column mapping {part!r}: expected text=COL, text_pair=COL or label=COL"
+                    f"bad column mapping {part!r}: expected text=COL, text_pair=COL, label=COL or id=COL"
                 )
             if key in fields:
                 raise TextdistillError(f"column mapping {spec!r}: {key} is given twice")
@@ -116,9 +117,30 @@ class RowParser:
         text = self._text(row, self.columns.text, line)
         pair = self._text(row, self.columns.text_pair, line) if self.columns.text_pair is not None else None
         label = self._label(row, line) if self.columns.label is not None else None
-        if text is None or (self.columns.text_pair is not None and pair is None) or label is _BAD:
+        ident = self._id(row, line)
+        if text is None or (self.columns.text_pair is not None and pair is None) or _BAD in (label, ident):
             return None
-        return Example(text, pair, label)
+        return Example(text, pair, label, ident)  # type: ignore[arg-type]
+
+    def _id(self, row: dict[Any, Any] | list[str], line: int) -> object:
+        """The row's identifier: the ``id`` column when named (a problem when it is missing), else
+        a JSON row's ``id`` when it is a string or a whole number (anything else is no id)."""
+        if self.columns.id is not None:
+            value = self._get(row, self.columns.id, line)
+            if value is _BAD:
+                return _BAD
+        else:
+            value = row.get("id") if isinstance(row, dict) else None
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if self.columns.id is not None:
+            self.problem(
+                line, f"the id in column {self.columns.id!r} is {json_type(value)}, not a string or number"
+            )
+            return _BAD
+        return None
 
     def finish(self) -> Skipped | None:
         """Raise one :class:`DataError` listing every problem seen, if any; with ``bad_rows="skip"``
@@ -611,7 +633,7 @@ def read_texts(path: str | Path, encoding: str = "utf-8") -> list[tuple[int, Exa
             what = "empty" if isinstance(pair, str) else f"{json_type(pair)}, not a string"
             parser.problem(line, f"text_pair is {what}")
             continue
-        out.append((line, Example(example.text, pair.strip() if pair else None), row))
+        out.append((line, Example(example.text, pair.strip() if pair else None, id=example.id), row))
     parser.finish()
     if not out:
         raise DataError(path, [(None, "no texts in the file")])

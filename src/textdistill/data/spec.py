@@ -15,12 +15,15 @@ class Example:
 
     ``label`` is a class index (classification), a float (regression), a tuple of 0.0 / 1.0 per
     class (multi-label: ``1.0`` for each label the text carries, in the task's label order) or
-    ``None`` (unlabelled, for example a GLUE test file).
+    ``None`` (unlabelled, for example a GLUE test file). ``id``: the row's identifier when the data
+    gives one (a JSONL row's ``id``, or the column ``columns.id``), which a teacher's predictions
+    file may match rows by; it is no part of what the example is (fingerprints leave it out).
     """
 
     text: str
     text_pair: str | None = None
     label: int | float | tuple[float, ...] | None = None
+    id: str | None = None
 
 
 @dataclass(frozen=True)

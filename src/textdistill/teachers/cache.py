@@ -367,8 +367,9 @@ def predictions_outputs(
     h.update(f"predictions:{predictions.sha256}\nlabels:{predictions.labels}\n".encode())
     if predictions.multi_label:  # its probabilities read as logits, not log-probabilities: other values
         h.update(b"multi-label\n")
-    for e in examples:
-        h.update(json.dumps([e.text, e.text_pair], ensure_ascii=False).encode())
+    for e in examples:  # rows are found by id where the file has ids: they are part of the key then
+        ident = [e.id] if predictions.ids else []
+        h.update(json.dumps([e.text, e.text_pair, *ident], ensure_ascii=False).encode())
         h.update(b"\n")
     key = h.hexdigest()
     path = home() / "teacher_cache" / f"{key}.safetensors"

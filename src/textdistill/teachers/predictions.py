@@ -2,9 +2,10 @@
 
 Any model can teach a student without textdistill ever loading it: a large language model asked to
 label the texts, a classifier in another framework, a hosted API. Its outputs go in a JSON-lines
-file, one object per text, matched to the training (and transfer) examples by their text:
+file, one object per text, matched to the training (and transfer) examples by their ``id`` (where
+the data gives ids: a JSONL row's ``id``, or ``columns.id``) or else by their text:
 
-- ``text`` (and ``text_pair`` in a pair task), as in the data files;
+- ``id``, or ``text`` (and ``text_pair`` in a pair task) as in the data files, or both;
 - ``logits``: ``{label: value}`` for every class of the task, used as they are; or
 - ``probs``: ``{label: probability}``, non-negative and summing to 1 (within ``1e-3``; in a
   multi-label task each label's own probability in [0, 1], read as its logit ``log(p / (1 - p))``); or
@@ -73,14 +74,22 @@ class Predictions:
     file_labels: tuple[str, ...] | None
     table: dict[Key, np.ndarray] = field(repr=False)
     multi_label: bool = False
+    ids: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # by the rows' "id"
 
     @property
     def num_outputs(self) -> int:
         return 1 if self.labels is None else len(self.labels)
 
+    def find(self, e: Example) -> np.ndarray | None:
+        """The row of an example: by its ``id`` when the data and the file give one, else by its
+        text (and pair); ``None`` when the file has neither."""
+        if e.id is not None and e.id in self.ids:
+            return self.ids[e.id]
+        return self.table.get((e.text, e.text_pair))
+
     def missing(self, examples: Sequence[Example]) -> list[Example]:
-        """The examples whose text (and pair) has no row in the file, in order."""
-        return [e for e in examples if (e.text, e.text_pair) not in self.table]
+        """The examples the file has no row for, in order."""
+        return [e for e in examples if self.find(e) is None]
 
     def require(self, parts: dict[str, Sequence[Example]], hint: str = "") -> None:
         """Refuse examples without a prediction: one :class:`TextdistillError` that counts them in
@@ -106,12 +115,13 @@ class Predictions:
         self.require({what: examples})
         if not examples:
             return np.zeros((0, self.num_outputs), dtype=np.float32)
-        return np.stack([self.table[(e.text, e.text_pair)] for e in examples])
+        return np.stack([self.find(e) for e in examples])  # type: ignore[arg-type]
 
 
 def _short(e: Example, width: int = 60) -> str:
     text = e.text if e.text_pair is None else f"{e.text} || {e.text_pair}"
-    return text if len(text) <= width else text[: width - 3] + "..."
+    text = text if len(text) <= width else text[: width - 3] + "..."
+    return text if e.id is None else f"id {e.id}: {text}"
 
 
 def read_predictions(path: str | Path, spec: TaskSpec) -> Predictions:
@@ -130,20 +140,28 @@ def read_predictions(path: str | Path, spec: TaskSpec) -> Predictions:
     parser = RowParser(path, pair_spec, columns)
     reading = _Reading(spec, parser)
     for line, row in iter_jsonl(path):
+        if isinstance(row, dict) and "text" not in row and "id" in row:  # matched by id alone
+            ident = row["id"]
+            if isinstance(ident, bool) or not isinstance(ident, str | int) or not str(ident).strip():
+                parser.problem(line, f"the id is {json_type(ident)}, not a string or number (and no text)")
+                continue
+            reading.row(line, None, row, str(ident).strip())
+            continue
         example = parser.parse(row, line)
         if example is None:
             continue
         if not spec.is_pair and row.get("text_pair") is not None:
             parser.problem(line, f"has a text_pair, and the task {spec.name!r} reads one text")
             continue
-        reading.row(line, (example.text, example.text_pair), row)
-    if not parser.n_problems and not reading.table:
+        reading.row(line, (example.text, example.text_pair), row, example.id)
+    if not parser.n_problems and not reading.table and not reading.ids:
         parser.problem(None, "no predictions in the file")
     parser.finish()
     kind = "score" if spec.labels is None else "logits" if reading.all_logits else "probs"
     return Predictions(
-        path, file_sha256(path), kind, spec.labels, reading.file_labels, reading.table, spec.multi_label
-    )
+        path, file_sha256(path), kind, spec.labels, reading.file_labels, reading.table, spec.multi_label,
+        reading.ids,
+    )  # fmt: skip
 
 
 class _Reading:
@@ -152,24 +170,30 @@ class _Reading:
     def __init__(self, spec: TaskSpec, parser: RowParser) -> None:
         self.spec, self.parser = spec, parser
         self.table: dict[Key, np.ndarray] = {}
+        self.ids: dict[str, np.ndarray] = {}
         self.first_line: dict[Key, int] = {}
+        self.first_id_line: dict[str, int] = {}
         self.file_labels: tuple[str, ...] | None = None
         self.all_logits = True
 
-    def row(self, line: int, key: Key, row: dict[str, Any]) -> None:
+    def row(self, line: int, key: Key | None, row: dict[str, Any], ident: str | None = None) -> None:
+        """Keep a row's values under its text (``key``) and its ``id``; one text or id given two
+        different predictions is a problem of the later line."""
         values = self.values(line, row)
         if values is None:
             return
-        if key in self.table:
-            if (
-                np.abs(self.probabilities(self.table[key]) - self.probabilities(values)).max()
-                > SAME_TOLERANCE
-            ):
-                self.parser.problem(
-                    line, f"gives other predictions for the text of line {self.first_line[key]}"
-                )
-            return
-        self.table[key], self.first_line[key] = values, line
+        for table, first, name, what in ((self.table, self.first_line, key, "the text"),
+                                         (self.ids, self.first_id_line, ident, "the id")):  # fmt: skip
+            if name is None:
+                continue
+            if name in table:
+                if (
+                    np.abs(self.probabilities(table[name]) - self.probabilities(values)).max()
+                    > SAME_TOLERANCE
+                ):
+                    self.parser.problem(line, f"gives other predictions for {what} of line {first[name]}")
+                continue
+            table[name], first[name] = values, line
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """What a row predicts, to compare two rows of one text: the softmax of its logits (a
@@ -265,7 +289,7 @@ def prediction_rows(
     gives the same numbers to the bit."""
     rows = []
     for e, row in zip(examples, np.asarray(logits, dtype=np.float32), strict=True):
-        line: dict[str, Any] = {"text": e.text}
+        line: dict[str, Any] = {"text": e.text} if e.id is None else {"id": e.id, "text": e.text}
         if e.text_pair is not None:
             line["text_pair"] = e.text_pair
         if spec.labels is None:
