@@ -332,7 +332,9 @@ def test_registry_pins_every_package() -> None:
         "sms-spam",
         "vitaminc",
         "movie-dialog",
+        "reuters",
     }
+    assert {p.registry for a in registry.ASSETS.values() for p in a.packages} == {"pypi", "npm"}
 
 
 def test_spacy_model_folder_is_copied_whole(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ and this module imports nothing of textdistill.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -16,14 +16,15 @@ class Example:
     ``label`` is a class index (classification), a float (regression), a tuple of 0.0 / 1.0 per
     class (multi-label: ``1.0`` for each label the text carries, in the task's label order) or
     ``None`` (unlabelled, for example a GLUE test file). ``id``: the row's identifier when the data
-    gives one (a JSONL row's ``id``, or the column ``columns.id``), which a teacher's predictions
-    file may match rows by; it is no part of what the example is (fingerprints leave it out).
+    gives one (a row's ``id`` field, or the column ``columns.id``), which a teacher's predictions
+    file may match rows by; it is no part of what the example is (equality and fingerprints
+    leave it out).
     """
 
     text: str
     text_pair: str | None = None
     label: int | float | tuple[float, ...] | None = None
-    id: str | None = None
+    id: str | None = field(default=None, compare=False)  # equal examples may have other ids
 
 
 @dataclass(frozen=True)
