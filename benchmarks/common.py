@@ -8,6 +8,7 @@ import platform
 import shlex
 import statistics
 import sys
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -95,6 +96,17 @@ def run_distill(out: Path, config: dict) -> dict:
                 "move it away or give the benchmark another --runs folder"
             )
     return json.loads((out / "metrics.json").read_text())
+
+
+def write_results(
+    path: Path, out: dict, markdown: Callable[[dict], str], plot: Callable[[dict, Path], None]
+) -> None:
+    """``path``'s ``.json`` (for machines), ``.md`` (for people, also printed) and ``.png``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.with_suffix(".json").write_text(json.dumps(out, indent=2) + "\n")
+    path.with_suffix(".md").write_text(markdown(out))
+    plot(out, path.with_suffix(".png"))
+    print(path.with_suffix(".md").read_text())
 
 
 def pm(values: list[float]) -> str:

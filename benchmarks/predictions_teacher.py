@@ -36,7 +36,7 @@ from safetensors.torch import load_file
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import textdistill as td
-from common import header_markdown, mean_sd, pm, run_distill, run_record
+from common import header_markdown, mean_sd, pm, run_distill, run_record, write_results
 from textdistill.data.load import load_task
 from textdistill.evaluation.baseline import evaluate_baseline
 
@@ -208,11 +208,7 @@ def main() -> None:
         teacher_dev = ref["teacher_dev"]
         r["retention"] = None if not teacher_dev else mean_sd(r["dev"])[0] / teacher_dev
     out["rows"] = rows
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.with_suffix(".json").write_text(json.dumps(out, indent=2) + "\n")
-    args.results.with_suffix(".md").write_text(markdown(out))
-    plot(out, args.results.with_suffix(".png"))
-    print(args.results.with_suffix(".md").read_text())
+    write_results(args.results, out, markdown, plot)
 
 
 def markdown(out: dict) -> str:
