@@ -46,6 +46,7 @@ def main() -> None:
     ap.add_argument("--teacher-lr", type=float, default=1e-4)
     ap.add_argument("--recipes", nargs="+", default=list(RECIPES))
     ap.add_argument("--transformer-epochs", type=float, default=EPOCHS["transformer"])
+    ap.add_argument("--render", action="store_true", help="train nothing: the table of the finished runs")
     args = ap.parse_args()
     data = load_task(TASK)
     teacher_dir = args.runs / "teacher"
@@ -77,10 +78,14 @@ def main() -> None:
                 },
             }
             folder = args.runs / f"{name}-s{seed}"
+            if args.render and not (folder / "metrics.json").exists():
+                continue
             metrics = run_distill(folder, cfg)
             evaluations.append(evaluated(folder))
             seconds.append(metrics["train_seconds"])
-        rows.append(row(name, evaluations, args.seeds, sum(seconds) / len(seconds)))
+        done = [seed for seed in args.seeds if (args.runs / f"{name}-s{seed}" / "metrics.json").exists()]
+        if evaluations:
+            rows.append(row(name, evaluations, done, sum(seconds) / len(seconds)))
     baseline = cached_baseline(args.runs / "tfidf-lr.json", data)
     rows.append(row("tfidf-lr (one-vs-rest)", [baseline], [0], baseline["fit_seconds"]))
     teacher_dev = rows[0]["dev/micro_f1"][0]
@@ -157,8 +162,8 @@ def markdown(out: dict) -> str:
         "at it; retention: dev micro-F1 over the teacher's; speed: examples/s at batch 32 on this machine "
         "(PyTorch; TF-IDF in scikit-learn), the first seed's model, against the teacher\n\n",
         "| model | dev micro-F1 | dev macro-F1 | test micro-F1 | test macro-F1 | test subset acc. | "
-        "retention | threshold | ex/s bs32 | speed-up |\n",
-        "|---|---|---|---|---|---|---|---|---|---|\n",
+        "retention | threshold | ex/s bs32 | speed-up | seeds |\n",
+        "|---|---|---|---|---|---|---|---|---|---|---|\n",
     ]
     for r in out["rows"]:
         lines.append(
@@ -166,7 +171,7 @@ def markdown(out: dict) -> str:
             f"{pm(r['test/micro_f1'])} | "
             f"{pm(r['test/macro_f1'])} | {pm(r['test/subset_accuracy'])} | {r['retention_dev']:.1%} | "
             f"{'/'.join(f'{t:g}' for t in r['threshold'])} | {r['throughput_bs32']:,.0f} | "
-            f"{r['speedup_b32']}x |\n"
+            f"{r['speedup_b32']}x | {len(r['seeds'])} |\n"
         )
     if out.get("export_check"):
         c = out["export_check"]
