@@ -386,8 +386,7 @@ def ensemble_targets(
     """The combine that ``method``'s targets need from an ensemble teacher (``None``: its own).
     A method that regresses logits gets the members' mean logits from a ``probs`` ensemble (its
     own targets are log-probabilities); rank 0 says so in one line and records it in the manifest."""
-    # a regression's members are averaged either way; a multi-label ensemble's probs are logits already
-    combine = combine_for(teacher_dir, method.needs_logits, spec.is_regression or spec.multi_label)
+    combine = combine_for(teacher_dir, method.needs_logits, spec.is_regression, spec.multi_label)
     if combine is not None and dist.main:
         print(
             f"{method.name} regresses logits: the ensemble teacher's targets are its members' mean logits "

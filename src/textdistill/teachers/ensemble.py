@@ -64,12 +64,15 @@ def combine(outputs: list[Tensor], mode: str = "probs", multi_label: bool = Fals
     return stacked.softmax(-1).mean(0).clamp_min(1e-12).log()
 
 
-def combine_for(folder: str | Path, needs_logits: bool, regression: bool = False) -> str | None:
+def combine_for(
+    folder: str | Path, needs_logits: bool, regression: bool = False, multi_label: bool = False
+) -> str | None:
     """How the soft targets of a method combine the teacher ``folder``'s members: ``"logits"`` for
     a method that regresses logits (``needs_logits``) from an ensemble whose own combine,
     ``probs``, gives log-probabilities; ``None`` (the teacher's own) otherwise: one teacher, a
-    regression (the mean either way), a method that matches distributions."""
-    if not needs_logits or regression or not is_ensemble(folder):
+    regression (the mean either way), a multi-label task (its ``probs`` combine gives logits
+    already: each label's mean sigmoid as its logit), a method that matches distributions."""
+    if not needs_logits or regression or multi_label or not is_ensemble(folder):
         return None
     _, mode = read_ensemble(folder)
     return "logits" if mode == "probs" else None
