@@ -129,3 +129,24 @@ def seed_bars(
     ax.set_xticks(range(len(rows)), labels, fontsize=7)
     ax.set(ylabel=ylabel, ylim=(min(means) - 0.08, teacher + 0.03))
     ax.legend()
+
+
+def evaluated(folder: Path, reading: dict | None = None) -> dict:
+    """``td.evaluate(folder)`` (reading long texts as ``reading`` says, when given), or the
+    ``evaluation.json`` (``evaluation-<mode>.json``) it wrote after the run finished."""
+    import textdistill as td
+
+    done = folder / ("evaluation.json" if reading is None else f"evaluation-{reading['mode']}.json")
+    if done.exists() and done.stat().st_mtime > (folder / "metrics.json").stat().st_mtime:
+        return json.loads(done.read_text())
+    return td.evaluate(folder, reading=reading)
+
+
+def cached_baseline(path: Path, data: object) -> dict:
+    """TF-IDF + LR on a task (one-vs-rest for a multi-label one), fitted once and kept in ``path``."""
+    from textdistill.evaluation.baseline import evaluate_baseline
+
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(evaluate_baseline(data), indent=2) + "\n")
+    return json.loads(path.read_text())

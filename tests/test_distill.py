@@ -176,11 +176,13 @@ def test_report_table_retention_and_speedup(tmp_path: Path) -> None:
         }
 
     rows = [row("teacher", 0.8, 100.0), row("bilstm-hinton", 0.76, 1500.0), row("other", 1.3, 900.0, "def")]
+    rows[1]["coverage"] = {"dev": {"texts": 10, "over_limit": 9, "tokens_read_share": 0.26, "limit": 128}}
     write_report(rows, tmp_path, "movie-sentiment", quick=False)
     assert rows[1]["retention"] == pytest.approx(0.95) and rows[1]["speedup_bs32"] == pytest.approx(15.0)
     assert rows[2]["retention"] is None  # scored on other examples: no retention, never 162.5%
     md = (tmp_path / "report.md").read_text()
     assert "| bilstm-hinton | 1.00M | 4.0 | 0.7600 | 95.0% | 1500 | 1.0 | 15.0x |" in md
+    assert "| 15.0x | 26% (9 of 10 texts cut at 128) |" in md
     assert "| other | 1.00M | 4.0 | 1.3000 | n/a (other examples) |" in md and "162.5%" not in md
     assert (tmp_path / "report.png").stat().st_size > 10_000
 

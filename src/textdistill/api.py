@@ -135,15 +135,19 @@ def distill(
     return recipe(cfg, resume=resume)
 
 
-def evaluate(run: str | Path, task: str | None = None, baseline: bool = False) -> dict:
+def evaluate(
+    run: str | Path, task: str | None = None, baseline: bool = False, reading: Mapping | None = None
+) -> dict:
     """Quality on every labelled split, parameters, size and speed of a run or teacher folder, as
     ``textdistill evaluate`` measures them. With ``baseline``, ``result["baseline"]`` holds TF-IDF +
     logistic regression fitted and scored on the same data. ``task`` picks one task of a
-    multi-task run."""
+    multi-task run. ``reading`` (``{"mode": "windows"}``, the keys of a config's ``reading``)
+    scores the model reading long texts another way than its run did; the result then goes to
+    ``evaluation-<mode>.json``."""
     from textdistill.evaluation.run_eval import evaluate_folder
 
-    serve_options(folders=[str(run)], task=task)
-    result = evaluate_folder(run, task=task)
+    opts = serve_options(folders=[str(run)], task=task, reading=reading)
+    result = evaluate_folder(run, task=task, reading=opts.reading.reading() if opts.reading else None)
     if baseline:
         from textdistill.artifacts import open_run
         from textdistill.evaluation.baseline import evaluate_baseline
@@ -164,12 +168,15 @@ def export(
     return export_folder(run, int8=opts.int8, check_examples=opts.check_examples, task=opts.task)
 
 
-def load(run: str | Path, backend: str = "torch", task: str | None = None) -> Predictor:
+def load(
+    run: str | Path, backend: str = "torch", task: str | None = None, reading: Mapping | None = None
+) -> Predictor:
     """A run's (or a teacher's) model ready to answer: ``load(run).predict(texts, pairs=None,
     truncate=False)`` gives one ``{"label", "probabilities"}`` (``{"score"}`` for regression) per
-    text. ``backend``: ``torch``, ``onnx`` or ``onnx-int8`` (after :func:`export`)."""
-    opts = serve_options(folders=[str(run)], backend=backend, task=task)
-    return Predictor.open(run, opts.backend, opts.task)
+    text. ``backend``: ``torch``, ``onnx`` or ``onnx-int8`` (after :func:`export`). Long texts are
+    read as the run read them, or as ``reading`` says (``{"mode": "windows"}``)."""
+    opts = serve_options(folders=[str(run)], backend=backend, task=task, reading=reading)
+    return Predictor.open(run, opts.backend, opts.task, opts.reading.reading() if opts.reading else None)
 
 
 def predict(
@@ -182,6 +189,7 @@ def predict(
     backend: str = "torch",
     truncate: bool = False,
     task: str | None = None,
+    reading: Mapping | None = None,
 ) -> list[dict]:
     """Labels and probabilities (scores for regression) of a run's (or a teacher's) model for
     ``texts`` (and ``pairs``) or the texts of ``file`` (JSONL, CSV or TSV), as ``textdistill
@@ -192,7 +200,10 @@ def predict(
     (:func:`textdistill.teachers.predictions.prediction_rows`): what a distill config reads as
     ``teacher: {predictions: OUT}``. A teacher's file teaches what the teacher does; to the bit
     when it was predicted on the run's training texts in one call, in their order, at the run's
-    ``max_length``, on the same device (then the batches are the teacher cache's)."""
+    ``max_length``, on the same device (then the batches are the teacher cache's).
+
+    Long texts are read as the run read them (a windowed model reads them whole); a text longer
+    than a cutting model reads is refused unless ``truncate``. ``reading`` reads them another way."""
     from textdistill.data.readers import read_texts
     from textdistill.diskio import write_atomic
 
@@ -205,8 +216,8 @@ def predict(
         rows = read_texts(file)
         texts, pairs = [e.text for _, e, _ in rows], [e.text_pair for _, e, _ in rows]
         where, ids = [f"{file}:{n}" for n, _, _ in rows], [e.id for _, e, _ in rows]
-    opts = serve_options(folders=[str(run)], backend=backend, truncate=truncate, task=task)
-    predictor = Predictor.open(run, opts.backend, opts.task)
+    opts = serve_options(folders=[str(run)], backend=backend, truncate=truncate, task=task, reading=reading)
+    predictor = Predictor.open(run, opts.backend, opts.task, opts.reading.reading() if opts.reading else None)
     examples = predictor.check(list(texts), pairs, opts.truncate, where)
     logits = predictor.logits(examples)
     if ids is not None:  # a file's ids go into the predictions file (a teacher file matched by id)
@@ -230,6 +241,7 @@ def bench(
     examples: int = 512,
     teacher: bool = True,
     task: str | None = None,
+    reading: Mapping | None = None,
 ) -> list[dict]:
     """Serving speed of a run's student on every backend it has, and of its teacher, as
     ``textdistill bench`` measures it (throughput at each of ``batch_sizes``, by default 1, 8, 32
@@ -237,5 +249,8 @@ def bench(
     from textdistill.serving import bench_folder
 
     sizes = {} if batch_sizes is None else {"batch_sizes": list(batch_sizes)}
-    opts = serve_options(folders=[str(run)], examples=examples, task=task, **sizes)
-    return bench_folder(run, tuple(opts.batch_sizes), opts.examples, teacher=teacher, task=opts.task)
+    opts = serve_options(folders=[str(run)], examples=examples, task=task, reading=reading, **sizes)
+    return bench_folder(
+        run, tuple(opts.batch_sizes), opts.examples, teacher=teacher, task=opts.task,
+        reading=opts.reading.reading() if opts.reading else None,
+    )  # fmt: skip

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textdistill.data.spec import Example, TaskSpec
+from textdistill.data.windows import Reading
 from textdistill.diskio import sha256_of, write_atomic
 from textdistill.errors import TextdistillError
 from textdistill.paths import MANIFEST
@@ -390,9 +391,13 @@ class OpenRun:
         return load_source(self.source, self.spec)
 
 
-def open_run(folder: str | Path, task: str | None = None, warn_unfinished: bool = True) -> OpenRun:
+def open_run(
+    folder: str | Path, task: str | None = None, warn_unfinished: bool = True, reading: Reading | None = None
+) -> OpenRun:
     """Open a teacher, student or multi-task folder (``task``: one task of a multi-task run) from
-    its manifest. A folder that did not finish is opened with a warning that says so."""
+    its manifest. A folder that did not finish is opened with a warning that says so. Its model
+    reads long texts as the run recorded (``reading``; a run from before readings truncates), or
+    as ``reading`` says (serving a teacher over windows, say)."""
     folder = Path(folder)
     manifest = read_manifest(folder)
     kind = manifest["kind"]
@@ -432,7 +437,17 @@ def open_run(folder: str | Path, task: str | None = None, warn_unfinished: bool 
     else:
         records = manifest.get("teachers", [])
     teachers = [Path(t["folder"]) for t in records if "folder" in t]  # not a predictions file
+    student.reading = reading or Reading.from_record(manifest.get("reading"))
     return OpenRun(folder, manifest, student, spec, source, weights, teachers)
+
+
+def recorded_reading(folder: str | Path) -> Reading:
+    """How a teacher folder was made to read long texts: its manifest's ``reading`` (an ensemble's:
+    its config's); a folder without a manifest, or from before readings, cuts them."""
+    if not has_manifest(folder):
+        return Reading()
+    manifest = read_manifest(folder)
+    return Reading.from_record(manifest.get("reading") or (manifest.get("config") or {}).get("reading"))
 
 
 def hf_teacher(folder: Path, max_length: int, order: list[int] | None = None) -> tuple[Student, Path]:

@@ -303,6 +303,33 @@ BadRowsOption = Annotated[
 MultilineOption = Annotated[
     bool, typer.Option("--multiline", help="quoted CSV fields may hold line breaks (else one record a line)")
 ]
+ReadingOption = Annotated[
+    str | None,
+    typer.Option(
+        "--reading",
+        help="long texts: truncate, head_tail or windows (default: as the run read them)",
+    ),
+]
+StrideOption = Annotated[
+    int | None, typer.Option(min=1, help="--reading windows: tokens between window starts")
+]
+WindowCombineOption = Annotated[
+    str | None, typer.Option(help="--reading windows: mean (of probabilities), max or first")
+]
+HeadOption = Annotated[
+    int | None, typer.Option(min=0, help="--reading head_tail: tokens kept from the start")
+]
+
+
+def reading_flags(mode: str | None, stride: int | None, combine: str | None, head: int | None) -> dict | None:
+    """The ``reading`` of a serving command's flags (``None``: the run's own); checked by
+    :class:`~textdistill.config.ServeConfig` with every other option."""
+    given = {k: v for k, v in {"stride": stride, "combine": combine, "head": head}.items() if v is not None}
+    if mode is None and given:
+        raise TextdistillError(f"--{'/--'.join(given)} go with --reading (windows or head_tail)")
+    return None if mode is None else {"mode": mode, **given}
+
+
 ReportToOption = Annotated[
     list[str] | None,
     typer.Option("--report-to", help="also write the training curves there: tensorboard (OUT/tensorboard)"),
@@ -841,12 +868,18 @@ def evaluate_cmd(
         bool,
         typer.Option("--baseline", help="also fit and time TF-IDF + logistic regression on the same data"),
     ] = False,
+    reading: ReadingOption = None,
+    stride: StrideOption = None,
+    window_combine: WindowCombineOption = None,
+    head: HeadOption = None,
 ) -> None:
     """Quality on dev/test, parameters, size on disk, throughput (batch 32), latency (batch 1);
     with --baseline, the classic baseline beside it (what you would have without distillation)."""
     from textdistill.api import evaluate
 
-    r = evaluate(folder, task, baseline)  # its options checked there
+    r = evaluate(
+        folder, task, baseline, reading_flags(reading, stride, window_combine, head)
+    )  # checked there
     results = [r, r.pop("baseline")] if baseline else [r]
     table = Table("measure", *(x["kind"] for x in results), title=f"{folder} ({r['kind']} on {r['task']})")
     for key in r["quality"]:
@@ -854,10 +887,18 @@ def evaluate_cmd(
     table.add_row("parameters", *(f"{x['parameters']:,}" for x in results))
     table.add_row("size on disk", *(f"{x['size_mb']} MB" for x in results))
     table.add_row("throughput, batch 32", *(f"{x['throughput_bs32']} examples/s" for x in results))
+    if "tokens_per_s_bs32" in r:
+        table.add_row("tokens read, batch 32", f"{r['tokens_per_s_bs32']:,.0f} tokens/s")
     table.add_row(
         "latency, batch 1", *(f"p50 {x['latency_p50_ms']} ms, p90 {x['latency_p90_ms']} ms" for x in results)
     )
     console.print(table)
+    for split, cov in (r.get("coverage") or {}).items():
+        if cov["over_limit"]:
+            console.print(
+                f"{split}: {cov['over_limit']:,} of {cov['texts']:,} texts longer than {cov['limit']}; "
+                f"read {cov['tokens_read_share']:.0%} of the tokens ({r['reading']['mode']})"
+            )
 
 
 # ------------------------------------------------------------------------------ export / predict
@@ -913,6 +954,10 @@ def predict_cmd(
     truncate: Annotated[
         bool, typer.Option("--truncate", help="cut inputs longer than the model reads")
     ] = False,
+    reading: ReadingOption = None,
+    stride: StrideOption = None,
+    window_combine: WindowCombineOption = None,
+    head: HeadOption = None,
     task: Annotated[
         str | None, typer.Option(help="the task to use, in a multi-task run (textdistill distill with tasks)")
     ] = None,
@@ -934,7 +979,10 @@ def predict_cmd(
         raise TextdistillError("--pair goes with a TEXT; in --file give text_pair on each line")
     texts = None if text is None else [text]
     pairs = None if text is None else [pair]
-    results = predict(folder, texts, pairs, file=file, out=out, backend=backend, truncate=truncate, task=task)
+    how = reading_flags(reading, stride, window_combine, head)
+    results = predict(
+        folder, texts, pairs, file=file, out=out, backend=backend, truncate=truncate, task=task, reading=how
+    )
     if out is not None:
         console.print(
             f"{len(results):,} predictions written to {out}: distil from them with "
@@ -955,6 +1003,10 @@ def bench_cmd(
     task: Annotated[
         str | None, typer.Option(help="the task to use, in a multi-task run (textdistill distill with tasks)")
     ] = None,
+    reading: ReadingOption = None,
+    stride: StrideOption = None,
+    window_combine: WindowCombineOption = None,
+    head: HeadOption = None,
 ) -> None:
     """Serving speed: throughput at several batch sizes and latency percentiles at batch 1, for
     PyTorch fp32, ONNX fp32 and ONNX int8 (exported when missing), and each run's teacher (every
@@ -969,10 +1021,14 @@ def bench_cmd(
         ) from None
     from textdistill.api import serve_options
 
-    cfg = serve_options(folders=[str(f) for f in folders], batch_sizes=sizes, examples=examples, task=task)
+    how = reading_flags(reading, stride, window_combine, head)
+    cfg = serve_options(
+        folders=[str(f) for f in folders], batch_sizes=sizes, examples=examples, task=task, reading=how
+    )
     rows, teachers = [], set()
     for folder in folders:
-        for row in bench_folder(folder, tuple(cfg.batch_sizes), cfg.examples, task=cfg.task):
+        chosen = cfg.reading.reading() if cfg.reading else None
+        for row in bench_folder(folder, tuple(cfg.batch_sizes), cfg.examples, task=cfg.task, reading=chosen):
             if row["model"].startswith("teacher") and row["folder"] in teachers:
                 continue  # one row per teacher, however many of its students are benched
             teachers.add(row["folder"])

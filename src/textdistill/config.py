@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from textdistill.data.windows import Reading
 from textdistill.errors import TENSORBOARD_MISSING, TextdistillError
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -29,6 +30,22 @@ class ConfigError(TextdistillError):
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReadingConfig(Strict):
+    """How a text longer than the model's ``max_length`` is read (:mod:`textdistill.data.windows`):
+    ``truncate`` (its first tokens), ``head_tail`` (the first ``head`` and the last ones) or
+    ``windows`` (all of it: windows every ``stride`` tokens, their outputs combined by ``combine``).
+    ``fine_tune``: a teacher trains on every window (``windows``) or each text's first (``first``)."""
+
+    mode: Literal["truncate", "head_tail", "windows"] = "truncate"
+    stride: Annotated[int, Field(ge=1)] | None = None  # windows: None = three quarters of a window
+    combine: Literal["mean", "max", "first"] = "mean"
+    head: Annotated[int, Field(ge=0)] | None = None  # head_tail: None = a quarter of max_length
+    fine_tune: Literal["windows", "first"] = "windows"
+
+    def reading(self) -> Reading:
+        return Reading(**self.model_dump())
 
 
 class BiLSTMStudentConfig(Strict):
@@ -46,6 +63,7 @@ class BiLSTMStudentConfig(Strict):
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
     min_freq: Annotated[int, Field(ge=1)] = 1
     max_vocab: Annotated[int, Field(gt=0)] | None = None
+    max_length: Annotated[int, Field(ge=8)] | None = None  # words it reads; None: train.max_length
 
     @model_validator(mode="after")
     def _embedding_width(self) -> BiLSTMStudentConfig:
@@ -77,6 +95,7 @@ class CNNStudentConfig(Strict):
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.5
     min_freq: Annotated[int, Field(ge=1)] = 1
     max_vocab: Annotated[int, Field(gt=0)] | None = None
+    max_length: Annotated[int, Field(ge=8)] | None = None  # words it reads; None: train.max_length
 
     @model_validator(mode="after")
     def _embedding_width(self) -> CNNStudentConfig:
@@ -292,6 +311,21 @@ class DistillConfig(Strict):
     train: TrainSection = TrainSection()
     augment: AugmentSection | None = None
     transfer: str | None = None
+    reading: ReadingConfig = ReadingConfig()  # the student's (a word-level student's max_length is its own)
+    teacher_reading: ReadingConfig | None = None  # None: as the teacher was made to read (its manifest)
+
+    @model_validator(mode="after")
+    def _word_students_read_whole(self) -> DistillConfig:
+        if self.reading.mode == "windows" and self.student.kind != "transformer":
+            raise ValueError(
+                f"reading: windows is for a transformer student; a {self.student.kind} reads a long text "
+                "whole: give student.max_length (say 2048 words) and keep reading: truncate or head_tail"
+            )
+        return self
+
+    def student_length(self) -> int:
+        """How far the student reads: a word-level student's own ``max_length``, else ``train``'s."""
+        return getattr(self.student, "max_length", None) or self.train.max_length
 
     @model_validator(mode="after")
     def _one_data_source(self) -> DistillConfig:
@@ -384,6 +418,7 @@ class TeachConfig(Strict):
     checkpoint_every: Annotated[int, Field(ge=0)] = 0  # steps between resumable checkpoints; 0 = each eval
     grad_accumulation: Annotated[int, Field(ge=1)] = 1  # micro-batches per step (batch_size is the step's)
     report_to: tuple[Literal["tensorboard"], ...] = ()  # beside log.jsonl; tensorboard: <out>/tensorboard
+    reading: ReadingConfig = ReadingConfig()  # texts longer than max_length: cut, head + tail, or windows
 
     @model_validator(mode="after")
     def _tensorboard_installed(self) -> TeachConfig:
@@ -486,6 +521,7 @@ class ServeConfig(Strict):
     check_examples: Annotated[int, Field(gt=0)] | None = None
     backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
     truncate: bool = False
+    reading: ReadingConfig | None = None  # None: the run's own (its manifest)
     batch_sizes: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1)] = [1, 8, 32, 128]
     examples: Annotated[int, Field(ge=8)] = 512
     out: str | None = None

@@ -28,9 +28,11 @@ from torch import Tensor, nn
 
 from textdistill.data.encode import WordVocab
 from textdistill.data.spec import Example, TaskSpec
+from textdistill.data.windows import Reading
 from textdistill.diskio import AGAIN
 from textdistill.errors import TextdistillError
 from textdistill.models.bundle import Student
+from textdistill.models.teacher import per_example
 from textdistill.train.checkpoint import atomic_folder
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -167,14 +169,22 @@ class Predictor:
     threshold: float = 0.5
 
     @classmethod
-    def open(cls, folder: str | Path, backend: str = "torch", task: str | None = None) -> Predictor:
+    def open(
+        cls,
+        folder: str | Path,
+        backend: str = "torch",
+        task: str | None = None,
+        reading: Reading | None = None,
+    ) -> Predictor:
         """A teacher folder, a distillation run, or one ``task`` of a multi-task run; ONNX
-        backends read :func:`onnx_dir`."""
+        backends read :func:`onnx_dir`. Long texts are read as the run reads them (its
+        manifest's reading), or as ``reading`` says (a teacher over windows, say): the ONNX
+        model then runs on each window, and the windows combine as in PyTorch."""
         from textdistill.artifacts import open_run
 
         if backend not in BACKENDS:
             raise TextdistillError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-        opened = open_run(folder, task)
+        opened = open_run(folder, task, reading=reading)
         student, spec, task_name = opened.student, opened.spec, opened.spec.name
         threshold = float(opened.manifest.get("threshold") or 0.5)
         if backend == "torch":
@@ -214,12 +224,15 @@ class Predictor:
             if not self.spec.is_pair and pair is not None:
                 problems.append(f"{where_}{self.spec.name} reads one text, but a second one was given")
                 continue
+            if self.student.reading.mode != "truncate" or truncate:
+                continue  # windows read it all; head_tail is a cut the run chose
             length = self.length(text, pair)
-            if length > self.student.max_length and not truncate:
+            if length > self.student.max_length:
                 unit = "words" if isinstance(self.student.vocab, WordVocab) else "tokens"
                 problems.append(
                     f"{where_}the input is {length} {unit} long; the "
-                    f"model reads at most {self.student.max_length}: shorten it or pass --truncate"
+                    f"model reads at most {self.student.max_length}: shorten it, pass --truncate (its "
+                    "first tokens), or --reading windows (all of it) / head_tail"
                 )
         if problems:
             raise TextdistillError(("\n" if where else "; ").join(problems))
@@ -249,8 +262,8 @@ class Predictor:
                 outs.append(self.session.run(None, {n: batch[n].numpy() for n in self.names})[0])
         by_length = np.concatenate(outs)
         logits = np.empty_like(by_length)
-        logits[order] = by_length
-        return logits
+        logits[order] = by_length  # rows (windows of a windowed reading) in dataset order, then per text
+        return per_example(torch.from_numpy(logits), loader.dataset.dataset, self.student.model).numpy()
 
     def predict(
         self,
@@ -367,6 +380,7 @@ def _export_into(
         "folder": str(final),
         "task": spec.to_dict(),
         "max_length": student.max_length,
+        "reading": student.reading.record(),  # windows: run the model per window, combine (data.windows)
         **({"threshold": threshold} if spec.multi_label else {}),
         "inputs": list(names),
         "files": files,

@@ -156,14 +156,14 @@ def write_report(rows: list[dict], out: Path, task: str, quick: bool) -> None:
     lines = [
         f"# textdistill run: {task}{' (quick)' if quick else ''}\n",
         f"| model | params | size MB | {key} | retention | ex/s (batch 32) | latency p50 ms (batch 1) "
-        "| speed-up |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| speed-up | {split} tokens read |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['model']} | {r['parameters'] / 1e6:.2f}M | {r['size_mb']:.1f} | {r['quality'][key]:.4f} "
             f"| {fmt_retention(r['retention'])} | {r['throughput_bs32']:.0f} | {r['latency_p50_ms']:.1f} "
-            f"| {r['speedup_bs32']:.1f}x |"
+            f"| {r['speedup_bs32']:.1f}x | {fmt_read((r.get('coverage') or {}).get(split))} |"
         )
     (out / "report.md").write_text("\n".join(lines) + "\n")
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
@@ -186,6 +186,16 @@ def write_report(rows: list[dict], out: Path, task: str, quick: bool) -> None:
     fig.tight_layout()
     fig.savefig(out / "report.png", dpi=120)
     plt.close(fig)
+
+
+def fmt_read(coverage: dict | None) -> str:
+    """What a model read of a split: all of it, or the share of the tokens and how many texts it cut."""
+    if coverage is None:
+        return "all (bag of words)"
+    if not coverage["over_limit"] or coverage["tokens_read_share"] >= 1:
+        return "all"
+    cut = f"{coverage['over_limit']:,} of {coverage['texts']:,} texts cut at {coverage['limit']}"
+    return f"{coverage['tokens_read_share']:.0%} ({cut})"
 
 
 def fmt_retention(value: float | None) -> str:

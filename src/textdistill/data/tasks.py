@@ -147,6 +147,12 @@ OFFLINE_TASKS: dict[str, TaskSpec] = {
             multi_label=True,
         ),
         TaskSpec(
+            "bbc-news",
+            ("business", "entertainment", "politics", "sports", "tech"),
+            ("accuracy", "macro_f1"),
+            description="BBC News articles (2004-05), 5 topics; long documents (median ~330 words).",
+        ),
+        TaskSpec(
             "vitaminc",
             ("True", "False", "Neither"),
             ("accuracy", "macro_f1"),
@@ -165,8 +171,8 @@ OFFLINE_TASKS: dict[str, TaskSpec] = {
 
 
 # general-distill's corpus when none is named: the offline tasks' training texts, as before the
-# reuters task came (its own registry, npm, and long stories: name it with --task reuters to add it)
-GENERAL_CORPUS = tuple(sorted(name for name in OFFLINE_TASKS if name != "reuters"))
+# reuters and bbc-news tasks came (long stories: name them with --task to add them)
+GENERAL_CORPUS = tuple(sorted(name for name in OFFLINE_TASKS if name not in ("reuters", "bbc-news")))
 
 
 def get_task(name: str) -> TaskSpec:

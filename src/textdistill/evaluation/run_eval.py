@@ -27,6 +27,7 @@ from textdistill.artifacts import (
     open_run,
 )
 from textdistill.data.spec import TaskSpec
+from textdistill.data.windows import Reading
 from textdistill.errors import TextdistillError
 from textdistill.evaluation.quality import score_splits
 from textdistill.evaluation.speed import measure
@@ -37,13 +38,21 @@ if TYPE_CHECKING:
 
 
 def evaluate_folder(
-    folder: str | Path, speed_examples: int = 320, task: str | None = None, data: TaskData | None = None
+    folder: str | Path,
+    speed_examples: int = 320,
+    task: str | None = None,
+    data: TaskData | None = None,
+    reading: Reading | None = None,
 ) -> dict:
     """Quality on every labelled split, size, and speed on ``speed_examples`` dev examples (of
-    ``task`` in a multi-task run: the shared encoder with that task's head)."""
+    ``task`` in a multi-task run: the shared encoder with that task's head), with what the model
+    read of each split (``coverage``). ``reading`` overrides how the model reads long texts (the
+    result then goes to ``evaluation-<mode>.json``, beside the run's own)."""
     threads = set_threads()
     opened = open_for(folder, data.spec) if data is not None else open_run(folder, task)
     student = opened.student
+    if reading is not None:
+        student.reading = reading
     task_data = data or opened.task_data()
     if data is None:
         warn_changed(folder, opened.manifest.get("data") or {}, task_data)
@@ -58,6 +67,7 @@ def evaluate_folder(
     }
     threshold = opened.manifest.get("threshold")  # a multi-label model's, chosen on dev when it trained
     quality = score_splits(student.model, spec, evals, splits, threshold)
+    coverage = {s: evals[s][0].dataset.coverage().record() for s in splits}
     if spec.multi_label:
         from textdistill.evaluation.metrics import per_label_f1
         from textdistill.models.teacher import predict_logits
@@ -74,6 +84,9 @@ def evaluate_folder(
         **scored(task_data, quality),
         **({"per_label_f1": quality_per_label} if spec.multi_label else {}),
         "state": opened.manifest.get("state"),
+        "max_length": student.max_length,
+        "reading": student.reading.record(),
+        "coverage": coverage,
         "parameters": sum(p.numel() for p in student.model.parameters()),
         "size_mb": round(opened.weights.stat().st_size / 1e6, 2),
         **{k: round(v, 2) for k, v in speed.items()},
@@ -81,6 +94,8 @@ def evaluate_folder(
         "machine": {"processor": platform.processor() or platform.machine(), "torch_threads": threads},
     }
     name = "evaluation.json" if student.kind != "multitask" else f"evaluation-{spec.name}.json"
+    if reading is not None:
+        name = name.replace(".json", f"-{reading.mode}.json")
     (Path(folder) / name).write_text(json.dumps(result, indent=2) + "\n")
     return result
 

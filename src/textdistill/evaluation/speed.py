@@ -30,14 +30,25 @@ def torch_runner(model: nn.Module) -> Runner:
     return run
 
 
+def documents(batches: list[dict]) -> int:
+    """How many examples ``batches`` hold: their distinct ``index`` values (a text read as several
+    windows is one example, whichever batches its windows fall in)."""
+    return len({int(i) for batch in batches for i in batch["index"]})
+
+
+def tokens(batches: list[dict]) -> int:
+    """The tokens (words, for a word-level model) the model reads in ``batches``, padding aside."""
+    key = "attention_mask" if "attention_mask" in batches[0] else "word_lengths"
+    return int(sum(int(b[key].sum()) + int(b.get("word_lengths_b", torch.zeros(1)).sum()) for b in batches))
+
+
 def throughput(run: Runner, batches: list[dict]) -> float:
-    """Examples per second over ``batches`` (after one warm-up batch)."""
+    """Examples (documents) per second over ``batches`` (after one warm-up batch)."""
     run(batches[0])
-    n, started = 0, time.perf_counter()
+    started = time.perf_counter()
     for batch in batches:
         run(batch)
-        n += len(batch["index"])
-    return n / (time.perf_counter() - started)
+    return documents(batches) / (time.perf_counter() - started)
 
 
 def latency_ms(run: Runner, batches: list[dict]) -> dict[str, float]:
@@ -55,11 +66,16 @@ def latency_ms(run: Runner, batches: list[dict]) -> dict[str, float]:
 def measure(
     model: nn.Module, make_loader: LoaderFn, batch_size: int = 32, limit: int = 200
 ) -> dict[str, float]:
-    """``{"throughput_bs32": examples/s, "latency_p50_ms", "latency_p90_ms"}`` for one model."""
+    """``{"throughput_bs32": examples/s, "tokens_per_s_bs32", "latency_p50_ms", "latency_p90_ms"}``
+    for one model (examples are documents: a windowed model's windows of a text count once; the
+    tokens are those it reads, windows' overlaps included; latency is per batch of one row)."""
     run = torch_runner(model)
     lat = latency_ms(run, list(itertools.islice(make_loader(1), limit)))
+    batches = list(make_loader(batch_size))
+    speed = throughput(run, batches)
     return {
-        f"throughput_bs{batch_size}": throughput(run, list(make_loader(batch_size))),
+        f"throughput_bs{batch_size}": speed,
+        f"tokens_per_s_bs{batch_size}": speed * tokens(batches) / documents(batches),
         "latency_p50_ms": lat["p50"],
         "latency_p90_ms": lat["p90"],
     }

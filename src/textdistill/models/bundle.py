@@ -28,6 +28,7 @@ from textdistill.data.encode import (
     make_word_loader,
 )
 from textdistill.data.spec import Example
+from textdistill.data.windows import TRUNCATE, Reading
 from textdistill.errors import TextdistillError
 
 
@@ -40,6 +41,7 @@ class Student:
     vocab: WordVocab | TokenVocab | None = None  # a BiLSTM's words, or its sub-word tokens
     tokenizer: object | None = None
     max_length: int = 128
+    reading: Reading = TRUNCATE  # how a longer text is read (data.windows)
 
     def loader(
         self,
@@ -55,19 +57,18 @@ class Student:
         ``world`` its share of every ``batch_size``-row batch, in ``accumulation`` micro-batches."""
         split = {"rank": rank, "world": world, "accumulation": accumulation}
         if self.vocab is not None:
-            dataset = WordDataset(examples, self.vocab, self.max_length)
+            dataset = WordDataset(examples, self.vocab, self.max_length, self.reading)
             return make_word_loader(dataset, batch_size, shuffle, seed, **split)
-        dataset = EncodedDataset(examples, self.tokenizer, self.max_length)
+        dataset = EncodedDataset(examples, self.tokenizer, self.max_length, self.reading)
         return make_loader(dataset, self.tokenizer, batch_size, shuffle=shuffle, seed=seed, **split)
 
     def by_length(self, examples: list[Example], batch_size: int) -> tuple[list[int], DataLoader]:
         """Inference batches of ``examples`` shortest first and their order
         (:func:`~textdistill.data.encode.length_ordered`)."""
         if self.vocab is not None:
-            return length_ordered(
-                WordDataset(examples, self.vocab, self.max_length), collate_words, batch_size
-            )
-        dataset = EncodedDataset(examples, self.tokenizer, self.max_length)
+            dataset = WordDataset(examples, self.vocab, self.max_length, self.reading)
+            return length_ordered(dataset, collate_words, batch_size)
+        dataset = EncodedDataset(examples, self.tokenizer, self.max_length, self.reading)
         return length_ordered(dataset, PaddingCollator(self.tokenizer), batch_size)
 
     def save(self, folder: Path) -> None:
@@ -102,7 +103,7 @@ def start_at_label_prior(model: nn.Module, examples: list[Example], num_labels: 
         heads[-1].bias.copy_(torch.as_tensor(np.log(freq / (1 - freq)), dtype=heads[-1].bias.dtype))
 
 
-def load_student(folder: str | Path, max_length: int = 128) -> Student:
+def load_student(folder: str | Path, max_length: int = 128, reading: Reading = TRUNCATE) -> Student:
     """A saved student (``<run>/student``): a BiLSTM (``student_config.json`` + ``vocab.json``) or
     a transformer (a Hugging Face folder with its tokenizer)."""
     folder = Path(folder)
@@ -115,7 +116,7 @@ def load_student(folder: str | Path, max_length: int = 128) -> Student:
             arch = json.loads((folder / "student_config.json").read_text()).get("arch", "bilstm")
             vocab = load_vocab(folder / "vocab.json")
         model = CNNStudent.load(folder) if arch == ARCH else BiLSTMStudent.load(folder)
-        return Student(model, arch, vocab=vocab, max_length=max_length)
+        return Student(model, arch, vocab=vocab, max_length=max_length, reading=reading)
     if (folder / "config.json").exists():
         from textdistill.models.teacher import HFClassifier
         from textdistill.models.weights import read_tokenizer
@@ -126,5 +127,6 @@ def load_student(folder: str | Path, max_length: int = 128) -> Student:
             "transformer",
             tokenizer=read_tokenizer(folder),
             max_length=min(max_length, model.model.config.max_position_embeddings),
+            reading=reading,
         )
     raise TextdistillError(f"{folder} holds no student (no student_config.json or config.json)")

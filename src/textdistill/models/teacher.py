@@ -21,6 +21,7 @@ from transformers import (
 )
 
 from textdistill.data.spec import TaskSpec
+from textdistill.data.windows import per_document
 from textdistill.errors import TextdistillError
 from textdistill.models.outputs import ModelOutput
 from textdistill.models.weights import read_tokenizer, reading_weights
@@ -197,14 +198,34 @@ def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
     return read_tokenizer(resolve_model(name_or_path))
 
 
+def is_multi_label(model: nn.Module) -> bool:
+    """Whether a classifier gives one sigmoid per label (its config's ``problem_type``; through
+    a :class:`Reordered` wrapper too)."""
+    while isinstance(model, Reordered | HFClassifier):
+        model = model.model
+    config = getattr(model, "config", None)
+    return getattr(config, "problem_type", None) == "multi_label_classification"
+
+
+def per_example(logits: Tensor, dataset: object, model: nn.Module) -> Tensor:
+    """Rows ``(R, C)`` of ``dataset`` (in its row order) -> one row per example ``(N, C)``: the
+    windows of a windowed dataset combined by its reading
+    (:func:`~textdistill.data.windows.per_document`); any other dataset's rows as they are."""
+    doc_of = getattr(dataset, "doc_of", None)
+    if doc_of is None or len(doc_of) == dataset.n_docs:
+        return logits
+    return per_document(logits, doc_of, dataset.reading, is_multi_label(model))
+
+
 @torch.no_grad()
 def predict_logits(model: nn.Module, loader: torch.utils.data.DataLoader) -> Tensor:
     """Logits ``(N, C)`` of any teacher or student (it reads the batch keys in ``model.input_names``)
-    over an evaluation loader, in dataset order, on the CPU (the model runs where its weights are)."""
+    over an evaluation loader, in dataset order, on the CPU (the model runs where its weights are);
+    one row per example: a windowed dataset's windows are combined (:func:`per_example`)."""
     model.eval()
     device = next(model.parameters()).device
     outs = []
     for batch in loader:
         inputs = {k: batch[k].to(device) for k in model.input_names if k in batch}
         outs.append(model(**inputs).logits.float().cpu())
-    return torch.cat(outs)
+    return per_example(torch.cat(outs), loader.dataset, model)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -42,6 +43,7 @@ from textdistill.artifacts import (
 from textdistill.config import FilesSection, PredictionsTeacherConfig
 from textdistill.data.load import TaskData
 from textdistill.data.spec import Example, TaskSpec
+from textdistill.data.windows import Reading, coverage_line
 from textdistill.diskio import DiskError, write_atomic
 from textdistill.errors import TextdistillError
 from textdistill.runtime import set_threads
@@ -259,6 +261,24 @@ class RunFolder:
             self.update(max_length=max_length, **records[0])
         for record in records:
             self.log_skipped(record["task"]["name"], record["data"])
+
+    def record_reading(self, reading: Reading, datasets: dict[str, Any], unit: str = "tokens") -> None:
+        """How the model reads long texts and what that keeps of each split (``datasets``: split ->
+        an encoded dataset, which knows its :meth:`coverage`): the manifest's ``reading`` and
+        ``coverage`` always; when some split has texts longer than the model's length, also a
+        ``{"type": "coverage"}`` row per split in ``log.jsonl`` (once per run) and a line each on
+        the console. Nothing is cut silently."""
+        report = {split: ds.coverage() for split, ds in datasets.items()}
+        self.update(reading=reading.record(), coverage={s: c.record() for s, c in report.items()})
+        if not self.main or not any(c.over_limit for c in report.values()):
+            return
+        for split, cov in report.items():
+            print(coverage_line(split, cov, datasets[split].reading, unit), file=sys.stderr)
+        if self.resume:
+            return
+        with (self.out / "log.jsonl").open("a") as log:
+            for split, cov in report.items():
+                log.write(json.dumps({"type": "coverage", "step": 0, "split": split, **cov.record()}) + "\n")
 
     def progress(self, step: int, total_steps: int) -> None:
         if self.main:

@@ -19,10 +19,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from textdistill.artifacts import TeacherRef
+from textdistill.artifacts import TeacherRef, recorded_reading
 from textdistill.config import BiLSTMStudentConfig, CNNStudentConfig, DistillConfig
 from textdistill.data.encode import TokenVocab, WordVocab
 from textdistill.data.spec import Example, TaskSpec
+from textdistill.data.windows import TRUNCATE, Reading
 from textdistill.errors import TextdistillError
 from textdistill.evaluation.quality import score_splits
 from textdistill.methods import Method, for_task
@@ -63,7 +64,9 @@ def build_student(
             model = BiLSTMStudent(
                 len(vocab), spec.num_labels, s.embed_dim, s.hidden, s.fc, s.dropout, **shape
             )
-        return Student(model, s.kind, vocab=vocab, max_length=cfg.train.max_length)
+        return Student(
+            model, s.kind, vocab=vocab, max_length=cfg.student_length(), reading=cfg.reading.reading()
+        )
     from textdistill.models.transformer import build_transformer_student
     from textdistill.models.weights import read_tokenizer
 
@@ -81,7 +84,9 @@ def build_student(
         )
     tokenizer = read_tokenizer(teacher)
     max_length = min(cfg.train.max_length, model.model.config.max_position_embeddings)
-    return Student(model, "transformer", tokenizer=tokenizer, max_length=max_length)
+    return Student(
+        model, "transformer", tokenizer=tokenizer, max_length=max_length, reading=cfg.reading.reading()
+    )
 
 
 def embedding_table(
@@ -214,7 +219,9 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
         base = Path(cfg.student.init_from)  # a general student reads its own tokens
     out = Path(cfg.out)
     accum = cfg.train.grad_accumulation
-    run.record_tasks([plan], cfg.train.max_length)
+    run.record_tasks([plan], cfg.student_length())
+    t_reading = teacher_reading(cfg, teacher_ref)
+    run.update(teacher_reading=t_reading.record())
     if run.resume and dist.main:
         recover_folder(out / "student")
 
@@ -226,7 +233,7 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
 
     def outputs_of(examples: list[Example], what: str) -> TeacherOutputs:
         return teacher_outputs(teacher_ref.source, examples, cfg.train.max_length, features=cached,
-                               device=dist.device, combine=combine, what=what)  # fmt: skip
+                               device=dist.device, combine=combine, what=what, reading=t_reading)  # fmt: skip
 
     with main_first(dist):  # rank 0 fills the caches (transfer set, teacher outputs); the others read them
         if (
@@ -281,6 +288,8 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
     )
     eval_examples = plan.evals
     evals = {s: (student.loader(ex, 64), labels_of(ex)) for s, ex in eval_examples.items()}
+    encoded = {"train": train_loader.dataset, **{s: loader.dataset for s, (loader, _) in evals.items()}}
+    run.record_reading(student.reading, encoded, "words" if student.vocab is not None else "tokens")
     total_steps = cfg.train.max_steps or int(np.ceil(cfg.train.epochs * len(train_loader) / accum))
     if not run.resume:
         run.progress(0, total_steps)
@@ -333,13 +342,15 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
     )
     if not dist.main:
         return {}
-    best = load_student(out / "student", student.max_length)
+    best = load_student(out / "student", student.max_length, student.reading)
     best.model.to(dist.device)
     final = evaluate(best.model, task.labelled_splits)
     if spec.multi_label:  # chosen on dev, served with the model (predict, export, evaluate read it)
         run.update(threshold=final["threshold"])
     # the teacher scored on exactly the examples the student was scored on (through the cache)
-    teacher_best = teacher_scores(teacher_ref, spec, eval_examples, cfg.train.max_length, dist.device)
+    teacher_best = teacher_scores(
+        teacher_ref, spec, eval_examples, cfg.train.max_length, dist.device, t_reading
+    )
     metrics = {
         "task": spec.name,
         "student": cfg.student.kind,
@@ -409,8 +420,23 @@ def labels_of(examples: list[Example]) -> np.ndarray:
     return np.array([e.label for e in examples])
 
 
+def teacher_reading(cfg: DistillConfig, teacher: TeacherRef) -> Reading:
+    """How the teacher reads long texts for its soft targets: ``cfg.teacher_reading``, else as it
+    was made to read (its manifest's ``reading``; a predictions file or a folder from elsewhere: a cut)."""
+    if cfg.teacher_reading is not None:
+        return cfg.teacher_reading.reading()
+    if teacher.predictions is not None:
+        return TRUNCATE
+    return recorded_reading(teacher.folder)
+
+
 def teacher_scores(
-    teacher: TeacherRef, spec: TaskSpec, splits: dict[str, list[Example]], max_length: int, device: object
+    teacher: TeacherRef,
+    spec: TaskSpec,
+    splits: dict[str, list[Example]],
+    max_length: int,
+    device: object,
+    reading: Reading = TRUNCATE,
 ) -> dict[str, float]:
     """The teacher's metrics on each split's examples (its outputs through the teacher cache, in
     the task's label order), keyed like the student's (``dev/accuracy``). A teacher given as
@@ -422,7 +448,8 @@ def teacher_scores(
     for split, examples in splits.items():
         if teacher.predictions is not None and teacher.predictions.missing(examples):
             continue
-        got = teacher_outputs(teacher.source, examples, max_length, device=device).reorder(teacher.order)
+        got = teacher_outputs(teacher.source, examples, max_length, device=device, reading=reading)
+        got = got.reorder(teacher.order)
         outputs[split] = (got.logits.numpy(), labels_of(examples))
     threshold = None  # a multi-label teacher's: chosen on dev, or, without dev, the one it recorded
     if spec.multi_label and splits and next(iter(splits)) not in outputs:

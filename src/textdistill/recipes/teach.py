@@ -29,6 +29,7 @@ from textdistill.artifacts import DataSource, data_record, load_source, read_man
 from textdistill.config import TeachConfig
 from textdistill.data.encode import EncodedDataset, make_loader
 from textdistill.data.load import TaskData, subsample
+from textdistill.data.windows import TRUNCATE
 from textdistill.errors import TextdistillError
 from textdistill.evaluation.quality import score_splits
 from textdistill.losses import hard_loss
@@ -89,8 +90,12 @@ def _teach(cfg: TeachConfig, task: TaskData, source: DataSource, run: RunFolder,
         from textdistill.models.bundle import start_at_label_prior
 
         start_at_label_prior(model, train_examples, spec.num_labels)
+    reading = cfg.reading.reading()
+    # fine_tune: first trains on each text's first window (a plain cut) and scores over windows
+    train_reading = TRUNCATE if reading.windowed and reading.fine_tune == "first" else reading
+    train_set = EncodedDataset(train_examples, tokenizer, max_length, train_reading)
     train_loader = make_loader(
-        EncodedDataset(train_examples, tokenizer, max_length),
+        train_set,
         tokenizer,
         cfg.batch_size,
         shuffle=True,
@@ -101,14 +106,15 @@ def _teach(cfg: TeachConfig, task: TaskData, source: DataSource, run: RunFolder,
         accumulation=cfg.grad_accumulation,
     )
     labelled = task.labelled_splits
-    eval_data = {}
+    eval_data, encoded = {}, {"train": train_set}
     for split in labelled:
         examples = subsample(task.splits[split], cfg.max_eval_examples)
-        dataset = EncodedDataset(examples, tokenizer, max_length)
+        encoded[split] = dataset = EncodedDataset(examples, tokenizer, max_length, reading)
         eval_data[split] = (
             make_loader(dataset, tokenizer, cfg.eval_batch_size),
             np.array([e.label for e in examples]),
         )
+    run.record_reading(reading, encoded)
 
     def step_fn(m: nn.Module, batch: dict[str, Tensor], step: int) -> tuple[Tensor, dict[str, float]]:
         loss = hard_loss(m(**{k: batch[k] for k in m.input_names if k in batch}).logits, batch["labels"])
@@ -269,7 +275,7 @@ def teach_ensemble(
         scored = {}
         for split in task.labelled_splits:
             examples = subsample(task.splits[split], cfg.max_eval_examples)
-            dataset = EncodedDataset(examples, tokenizer, cfg.max_length)
+            dataset = EncodedDataset(examples, tokenizer, cfg.max_length, cfg.reading.reading())
             loader = make_loader(dataset, tokenizer, cfg.eval_batch_size)
             outputs = [predict_logits(HFClassifier.from_pretrained(str(out / name)), loader) for name in kept]
             scored[split] = (

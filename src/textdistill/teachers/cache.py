@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import sys
 import time
 import warnings
 from collections.abc import Sequence
@@ -37,6 +38,7 @@ from tqdm.auto import tqdm
 from textdistill.artifacts import model_fingerprint
 from textdistill.data.encode import EncodedDataset, length_ordered
 from textdistill.data.spec import Example
+from textdistill.data.windows import TRUNCATE, Reading, coverage_line
 from textdistill.diskio import DiskError, atomic_path
 from textdistill.errors import TextdistillError
 from textdistill.models.features import pool
@@ -238,7 +240,10 @@ def compute_outputs(
 ) -> tuple[Tensor, Tensor | None]:
     """Teacher logits ``(N, C)`` and, with ``features`` (a pooling, ``mean`` or ``cls``), every
     layer pooled ``(N, n_layers, H)``, in dataset order; batches are formed by length to cut
-    padding. The teacher runs where its weights are; the outputs come back to the CPU."""
+    padding. The teacher runs where its weights are; the outputs come back to the CPU. A windowed
+    dataset's windows are combined into one row per example."""
+    from textdistill.models.teacher import per_example
+
     teacher.eval()
     device = next(teacher.parameters()).device
     order, loader = length_ordered(dataset, collate, batch_size)
@@ -259,7 +264,7 @@ def compute_outputs(
     logits = torch.empty_like(torch.cat(logit_chunks))
     logits[where] = torch.cat(logit_chunks)
     if features is None:
-        return logits, None
+        return per_example(logits, dataset, teacher), None
     pooled = torch.empty_like(torch.cat(feature_chunks))
     pooled[where] = torch.cat(feature_chunks)
     return logits, pooled
@@ -274,6 +279,7 @@ def teacher_outputs(
     device: str | torch.device = "cpu",
     combine: str | None = None,
     what: str = "examples",
+    reading: Reading = TRUNCATE,
 ) -> TeacherOutputs:
     """The teacher's logits on ``examples`` (and, with ``features`` = ``"mean"`` or ``"cls"``,
     its layers pooled that way): read from the cache, or computed once (on ``device``) and stored.
@@ -282,7 +288,12 @@ def teacher_outputs(
 
     A teacher given as a predictions file (:class:`~textdistill.teachers.predictions.Predictions`)
     goes through the same cache, keyed by the file's sha256 and the texts; examples it does not
-    cover are refused, named (``what`` says which they are: ``training texts``)."""
+    cover are refused, named (``what`` says which they are: ``training texts``).
+
+    ``reading`` says how the teacher reads a text longer than ``max_length``: over windows, one
+    row per example is still cached (its windows' logits combined:
+    :func:`~textdistill.data.windows.per_document`), under a key that adds the reading (a plain
+    cut keeps the keys it always had)."""
     if features not in (None, "mean", "cls"):
         raise ValueError(f"only pooled features are cached (mean or cls); got {features!r}")
     if isinstance(teacher_dir, Predictions):
@@ -297,7 +308,10 @@ def teacher_outputs(
             )
         members, mode = read_ensemble(teacher_dir)
         mode = combine or mode
-        parts = [teacher_outputs(m, examples, max_length, batch_size, None, device) for m in members]
+        parts = [
+            teacher_outputs(m, examples, max_length, batch_size, None, device, reading=reading)
+            for m in members
+        ]
         multi = _multi_label(teacher_dir)
         tag = f"ensemble:{mode}:" + ("multi-label:" if multi else "")  # old keys unchanged for the others
         key = hashlib.sha256(f"{tag}{'+'.join(p.fingerprint for p in parts)}".encode()).hexdigest()
@@ -309,7 +323,14 @@ def teacher_outputs(
     from textdistill.models.weights import read_tokenizer
 
     max_length = min(max_length, position_limit(teacher_dir))  # never past the teacher's position table
+    if features is not None and reading.mode != "truncate":
+        raise TextdistillError(
+            f"a teacher read by {reading.mode} gives outputs only: a method that matches its layers "
+            "(lrc_bert, hinton_cos) reads a plain cut (teacher_reading: {mode: truncate})"
+        )
     key = fingerprint(teacher_dir, examples, max_length)
+    if reading.tag():
+        key = hashlib.sha256(f"{key}{reading.tag()}".encode()).hexdigest()
     if features is not None:
         key = hashlib.sha256(f"{key}+features:{features}".encode()).hexdigest()
     path = home() / "teacher_cache" / f"{key}.safetensors"
@@ -327,17 +348,15 @@ def teacher_outputs(
     tokenizer = read_tokenizer(teacher_dir)
     teacher = HFClassifier.from_pretrained(str(teacher_dir)).to(device)
     started = time.perf_counter()
-    logits, pooled = compute_outputs(
-        teacher,
-        EncodedDataset(examples, tokenizer, max_length),
-        PaddingCollator(tokenizer),
-        batch_size,
-        features,
-    )
+    dataset = EncodedDataset(examples, tokenizer, max_length, reading)
+    if dataset.coverage().over_limit:  # what the teacher's targets read of the texts, said once
+        print(f"teacher, {coverage_line(what, dataset.coverage(), reading)}", file=sys.stderr)
+    logits, pooled = compute_outputs(teacher, dataset, PaddingCollator(tokenizer), batch_size, features)
     meta = {
         "teacher": str(Path(teacher_dir).resolve()),
         "examples": str(len(examples)),
         "max_length": str(max_length),
+        "reading": json.dumps(reading.record()),
         "seconds": f"{time.perf_counter() - started:.1f}",
     }
     if features is not None:

@@ -1,0 +1,299 @@
+"""Long documents: BBC News (the offline task ``bbc-news``: 2,225 articles, 5 topics, median 335
+words, nearly every one longer than 128 tokens), read cut at 128 tokens, head + tail, over windows,
+or whole.
+
+Rows: one-vs-rest-free TF-IDF + logistic regression (reads everything); the MiniLM-L6 teacher
+fine-tuned on each article's first 128 tokens and fine-tuned on all its windows (each document's
+windows with its label), each scored cut at 128 and over windows (mean of the windows'
+probabilities); students distilled (Hinton KD) from the windowed teacher's soft targets over
+windows: a BiLSTM and a CNN on the teacher's tokens cut at 128, head + tail, and whole (up to
+``--whole`` tokens), and a 2-layer transformer cut at 128 and over windows. Every student row has
+``--seeds`` seeds; each teacher row is one fine-tuning (seed 42), scored deterministically.
+
+Speed: documents per second at batch 32 on the test articles, every model measured back to back in
+one pass at the end (same backend: PyTorch fp32, this machine's threads), with the tokens each model
+reads per second and the share of the articles' tokens it reads.
+
+    python benchmarks/long_documents.py --seeds 1 2 3 --runs runs/long --results results/long_documents
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (
+    cached_baseline,
+    evaluated,
+    header_markdown,
+    mean_sd,
+    pm,
+    run_distill,
+    run_record,
+    write_results,
+)
+from textdistill.config import TeachConfig
+from textdistill.data.load import load_task
+from textdistill.data.windows import Reading
+from textdistill.evaluation.baseline import build, measure_baseline, rows_of
+from textdistill.evaluation.speed import documents, throughput, tokens, torch_runner
+from textdistill.recipes.teach import teach_or_reuse
+from textdistill.run import LR, STUDENTS
+
+TASK = "bbc-news"
+WINDOWS = {"mode": "windows"}
+CUT = {"mode": "truncate"}
+CNN = {"kind": "cnn", "embedding": "teacher", "embed_dim": 256}
+TEACHERS = {  # name: (fine-tuning reading, epochs)
+    "teacher-first": (CUT, 3.0),  # trained (and its best step chosen) on each article's first 128 tokens
+    "teacher-windows": (WINDOWS, 2.0),
+}
+
+
+def recipes(whole: int) -> dict[str, dict]:
+    """Student rows: name -> student, reading and epochs."""
+    bilstm, transformer = STUDENTS["bilstm"], STUDENTS["transformer"]
+    return {
+        "bilstm, cut at 128": {"student": bilstm, "reading": CUT, "epochs": 10},
+        "bilstm, head+tail 128": {"student": bilstm, "reading": {"mode": "head_tail"}, "epochs": 10},
+        f"bilstm, whole (<= {whole})": {
+            "student": {**bilstm, "max_length": whole},
+            "reading": CUT,
+            "epochs": 10,
+        },
+        f"cnn, whole (<= {whole})": {"student": {**CNN, "max_length": whole}, "reading": CUT, "epochs": 10},
+        "transformer-2L, cut at 128": {"student": transformer, "reading": CUT, "epochs": 3},
+        "transformer-2L, windows": {"student": transformer, "reading": WINDOWS, "epochs": 2},
+    }
+
+
+def slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name).strip("-").replace("--", "-")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--runs", type=Path, default=Path("runs/long"))
+    ap.add_argument("--results", type=Path, default=Path("results/long_documents"))
+    ap.add_argument("--whole", type=int, default=4096, help="the whole-document students' length limit")
+    ap.add_argument(
+        "--only", nargs="*", default=None, help="train these student rows and stop (streams side by side)"
+    )
+    ap.add_argument("--render", action="store_true", help="train nothing: the table of the finished runs")
+    args = ap.parse_args()
+    data = load_task(TASK)
+    test = data.splits["test"]
+    rows, speed_models = [], {}
+    evaluations = {}
+    for name, (reading, epochs) in TEACHERS.items():
+        folder = args.runs / name
+        cfg = TeachConfig(task=TASK, out=str(folder), epochs=epochs, lr=1e-4, reading=reading)
+        teacher = (
+            teach_or_reuse(cfg) if not args.render else json.loads((folder / "metrics.json").read_text())
+        )
+        for how, label in ((CUT, "cut at 128"), (WINDOWS, "windows")):
+            e = evaluated(folder, how)
+            evaluations[(name, how["mode"])] = e
+            tuned = "fine-tuned on first windows" if name.endswith("first") else "fine-tuned on all windows"
+            model = f"{name} ({tuned}), {label}"
+            rows.append(row(model, "teacher", [e], [42], how, teacher["train_seconds"]))
+            speed_models[model] = (folder, Reading(**how))
+    # the soft targets: the windowed teacher with the better dev score (over windows)
+    chosen = max(TEACHERS, key=lambda n: evaluations[(n, "windows")]["quality"]["dev/accuracy"])
+    teacher_dir = args.runs / chosen
+    for name, recipe in recipes(args.whole).items():
+        if args.only is not None and name not in args.only:
+            continue
+        evals, seconds, done = [], [], []
+        for seed in args.seeds:
+            folder = args.runs / f"{slug(name)}-s{seed}"
+            if args.render and not (folder / "metrics.json").exists():
+                continue
+            kind = recipe["student"]["kind"]
+            cfg = {
+                "task": TASK,
+                "teacher": str(teacher_dir),
+                "teacher_reading": WINDOWS,
+                "student": recipe["student"],
+                "reading": recipe["reading"],
+                "method": {"name": "hinton"},
+                "train": {
+                    "epochs": recipe["epochs"],
+                    "lr": LR.get(kind, 1e-3),
+                    "batch_size": 32,
+                    "seed": seed,
+                },
+            }
+            metrics = run_distill(folder, cfg)
+            evals.append(evaluated(folder))
+            seconds.append(metrics["train_seconds"])
+            done.append(seed)
+        if evals:
+            rows.append(row(name, "student", evals, done, recipe["reading"], sum(seconds) / len(seconds)))
+            speed_models[name] = (args.runs / f"{slug(name)}-s{done[0]}", None)
+    if args.only is not None:  # one stream of several running side by side: the report comes after
+        return
+    baseline = cached_baseline(args.runs / "tfidf-lr.json", data)
+    rows.append(row("tfidf-lr", "baseline", [baseline], [0], None, baseline["fit_seconds"], share=1.0))
+    speeds = measure_speeds(speed_models, data, test)
+    windowed = next(r for r in rows if r["model"].startswith(chosen) and r["reading"] == "windows")
+    for r in rows:
+        r.update(speeds.get(r["model"], {}))
+        r["retention_dev"] = round(mean_sd(r["dev"])[0] / mean_sd(windowed["dev"])[0], 4)
+        r["speedup_vs_windowed_teacher"] = round(r["docs_per_s"] / speeds[windowed["model"]]["docs_per_s"], 2)
+    stats = json.loads((Path(data.source) / "manifest.json").read_text())
+    out = {
+        **run_record(),
+        "seeds": args.seeds,
+        "task": TASK,
+        "max_length": 128,
+        "whole_limit": args.whole,
+        "soft_targets": f"{chosen}, over windows (mean of probabilities)",
+        "data": {k: stats[k] for k in ("counts", "words_per_text", "removed")},
+        "coverage": evaluations[(chosen, "truncate")]["coverage"],
+        "rows": rows,
+        "goals": goals(rows, windowed),
+    }
+    write_results(args.results, out, markdown, plot)
+
+
+def row(
+    model: str,
+    role: str,
+    evaluations: list[dict],
+    seeds: list[int],
+    reading: dict | None,
+    train_seconds: float,
+    share: float | None = None,
+) -> dict:
+    """One table row: accuracy and macro-F1 per seed (lists), the share of the test tokens read."""
+    out: dict = {"model": model, "role": role, "seeds": seeds, "train_seconds": round(train_seconds, 1)}
+    out["reading"] = (reading or {"mode": "all (bag of words)"})["mode"]
+    for split in ("dev", "test"):
+        for metric in ("accuracy", "macro_f1"):
+            out[f"{split}/{metric}"] = [e["quality"][f"{split}/{metric}"] for e in evaluations]
+    out["dev"], out["test"] = out["dev/accuracy"], out["test/accuracy"]
+    coverage = evaluations[0].get("coverage") or {}
+    out["tokens_read_share"] = (
+        share if share is not None else coverage.get("test", {}).get("tokens_read_share")
+    )
+    out["parameters"] = evaluations[0]["parameters"]
+    return out
+
+
+def measure_speeds(models: dict[str, tuple[Path, Reading | None]], data: object, test: list) -> dict:
+    """Documents and tokens per second at batch 32 on the test articles, every model back to back,
+    batched as ``predict`` serves (shortest first), the best of two passes."""
+    from textdistill.artifacts import open_run
+
+    speeds = {}
+    for name, (folder, reading) in models.items():
+        student = open_run(folder, reading=reading).student
+        batches = list(student.by_length(test, 32)[1])  # as predict serves: shortest first
+        run = torch_runner(student.model)
+        best = max(throughput(run, batches) for _ in range(2))
+        speeds[name] = {
+            "docs_per_s": round(best, 1),
+            "tokens_per_s": round(best * tokens(batches) / documents(batches)),
+        }
+    spec = data.spec
+    pipeline = build(spec.is_pair, False, 0, None, False)
+    pipeline.fit(rows_of(data.splits["train"]), [e.label for e in data.splits["train"]])
+    speed = measure_baseline(pipeline, test, False, classes=spec.num_labels)
+    speeds["tfidf-lr"] = {"docs_per_s": round(speed["throughput_bs32"], 1), "tokens_per_s": None}
+    return speeds
+
+
+def goals(rows: list[dict], windowed: dict) -> dict:
+    """The issue's goals: the windowed teacher and the best student at least match TF-IDF + LR on
+    test, and that student reads a document at least 10x faster than the windowed teacher."""
+    tfidf = mean_sd(next(r for r in rows if r["role"] == "baseline")["test"])[0]
+    students = [r for r in rows if r["role"] == "student"]
+    best = max(students, key=lambda r: (mean_sd(r["test"])[0], r["docs_per_s"])) if students else None
+    fast = [r for r in students if r["speedup_vs_windowed_teacher"] >= 10]
+    best_fast = max(fast, key=lambda r: mean_sd(r["test"])[0]) if fast else None
+    return {
+        "tfidf_test": round(tfidf, 4),
+        "windowed_teacher_test": round(mean_sd(windowed["test"])[0], 4),
+        "windowed_teacher_matches_tfidf": mean_sd(windowed["test"])[0] >= tfidf,
+        "best_student": best and best["model"],
+        "best_student_test": best and round(mean_sd(best["test"])[0], 4),
+        "best_10x_student": best_fast and best_fast["model"],
+        "best_10x_student_test": best_fast and round(mean_sd(best_fast["test"])[0], 4),
+        "best_10x_student_matches_tfidf": bool(best_fast) and mean_sd(best_fast["test"])[0] >= tfidf,
+    }
+
+
+def markdown(out: dict) -> str:
+    g, cov = out["goals"], out["coverage"]["train"]
+    lines = [
+        "# Long documents: BBC News, cut, head + tail, windows, whole\n",
+        header_markdown(out),
+        f"- task `{out['task']}`: {out['data']['counts']} articles; words per article (train) "
+        f"{out['data']['words_per_text']['train']}",
+        f"- at 128 tokens: {cov['over_limit']:,} of {cov['texts']:,} training articles are cut, keeping "
+        f"{cov['tokens_read_share']:.0%} of the tokens",
+        f"- students: Hinton KD from {out['soft_targets']}; seeds {out['seeds']}; teacher rows: one "
+        "fine-tuning each (seed 42)",
+        "- speed: documents/s at batch 32 on the 212 test articles, all models back to back in one pass, "
+        "PyTorch fp32 (TF-IDF: scikit-learn), best of two passes\n",
+        "| model | reads | dev accuracy | test accuracy | test macro-F1 | tokens read | docs/s | tokens/s | "
+        "x windowed teacher | params |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in out["rows"]:
+        share = "" if r["tokens_read_share"] is None else f"{r['tokens_read_share']:.0%}"
+        rate = "" if r.get("tokens_per_s") is None else f"{r['tokens_per_s']:,}"
+        speed = [f"{r['docs_per_s']:,}", rate, r["speedup_vs_windowed_teacher"], f"{r['parameters']:,}"]
+        cells = [r["model"], r["reading"], pm(r["dev"]), pm(r["test"]), pm(r["test/macro_f1"]), share, *speed]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    lines += [
+        "",
+        "## Goals",
+        f"- windowed teacher at least TF-IDF + LR on test: {g['windowed_teacher_test']} vs "
+        f"{g['tfidf_test']}: {'met' if g['windowed_teacher_matches_tfidf'] else 'not met'}",
+        f"- best student (test): {g['best_student']} at {g['best_student_test']}",
+        f"- best student at least 10x the windowed teacher's docs/s: {g['best_10x_student']} at "
+        f"{g['best_10x_student_test']}: {'met' if g['best_10x_student_matches_tfidf'] else 'not met'} "
+        "(at least TF-IDF + LR on test)",
+        "",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(out: dict, path: Path) -> None:
+    """Test accuracy (mean, sd, seeds) against documents per second, one point per row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = {"truncate": "tab:red", "head_tail": "tab:orange", "windows": "tab:blue"}
+    fig, ax = plt.subplots(figsize=(8.5, 5))
+    for r in out["rows"]:
+        mean, sd = mean_sd(r["test"])
+        whole = "whole" in r["model"]
+        color = "tab:green" if whole else colors.get(r["reading"], "black")
+        marker = {"teacher": "s", "student": "o", "baseline": "*"}[r["role"]]
+        ax.errorbar(r["docs_per_s"], mean, yerr=sd, fmt=marker, color=color, ms=8, capsize=3)
+        ax.annotate(
+            r["model"], (r["docs_per_s"], mean), fontsize=6, xytext=(4, 3), textcoords="offset points"
+        )
+    ax.axhline(out["goals"]["tfidf_test"], ls="--", color="grey", lw=1, label="TF-IDF + LR (test)")
+    ax.set_xscale("log")
+    ax.set(xlabel="documents / s at batch 32 (log)", ylabel="test accuracy",
+           title="BBC News: red cut at 128, orange head+tail, blue windows, green whole")  # fmt: skip
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
