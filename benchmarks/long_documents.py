@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -46,6 +47,7 @@ from textdistill.run import LR, STUDENTS
 
 TASK = "bbc-news"
 WINDOWS = {"mode": "windows"}
+WINDOWS_MAX = {"mode": "windows", "combine": "max"}
 CUT = {"mode": "truncate"}
 CNN = {"kind": "cnn", "embedding": "teacher", "embed_dim": 256}
 TEACHERS = {  # name: (fine-tuning reading, epochs)
@@ -54,25 +56,34 @@ TEACHERS = {  # name: (fine-tuning reading, epochs)
 }
 
 
-def recipes(whole: int) -> dict[str, dict]:
-    """Student rows: name -> student, reading and epochs."""
+def recipes(whole: int, lstm: int) -> dict[str, dict]:
+    """Student rows: name -> student, reading, epochs and whether its training batches group texts
+    by length (for the students that read long texts whole: a BiLSTM batch costs as many recurrent
+    steps as its longest text)."""
     bilstm, transformer = STUDENTS["bilstm"], STUDENTS["transformer"]
-    return {
+    long_cnn = {"student": {**CNN, "max_length": whole}, "reading": CUT, "epochs": 5, "group": True}
+    rows = {
+        f"cnn, whole (<= {whole})": long_cnn,
+        f"cnn, whole (<= {whole}), 10 epochs": {**long_cnn, "epochs": 10},
+        f"bilstm, <= {lstm}": {
+            "student": {**bilstm, "max_length": lstm},
+            "reading": CUT,
+            "epochs": 5,
+            "group": True,
+        },
         "bilstm, cut at 128": {"student": bilstm, "reading": CUT, "epochs": 10},
         "bilstm, head+tail 128": {"student": bilstm, "reading": {"mode": "head_tail"}, "epochs": 10},
-        f"bilstm, whole (<= {whole})": {
-            "student": {**bilstm, "max_length": whole},
-            "reading": CUT,
-            "epochs": 10,
-        },
-        f"cnn, whole (<= {whole})": {"student": {**CNN, "max_length": whole}, "reading": CUT, "epochs": 10},
         "transformer-2L, cut at 128": {"student": transformer, "reading": CUT, "epochs": 3},
         "transformer-2L, windows": {"student": transformer, "reading": WINDOWS, "epochs": 2},
     }
+    if not lstm:  # a BiLSTM over 1,024 tokens took about 10 s a step on one core (a batch costs its longest
+        rows.pop(f"bilstm, <= {lstm}")  # text's recurrent steps): too slow to train 3 seeds here
+    return rows
 
 
 def slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in name).strip("-").replace("--", "-")
+    """A row's run-folder name: ``bilstm, whole (<= 4096)`` -> ``bilstm-whole-4096``."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def main() -> None:
@@ -80,7 +91,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--runs", type=Path, default=Path("runs/long"))
     ap.add_argument("--results", type=Path, default=Path("results/long_documents"))
-    ap.add_argument("--whole", type=int, default=4096, help="the whole-document students' length limit")
+    ap.add_argument("--whole", type=int, default=4096, help="the whole-document CNN's length limit")
+    ap.add_argument("--lstm", type=int, default=0, help="a long BiLSTM's length limit (0: none)")
     ap.add_argument(
         "--only", nargs="*", default=None, help="train these student rows and stop (streams side by side)"
     )
@@ -96,9 +108,9 @@ def main() -> None:
         teacher = (
             teach_or_reuse(cfg) if not args.render else json.loads((folder / "metrics.json").read_text())
         )
-        for how, label in ((CUT, "cut at 128"), (WINDOWS, "windows")):
+        for how, label in ((CUT, "cut at 128"), (WINDOWS, "windows, mean"), (WINDOWS_MAX, "windows, max")):
             e = evaluated(folder, how)
-            evaluations[(name, how["mode"])] = e
+            evaluations[(name, Reading(**how).slug())] = e
             tuned = "fine-tuned on first windows" if name.endswith("first") else "fine-tuned on all windows"
             model = f"{name} ({tuned}), {label}"
             rows.append(row(model, "teacher", [e], [42], how, teacher["train_seconds"]))
@@ -106,7 +118,7 @@ def main() -> None:
     # the soft targets: the windowed teacher with the better dev score (over windows)
     chosen = max(TEACHERS, key=lambda n: evaluations[(n, "windows")]["quality"]["dev/accuracy"])
     teacher_dir = args.runs / chosen
-    for name, recipe in recipes(args.whole).items():
+    for name, recipe in recipes(args.whole, args.lstm).items():
         if args.only is not None and name not in args.only:
             continue
         evals, seconds, done = [], [], []
@@ -127,6 +139,7 @@ def main() -> None:
                     "lr": LR.get(kind, 1e-3),
                     "batch_size": 32,
                     "seed": seed,
+                    **({"group_by_length": True} if recipe.get("group") else {}),
                 },
             }
             metrics = run_distill(folder, cfg)
@@ -141,7 +154,7 @@ def main() -> None:
     baseline = cached_baseline(args.runs / "tfidf-lr.json", data)
     rows.append(row("tfidf-lr", "baseline", [baseline], [0], None, baseline["fit_seconds"], share=1.0))
     speeds = measure_speeds(speed_models, data, test)
-    windowed = next(r for r in rows if r["model"].startswith(chosen) and r["reading"] == "windows")
+    windowed = next(r for r in rows if r["model"].startswith(chosen) and r["model"].endswith("windows, mean"))
     for r in rows:
         r.update(speeds.get(r["model"], {}))
         r["retention_dev"] = round(mean_sd(r["dev"])[0] / mean_sd(windowed["dev"])[0], 4)
@@ -152,14 +165,25 @@ def main() -> None:
         "seeds": args.seeds,
         "task": TASK,
         "max_length": 128,
-        "whole_limit": args.whole,
+        "whole_limit": {"cnn": args.whole, "bilstm": args.lstm},
         "soft_targets": f"{chosen}, over windows (mean of probabilities)",
         "data": {k: stats[k] for k in ("counts", "words_per_text", "removed")},
         "coverage": evaluations[(chosen, "truncate")]["coverage"],
+        "train_coverage": json.loads((args.runs / "teacher-first" / "run.json").read_text())["coverage"][
+            "train"
+        ],
         "rows": rows,
         "goals": goals(rows, windowed),
     }
     write_results(args.results, out, markdown, plot)
+
+
+def cut_coverage(teacher_dir: Path, examples: list) -> dict:
+    """What a cut at 128 of the teacher's tokens keeps of ``examples``."""
+    from textdistill.data.encode import EncodedDataset
+    from textdistill.models.weights import read_tokenizer
+
+    return EncodedDataset(examples, read_tokenizer(teacher_dir), 128).coverage().record()
 
 
 def row(
@@ -230,7 +254,7 @@ def goals(rows: list[dict], windowed: dict) -> dict:
 
 
 def markdown(out: dict) -> str:
-    g, cov = out["goals"], out["coverage"]["train"]
+    g, cov = out["goals"], out["train_coverage"]  # what a cut at 128 tokens keeps of the training articles
     lines = [
         "# Long documents: BBC News, cut, head + tail, windows, whole\n",
         header_markdown(out),

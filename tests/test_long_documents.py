@@ -99,7 +99,12 @@ def test_per_document_combines_windows_and_keeps_single_windows() -> None:
     expected = torch.softmax(logits[1:4].double(), 1).mean(0)
     torch.testing.assert_close(torch.softmax(mean[1].double(), 0), expected)
     most = per_document(logits, doc_of, Reading("windows", combine="max"), False)
-    torch.testing.assert_close(most[2].exp(), torch.softmax(logits[4:6], 1).max(0).values)
+    top = torch.softmax(logits[4:6].double(), 1).max(0).values
+    torch.testing.assert_close(torch.softmax(most[2].double(), 0), top / top.sum())
+    same = per_document(
+        torch.tensor([[2.0, 0.0], [2.0, 0.0], [5.0, 1.0]]), [0, 0, 1], Reading("windows"), False
+    )
+    torch.testing.assert_close(same, torch.tensor([[2.0, 0.0], [5.0, 1.0]]))  # logits on the windows' scale
     first = per_document(logits, doc_of, Reading("windows", combine="first"), False)
     assert torch.equal(first, logits[[0, 1, 4]])
     multi = per_document(logits, doc_of, Reading("windows"), multi_label=True)
@@ -250,7 +255,60 @@ def test_onnx_on_windows_equals_pytorch(windowed_run: Path) -> None:
     examples = torch_p.check(texts, None)
     np.testing.assert_allclose(onnx_p.logits(examples), torch_p.logits(examples), atol=1e-4, rtol=1e-4)
     rows = td.bench(windowed_run, batch_sizes=(4,), examples=8, teacher=False)
-    assert all(r["reading"]["mode"] == "windows" and r["tokens_per_s"][4] > r["throughput"][4] for r in rows)
+    dev = [
+        json.loads(x)["text"] for x in (windowed_run.parent / "data" / "dev.jsonl").read_text().splitlines()
+    ]
+    from textdistill.models.weights import read_tokenizer
+
+    per_doc = np.mean([len(read_tokenizer(windowed_run / "student")(t)["input_ids"]) for t in dev[:8]])
+    for r in rows:  # documents per second, and the tokens those documents' windows hold (overlaps count)
+        assert r["reading"]["mode"] == "windows" and r["tokens_per_s"][4] / r["throughput"][4] > per_doc
+
+
+def test_many_texts_come_back_in_their_order(windowed_run: Path) -> None:
+    """Texts of mixed lengths are batched shortest first, one row per window: each answer is still
+    its own text's windows combined."""
+    import textdistill as td
+
+    predictor = td.load(windowed_run)
+    student = predictor.student
+    texts = [long_text(n, n) for n in (140, 4, 70, 100, 9)]
+    together = predictor.logits(predictor.check(texts, None))
+    for i, text in enumerate(texts):
+        alone = predictor.logits(predictor.check([text], None))
+        np.testing.assert_allclose(together[i], alone[0], atol=1e-5)
+    dataset = EncodedDataset(
+        [Example(t) for t in texts], student.tokenizer, student.max_length, student.reading
+    )
+    assert len(dataset) > len(texts)  # windows and texts differ in number: rows were combined per text
+    backwards = predictor.logits(predictor.check(texts[::-1], None))
+    np.testing.assert_allclose(backwards[::-1], together, atol=1e-5)
+
+
+def test_tang_gets_teacher_logits_on_their_scale_over_windows(tmp_path: Path) -> None:
+    teacher = long_task(tmp_path)
+    config = distill_config(tmp_path, teacher, BILSTM, teacher_reading={"mode": "windows"})
+    config.write_text(config.read_text().replace("name: hinton", "name: tang"))
+    result = runner.invoke(app, ["distill", str(config)])
+    assert result.exit_code == 0, result.output
+    from textdistill.data.load import load_files
+    from textdistill.teachers.cache import teacher_outputs
+
+    data = load_files(
+        tmp_path / "data" / "train.jsonl", tmp_path / "data" / "dev.jsonl", labels=["neg", "pos"]
+    )
+    outputs = teacher_outputs(teacher, data.splits["train"], 32, reading=Reading("windows")).logits
+    assert outputs.max() > 0  # logits, not log-probabilities (which are all below 0)
+
+
+def test_lrc_bert_refuses_a_student_over_windows(tmp_path: Path) -> None:
+    teacher = long_task(tmp_path)
+    config = distill_config(tmp_path, teacher, TINY_TRANSFORMER, reading={"mode": "windows"})
+    config.write_text(config.read_text().replace("name: hinton", "name: lrc_bert"))
+    result = runner.invoke(app, ["distill", str(config)])
+    assert result.exit_code == 2 and "lrc_bert matches the teacher's layers" in " ".join(
+        result.output.split()
+    )
 
 
 def test_a_cut_run_serves_over_windows_when_asked(tmp_path: Path) -> None:
@@ -264,8 +322,8 @@ def test_a_cut_run_serves_over_windows_when_asked(tmp_path: Path) -> None:
     cut = runner.invoke(app, ["predict", str(run), text, "--truncate"])
     assert windows.exit_code == 0 and cut.exit_code == 0, windows.output + cut.output
     assert json_lines(windows.output)[-1] != json_lines(cut.output)[-1]
-    bad = runner.invoke(app, ["predict", str(run), text, "--stride", "8"])
-    assert bad.exit_code == 2 and "go with --reading" in bad.output
+    bad = runner.invoke(app, ["predict", str(run), text, "--stride", "8", "--window-combine", "max"])
+    assert bad.exit_code == 2 and "--stride/--window-combine go with --reading" in bad.output
     bad = runner.invoke(app, ["evaluate", str(run), "--reading", "pages"])
     assert bad.exit_code == 2 and "reading.mode" in " ".join(bad.output.split())
     scored = runner.invoke(app, ["evaluate", str(run), "--reading", "windows"])
@@ -292,3 +350,37 @@ def test_a_word_student_reads_long_texts_whole(tmp_path: Path) -> None:
     assert refused.exit_code == 2 and "reading: windows is for a transformer student" in " ".join(
         refused.output.split()
     )
+
+
+def test_the_main_job_reads_long_documents_whole_with_long(tmp_path: Path) -> None:
+    """``run --long``: the distill configs it makes read windows (transformer, soft targets) and a
+    whole text (BiLSTM), and validate."""
+    from textdistill.config import validate
+    from textdistill.run import LONG_LENGTH, STUDENTS, long_reading
+
+    for kind, student in STUDENTS.items():
+        cfg = validate({"task": "bbc-news", "teacher": str(tmp_path), "student": student,
+                        "method": {"name": "hinton"}, **long_reading(kind)})  # fmt: skip
+        assert cfg.teacher_reading is not None and cfg.teacher_reading.mode == "windows"
+        if kind == "transformer":
+            assert cfg.reading.mode == "windows" and cfg.student_length() == 128
+        else:
+            assert cfg.reading.mode == "truncate" and cfg.student_length() == LONG_LENGTH
+    bad = runner.invoke(app, ["run", "--long", "--teacher-folder", str(tmp_path / "none"), "--quick"])
+    assert bad.exit_code == 2
+
+
+def test_a_token_vocabulary_reads_past_the_teacher_tokenizers_own_cut(tiny_bert: Path) -> None:
+    """A teacher's tokenizer.json may carry a cut (all-MiniLM-L6-v2's: 512 tokens): a BiLSTM on
+    its tokens reads as far as its own max_length, and counts a long text's length truly."""
+    from tokenizers import Tokenizer
+
+    from textdistill.data.encode import TokenVocab
+
+    cutting = Tokenizer.from_file(str(tiny_bert / "tokenizer.json"))
+    cutting.enable_truncation(16)
+    vocab = TokenVocab(cutting.to_str())
+    text = long_text(60)
+    assert len(vocab.encode(text)) >= 60 and len(vocab.encode(text, 20)) == 20
+    ds = WordDataset([Example(text, label=0)], vocab, 1000)
+    assert ds.text_lengths[0] >= 60 and ds.coverage().over_limit == 0

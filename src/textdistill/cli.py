@@ -326,7 +326,10 @@ def reading_flags(mode: str | None, stride: int | None, combine: str | None, hea
     :class:`~textdistill.config.ServeConfig` with every other option."""
     given = {k: v for k, v in {"stride": stride, "combine": combine, "head": head}.items() if v is not None}
     if mode is None and given:
-        raise TextdistillError(f"--{'/--'.join(given)} go with --reading (windows or head_tail)")
+        flags = {"stride": "--stride", "combine": "--window-combine", "head": "--head"}
+        raise TextdistillError(
+            f"{'/'.join(flags[k] for k in given)} go with --reading (windows or head_tail)"
+        )
     return None if mode is None else {"mode": mode, **given}
 
 
@@ -1073,6 +1076,14 @@ def run_cmd(
         bool, typer.Option("--quick", help="small subsets, one epoch: checks everything in minutes")
     ] = False,
     seed: int = 42,
+    long: Annotated[
+        bool,
+        typer.Option(
+            "--long",
+            help="long documents: the teacher and the transformer read every window, the BiLSTM reads "
+            "a text whole (up to 4,096 tokens)",
+        ),
+    ] = False,
 ) -> None:
     """The main job: teacher, distilled and hard-label students, one table (make run). On a
     built-in task, a GLUE folder or your own files; with a teacher it fine-tunes or yours."""
@@ -1083,6 +1094,7 @@ def run_cmd(
     flags = {
         "task": task, "data": str(data) if data else None, "teacher": teacher, "out": str(out),
         "teacher_folder": str(teacher_folder) if teacher_folder else None, "quick": quick, "seed": seed,
+        "long": long,
     }  # fmt: skip
     given = given_on_command_line(ctx)
     merged = settings(flags, given, config, overrides)
@@ -1103,7 +1115,9 @@ def run_cmd(
         )
     folder = Path(cfg.teacher_folder) if cfg.teacher_folder else None
     quick, out = cfg.quick, Path(cfg.out)
-    rows = main_job(task_data.spec.name, cfg.teacher, out, quick, cfg.seed, task_data, source, folder)
+    rows = main_job(
+        task_data.spec.name, cfg.teacher, out, quick, cfg.seed, task_data, source, folder, cfg.long
+    )
     key = rows[0]["primary_metric"]
     table = Table(
         "model",

@@ -209,6 +209,9 @@ class TrainSection(Strict):
     max_length: Annotated[int, Field(ge=8)] = 128
     max_train_examples: Annotated[int, Field(gt=0)] | None = None
     max_eval_examples: Annotated[int, Field(gt=0)] | None = None
+    # training batches of like-length texts; None: a transformer's are, a BiLSTM's or CNN's are not
+    # (true for one reading long texts whole: a BiLSTM batch costs its longest text's steps)
+    group_by_length: bool | None = None
     # scale and faults (see textdistill.train.trainer): batch_size is the effective batch of one
     # optimizer step over all processes and accumulated micro-batches
     grad_accumulation: Annotated[int, Field(ge=1)] = 1
@@ -313,6 +316,15 @@ class DistillConfig(Strict):
     transfer: str | None = None
     reading: ReadingConfig = ReadingConfig()  # the student's (a word-level student's max_length is its own)
     teacher_reading: ReadingConfig | None = None  # None: as the teacher was made to read (its manifest)
+
+    @model_validator(mode="after")
+    def _layers_need_one_window(self) -> DistillConfig:
+        if self.method.name == "lrc_bert" and self.reading.mode == "windows":
+            raise ValueError(
+                "lrc_bert matches the teacher's layers text by text: a student over windows has many "
+                "inputs per text (use hinton with reading: windows, or lrc_bert with a cut)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _word_students_read_whole(self) -> DistillConfig:
@@ -500,6 +512,7 @@ class RunConfig(Strict):
     out: str = "runs/main"
     quick: bool = False
     seed: int = 42
+    long: bool = False  # long documents: teacher and transformer over windows, the BiLSTM reads them whole
 
     @model_validator(mode="after")
     def _one_data_source(self) -> RunConfig:

@@ -263,7 +263,8 @@ class Predictor:
         by_length = np.concatenate(outs)
         logits = np.empty_like(by_length)
         logits[order] = by_length  # rows (windows of a windowed reading) in dataset order, then per text
-        return per_example(torch.from_numpy(logits), loader.dataset.dataset, self.student.model).numpy()
+        rows = torch.from_numpy(logits)
+        return per_example(rows, loader.dataset.dataset, self.student.model, self.spec.multi_label).numpy()
 
     def predict(
         self,

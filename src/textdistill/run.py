@@ -61,8 +61,13 @@ def main_job(
     task_data: TaskData | None = None,
     source: DataSource | None = None,
     teacher_folder: Path | None = None,
+    long: bool = False,
 ) -> list[dict]:
     """Run everything; returns the table's rows (teacher first).
+
+    ``long``: long documents are read whole: the teacher is taught and gives its soft targets over
+    windows, the transformer student reads windows, the BiLSTM reads up to :data:`LONG_LENGTH`
+    tokens (its cost grows linearly).
 
     The data is the built-in ``task``, or ``task_data`` read from ``source`` (the user's files, a
     GLUE folder). The teacher is ``teacher`` (an encoder) fine-tuned here, or ``teacher_folder``, a
@@ -77,7 +82,7 @@ def main_job(
         glue = source.data if source.kind == "task" else None
         teach_cfg = TeachConfig(
             task=spec.name, model=teacher, out=str(out / "teacher"), data=glue, seed=seed,
-            epochs=1.0 if quick else 3.0, **subset,
+            epochs=1.0 if quick else 3.0, **subset, **({"reading": WINDOWS} if long else {}),
         )  # fmt: skip
         teach_or_reuse(teach_cfg, task_data, source)
         teacher_dir = out / "teacher"
@@ -101,6 +106,7 @@ def main_job(
                     "student": student,
                     "method": {"name": method},
                     "train": {"epochs": 1 if quick else EPOCHS[kind], "lr": LR[kind], "seed": seed, **subset},
+                    **(long_reading(kind) if long else {}),
                 }
             )
             distill(cfg)
@@ -123,6 +129,18 @@ def main_job(
     rows.insert(1, {"model": BASELINE, **evaluate_baseline(labelled, speed_examples, seed)})
     write_report(rows, out, spec.name, quick)
     return rows
+
+
+WINDOWS = {"mode": "windows"}
+LONG_LENGTH = 4096  # tokens a word-level student reads of a long document with --long
+
+
+def long_reading(kind: str) -> dict:
+    """The distill config keys of ``run --long``: soft targets over windows; a BiLSTM that reads
+    a whole text (up to :data:`LONG_LENGTH` tokens), a transformer that reads windows."""
+    if kind == "transformer":
+        return {"teacher_reading": WINDOWS, "reading": WINDOWS}
+    return {"teacher_reading": WINDOWS, "student": {**STUDENTS[kind], "max_length": LONG_LENGTH}}
 
 
 def data_section(spec: TaskSpec, source: DataSource) -> dict:

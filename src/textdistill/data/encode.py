@@ -253,6 +253,10 @@ class TokenVocab:
 
         self.tokenizer_json = tokenizer_json
         self.tokenizer = Tokenizer.from_str(tokenizer_json)
+        # the teacher's tokenizer may carry a cut (all-MiniLM-L6-v2's: 512 tokens) and padding; the
+        # student's own max_length cuts, so a long text reaches it whole (and its length is true)
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
         self.size = self.tokenizer.get_vocab_size()
         self.mask_id = self.size
         self._pad = self.tokenizer.token_to_id("[PAD]")
@@ -380,12 +384,15 @@ def make_word_loader(
     rank: int = 0,
     world: int = 1,
     accumulation: int = 1,
+    group_by_length: bool = False,
 ) -> DataLoader:
     """A loader of :func:`collate_words` batches; ``shuffle`` draws a seeded order per epoch (an
-    :class:`EpochBatchSampler`, as :func:`make_loader`), else dataset order."""
+    :class:`EpochBatchSampler`, as :func:`make_loader`; ``group_by_length`` puts texts of like
+    length together, which a BiLSTM on whole long documents needs: a batch costs as many recurrent
+    steps as its longest text), else dataset order."""
     if not shuffle:
         return DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_words)
     sampler = EpochBatchSampler(
-        len(dataset), batch_size, seed, rank=rank, world=world, accumulation=accumulation
+        len(dataset), batch_size, seed, dataset.lengths, group_by_length, rank, world, accumulation
     )
     return seeded_loader(dataset, sampler, collate_words)

@@ -79,6 +79,16 @@ class Reading:
         """A manifest's ``reading`` (``None``: a run from before readings, which truncated)."""
         return cls(**record) if record else cls()
 
+    def slug(self) -> str:
+        """A file-name part: ``windows``, ``windows-s64-max``, ``head_tail-h32``."""
+        parts = [self.mode]
+        if self.mode == "windows":
+            parts += [f"s{self.stride}"] if self.stride else []
+            parts += [self.combine] if self.combine != "mean" else []
+        if self.mode == "head_tail" and self.head is not None:
+            parts.append(f"h{self.head}")
+        return "-".join(parts)
+
     def tag(self) -> str:
         """What enters a teacher-cache key: empty for ``truncate``, so older keys stay valid."""
         if self.mode == "truncate":
@@ -184,7 +194,10 @@ def per_document(
     ``mean`` averages the probabilities (softmax; per-label sigmoids for ``multi_label``; the
     scores of a regression, ``C == 1``) and returns their log (logit, score): logits whose
     softmax (sigmoid) is the mean. ``max`` takes each class's largest probability over the
-    windows (a topic any window shows strongly), ``first`` the first window's logits."""
+    windows (a topic any window shows strongly), ``first`` the first window's logits. A
+    single-label document's combined logits are ``log p`` plus the mean of its windows'
+    log-normalisers, so that identical windows give back their own logits and a method that
+    regresses logits (Tang's) sees them on the scale it was taught on."""
     doc = torch.as_tensor(doc_of, dtype=torch.long)
     n = int(doc.max()) + 1 if len(doc) else 0
     counts = torch.bincount(doc, minlength=n)
@@ -216,8 +229,10 @@ def per_document(
     elif multi_label:
         p = pooled.clamp(1e-12, 1 - 1e-12)
         out = torch.log(p) - torch.log1p(-p)
-    else:
-        out = torch.log(pooled.clamp_min(1e-30))
+    else:  # log p on the windows' own scale: + their mean log-normaliser (softmax is blind to it; a
+        # method that regresses logits, Tang's, then gets logits like a window's, not log-probabilities)
+        scale = torch.zeros(n, dtype=z.dtype).index_add_(0, doc, torch.logsumexp(z, dim=1)) / counts
+        out = torch.log(pooled.clamp_min(1e-30)) + scale[:, None]
     out = out.to(logits.dtype)
     single = counts == 1
     if single.any():  # keep a one-window document's own logits

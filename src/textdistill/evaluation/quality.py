@@ -23,5 +23,5 @@ def score_splits(
     """Every metric of the task on each split, keyed ``"<split>/<metric>"`` (``dev/accuracy``); a
     multi-label task at ``threshold``, or the one chosen on the first split, recorded as
     ``"threshold"`` (:func:`~textdistill.evaluation.metrics.score_outputs`)."""
-    outputs = {s: (predict_logits(model, evals[s][0]).numpy(), evals[s][1]) for s in splits}
+    outputs = {s: (predict_logits(model, evals[s][0], spec.multi_label).numpy(), evals[s][1]) for s in splits}
     return score_outputs(spec, outputs, threshold)

@@ -72,7 +72,7 @@ def evaluate_folder(
         from textdistill.evaluation.metrics import per_label_f1
         from textdistill.models.teacher import predict_logits
 
-        logits = {s: predict_logits(student.model, evals[s][0]).numpy() for s in splits}
+        logits = {s: predict_logits(student.model, evals[s][0], True).numpy() for s in splits}
         quality_per_label = {
             s: per_label_f1(spec, logits[s], evals[s][1], quality["threshold"]) for s in splits
         }
@@ -95,7 +95,7 @@ def evaluate_folder(
     }
     name = "evaluation.json" if student.kind != "multitask" else f"evaluation-{spec.name}.json"
     if reading is not None:
-        name = name.replace(".json", f"-{reading.mode}.json")
+        name = name.replace(".json", f"-{reading.slug()}.json")
     (Path(folder) / name).write_text(json.dumps(result, indent=2) + "\n")
     return result
 

@@ -52,15 +52,23 @@ class Student:
         rank: int = 0,
         world: int = 1,
         accumulation: int = 1,
+        group_by_length: bool | None = None,
     ) -> DataLoader:
         """Batches of ``examples``; a shuffled (training) loader gives process ``rank`` of
-        ``world`` its share of every ``batch_size``-row batch, in ``accumulation`` micro-batches."""
+        ``world`` its share of every ``batch_size``-row batch, in ``accumulation`` micro-batches,
+        grouped by length when ``group_by_length`` (``None``: a transformer's are, a BiLSTM's or
+        CNN's are not)."""
         split = {"rank": rank, "world": world, "accumulation": accumulation}
         if self.vocab is not None:
             dataset = WordDataset(examples, self.vocab, self.max_length, self.reading)
-            return make_word_loader(dataset, batch_size, shuffle, seed, **split)
+            return make_word_loader(
+                dataset, batch_size, shuffle, seed, **split, group_by_length=bool(group_by_length)
+            )
         dataset = EncodedDataset(examples, self.tokenizer, self.max_length, self.reading)
-        return make_loader(dataset, self.tokenizer, batch_size, shuffle=shuffle, seed=seed, **split)
+        grouped = True if group_by_length is None else group_by_length
+        return make_loader(
+            dataset, self.tokenizer, batch_size, shuffle=shuffle, seed=seed, group_by_length=grouped, **split
+        )
 
     def by_length(self, examples: list[Example], batch_size: int) -> tuple[list[int], DataLoader]:
         """Inference batches of ``examples`` shortest first and their order

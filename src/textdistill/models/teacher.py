@@ -207,18 +207,22 @@ def is_multi_label(model: nn.Module) -> bool:
     return getattr(config, "problem_type", None) == "multi_label_classification"
 
 
-def per_example(logits: Tensor, dataset: object, model: nn.Module) -> Tensor:
+def per_example(logits: Tensor, dataset: object, model: nn.Module, multi_label: bool | None = None) -> Tensor:
     """Rows ``(R, C)`` of ``dataset`` (in its row order) -> one row per example ``(N, C)``: the
     windows of a windowed dataset combined by its reading
-    (:func:`~textdistill.data.windows.per_document`); any other dataset's rows as they are."""
+    (:func:`~textdistill.data.windows.per_document`), per-label sigmoids for a ``multi_label``
+    task (``None``: as the model's config says); any other dataset's rows as they are."""
     doc_of = getattr(dataset, "doc_of", None)
     if doc_of is None or len(doc_of) == dataset.n_docs:
         return logits
-    return per_document(logits, doc_of, dataset.reading, is_multi_label(model))
+    multi = is_multi_label(model) if multi_label is None else multi_label
+    return per_document(logits, doc_of, dataset.reading, multi)
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, loader: torch.utils.data.DataLoader) -> Tensor:
+def predict_logits(
+    model: nn.Module, loader: torch.utils.data.DataLoader, multi_label: bool | None = None
+) -> Tensor:
     """Logits ``(N, C)`` of any teacher or student (it reads the batch keys in ``model.input_names``)
     over an evaluation loader, in dataset order, on the CPU (the model runs where its weights are);
     one row per example: a windowed dataset's windows are combined (:func:`per_example`)."""
@@ -228,4 +232,4 @@ def predict_logits(model: nn.Module, loader: torch.utils.data.DataLoader) -> Ten
     for batch in loader:
         inputs = {k: batch[k].to(device) for k in model.input_names if k in batch}
         outs.append(model(**inputs).logits.float().cpu())
-    return per_example(torch.cat(outs), loader.dataset, model)
+    return per_example(torch.cat(outs), loader.dataset, model, multi_label)

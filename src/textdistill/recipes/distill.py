@@ -285,6 +285,7 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
         rank=dist.rank,
         world=dist.world,
         accumulation=accum,
+        group_by_length=cfg.train.group_by_length,
     )
     eval_examples = plan.evals
     evals = {s: (student.loader(ex, 64), labels_of(ex)) for s, ex in eval_examples.items()}
@@ -448,7 +449,9 @@ def teacher_scores(
     for split, examples in splits.items():
         if teacher.predictions is not None and teacher.predictions.missing(examples):
             continue
-        got = teacher_outputs(teacher.source, examples, max_length, device=device, reading=reading)
+        got = teacher_outputs(
+            teacher.source, examples, max_length, device=device, what=f"{split} texts", reading=reading
+        )
         got = got.reorder(teacher.order)
         outputs[split] = (got.logits.numpy(), labels_of(examples))
     threshold = None  # a multi-label teacher's: chosen on dev, or, without dev, the one it recorded

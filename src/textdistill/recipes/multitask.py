@@ -25,6 +25,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from textdistill.artifacts import recorded_reading
 from textdistill.config import MultiTaskConfig
 from textdistill.data.encode import EncodedDataset, PaddingCollator, make_loader
 from textdistill.data.multitask import TaskSampler
@@ -145,7 +146,8 @@ def _multitask(cfg: MultiTaskConfig, run: RunFolder, dist: Dist) -> dict:
         datasets[entry.task] = EncodedDataset(examples, tokenizer, max_length)
         if plan.teacher is not None:
             with main_first(dist):  # rank 0 fills the teacher cache; the others read it
-                outputs = teacher_outputs(plan.teacher.folder, examples, max_length, device=dist.device)
+                outputs = teacher_outputs(plan.teacher.folder, examples, max_length, device=dist.device,
+                                          reading=recorded_reading(plan.teacher.folder))  # fmt: skip
             teachers[entry.task] = outputs.reorder(plan.teacher.order)
             methods[entry.task] = Hinton(
                 alpha=cfg.alpha if entry.alpha is None else entry.alpha,

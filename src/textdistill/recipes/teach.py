@@ -277,7 +277,10 @@ def teach_ensemble(
             examples = subsample(task.splits[split], cfg.max_eval_examples)
             dataset = EncodedDataset(examples, tokenizer, cfg.max_length, cfg.reading.reading())
             loader = make_loader(dataset, tokenizer, cfg.eval_batch_size)
-            outputs = [predict_logits(HFClassifier.from_pretrained(str(out / name)), loader) for name in kept]
+            outputs = [
+                predict_logits(HFClassifier.from_pretrained(str(out / name)), loader, spec.multi_label)
+                for name in kept
+            ]
             scored[split] = (
                 combine(outputs, mode, spec.multi_label).numpy(),
                 np.array([e.label for e in examples]),

@@ -237,6 +237,7 @@ def compute_outputs(
     collate,
     batch_size: int = 64,
     features: str | None = None,
+    multi_label: bool | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """Teacher logits ``(N, C)`` and, with ``features`` (a pooling, ``mean`` or ``cls``), every
     layer pooled ``(N, n_layers, H)``, in dataset order; batches are formed by length to cut
@@ -264,7 +265,7 @@ def compute_outputs(
     logits = torch.empty_like(torch.cat(logit_chunks))
     logits[where] = torch.cat(logit_chunks)
     if features is None:
-        return per_example(logits, dataset, teacher), None
+        return per_example(logits, dataset, teacher, multi_label), None
     pooled = torch.empty_like(torch.cat(feature_chunks))
     pooled[where] = torch.cat(feature_chunks)
     return logits, pooled
@@ -351,7 +352,10 @@ def teacher_outputs(
     dataset = EncodedDataset(examples, tokenizer, max_length, reading)
     if dataset.coverage().over_limit:  # what the teacher's targets read of the texts, said once
         print(f"teacher, {coverage_line(what, dataset.coverage(), reading)}", file=sys.stderr)
-    logits, pooled = compute_outputs(teacher, dataset, PaddingCollator(tokenizer), batch_size, features)
+    multi = _multi_label(teacher_dir) or None  # its manifest's task, else its config's problem_type
+    logits, pooled = compute_outputs(
+        teacher, dataset, PaddingCollator(tokenizer), batch_size, features, multi
+    )
     meta = {
         "teacher": str(Path(teacher_dir).resolve()),
         "examples": str(len(examples)),
