@@ -1080,8 +1080,8 @@ def run_cmd(
         bool,
         typer.Option(
             "--long",
-            help="long documents: the teacher and the transformer read every window, the BiLSTM reads "
-            "a text whole (up to 4,096 tokens)",
+            help="long documents: the teacher learns from every window and teaches over windows, "
+            "the transformer student reads windows",
         ),
     ] = False,
 ) -> None:

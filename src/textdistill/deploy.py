@@ -229,10 +229,14 @@ class Predictor:
             length = self.length(text, pair)
             if length > self.student.max_length:
                 unit = "words" if isinstance(self.student.vocab, WordVocab) else "tokens"
+                other = (
+                    "--reading head_tail"
+                    if self.student.vocab is not None
+                    else "--reading windows (all of it)"
+                )
                 problems.append(
-                    f"{where_}the input is {length} {unit} long; the "
-                    f"model reads at most {self.student.max_length}: shorten it, pass --truncate (its "
-                    "first tokens), or --reading windows (all of it) / head_tail"
+                    f"{where_}the input is {length} {unit} long; the model reads at most "
+                    f"{self.student.max_length}: shorten it, pass --truncate (its first {unit}), or {other}"
                 )
         if problems:
             raise TextdistillError(("\n" if where else "; ").join(problems))
