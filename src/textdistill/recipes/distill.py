@@ -290,7 +290,9 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
     eval_examples = plan.evals
     evals = {s: (student.loader(ex, 64), labels_of(ex)) for s, ex in eval_examples.items()}
     encoded = {"train": train_loader.dataset, **{s: loader.dataset for s, (loader, _) in evals.items()}}
-    run.record_reading(student.reading, encoded, "words" if student.vocab is not None else "tokens")
+    run.record_reading(
+        student.reading, encoded, "words" if isinstance(student.vocab, WordVocab) else "tokens"
+    )
     total_steps = cfg.train.max_steps or int(np.ceil(cfg.train.epochs * len(train_loader) / accum))
     if not run.resume:
         run.progress(0, total_steps)
