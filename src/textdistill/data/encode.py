@@ -49,16 +49,25 @@ class EncodedDataset(Dataset):
         enc = tokenizer(texts, pairs if is_pair else None, truncation=True, max_length=max_length)
         self.reading, self.max_length = reading, max_length
         self.room = max_length - tokenizer.num_special_tokens_to_add(pair=is_pair)
-        whole = tokenizer(texts, pairs if is_pair else None, add_special_tokens=False, verbose=False)
-        if is_pair:
-            self.text_lengths = [len(ids) for ids in whole["input_ids"]]  # both texts, as cut together
-            if reading.mode != "truncate" and any(n > self.room for n in self.text_lengths):
-                raise TextdistillError(
-                    f"reading: {reading.mode} reads one long text; this task pairs two texts, which are "
-                    "cut together at the model's length (reading: truncate)"
-                )
-        else:
-            self.text_lengths = [len(ids) for ids in whole["input_ids"]]
+        # a row shorter than max_length was not cut; only the rows at the limit are tokenised again whole
+        self.text_lengths = [len(ids) - (max_length - self.room) for ids in enc["input_ids"]]
+        at_limit = [i for i, ids in enumerate(enc["input_ids"]) if len(ids) >= max_length]
+        whole: dict[int, list[int]] = {}
+        if at_limit:
+            again = tokenizer(
+                [texts[i] for i in at_limit],
+                [pairs[i] for i in at_limit] if is_pair else None,
+                add_special_tokens=False,
+                verbose=False,
+            )["input_ids"]
+            whole = dict(zip(at_limit, again, strict=True))
+            for i, ids in whole.items():  # both texts of a pair, as cut together
+                self.text_lengths[i] = len(ids)
+        if is_pair and reading.mode != "truncate" and any(n > self.room for n in self.text_lengths):
+            raise TextdistillError(
+                f"reading: {reading.mode} reads one long text; this task pairs two texts, which are "
+                "cut together at the model's length (reading: truncate)"
+            )
         self.features: list[dict] = []
         self.doc_of: list[int] = []
         frame = None if reading.mode == "truncate" else _Frame(tokenizer)
@@ -66,7 +75,7 @@ class EncodedDataset(Dataset):
             if self.text_lengths[i] <= self.room or frame is None:
                 rows = [{k: enc[k][i] for k in enc}]  # the plain path, whatever the reading
             else:
-                ids = whole["input_ids"][i]
+                ids = whole[i]
                 rows = [frame(piece) for piece in _pieces(ids, spans(len(ids), self.room, reading), reading)]
             for row in rows:
                 row["index"] = i
