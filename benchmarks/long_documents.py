@@ -41,7 +41,7 @@ from textdistill.config import TeachConfig
 from textdistill.data.load import load_task
 from textdistill.data.windows import Reading
 from textdistill.evaluation.baseline import build, measure_baseline, rows_of
-from textdistill.evaluation.speed import documents, throughput, tokens, torch_runner
+from textdistill.evaluation.speed import throughput, tokens_per_second, torch_runner
 from textdistill.recipes.teach import teach_or_reuse
 from textdistill.run import LR, STUDENTS
 
@@ -231,7 +231,7 @@ def measure_speeds(models: dict[str, tuple[Path, Reading | None]], data: object,
         best = max(throughput(run, batches) for _ in range(2))
         speeds[name] = {
             "docs_per_s": round(best, 1),
-            "tokens_per_s": round(best * tokens(batches) / documents(batches)),
+            "tokens_per_s": round(tokens_per_second(best, batches)),
         }
     spec = data.spec
     pipeline = build(spec.is_pair, False, 0, None, False)

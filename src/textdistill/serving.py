@@ -18,7 +18,7 @@ from textdistill.artifacts import open_run
 from textdistill.data.windows import Reading
 from textdistill.deploy import ONNX_FILES, export_folder, onnx_dir, onnx_session
 from textdistill.evaluation.run_eval import open_for
-from textdistill.evaluation.speed import Runner, documents, latency_ms, throughput, tokens, torch_runner
+from textdistill.evaluation.speed import Runner, latency_ms, throughput, tokens_per_second, torch_runner
 from textdistill.models.bundle import Student
 from textdistill.runtime import set_threads
 
@@ -44,7 +44,7 @@ def measure(
     for bs in batch_sizes:
         batches = list(student.loader(examples, bs))
         speeds[bs] = round(throughput(run, batches), 1)
-        rates[bs] = round(speeds[bs] * tokens(batches) / documents(batches), 1)
+        rates[bs] = round(tokens_per_second(speeds[bs], batches), 1)
     latency = latency_ms(run, list(student.loader(examples[:latency_n], 1)))
     return {
         "throughput": speeds,

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
 
 Mode = Literal["truncate", "head_tail", "windows"]
 Combine = Literal["mean", "max", "first"]
-MODES: tuple[str, ...] = ("truncate", "head_tail", "windows")
-COMBINES: tuple[str, ...] = ("mean", "max", "first")
+MODES: tuple[str, ...] = get_args(Mode)
+COMBINES: tuple[str, ...] = get_args(Combine)
 
 
 @dataclass(frozen=True)
@@ -96,14 +96,6 @@ class Reading:
         if self.mode == "head_tail":
             return f"+reading:head_tail:{self.head}"
         return f"+reading:windows:{self.stride}:{self.combine}"
-
-    def describe(self, max_length: int, unit: str = "tokens") -> str:
-        if self.mode == "truncate":
-            return f"the first {max_length} {unit}"
-        if self.mode == "head_tail":
-            head = self.head if self.head is not None else max_length // 4
-            return f"the first {head} and the last {max_length - head} {unit}"
-        return f"windows of {max_length} {unit} every {self.stride or 'three quarters of a window'}"
 
 
 TRUNCATE = Reading()

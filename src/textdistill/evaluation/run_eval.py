@@ -49,9 +49,9 @@ def evaluate_folder(
     read of each split (``coverage``). ``reading`` overrides how the model reads long texts (the
     result then goes to ``evaluation-<mode>.json``, beside the run's own)."""
     threads = set_threads()
-    opened = open_for(folder, data.spec) if data is not None else open_run(folder, task)
+    opened = open_for(folder, data.spec) if data is not None else open_run(folder, task, reading=reading)
     student = opened.student
-    if reading is not None:
+    if reading is not None:  # a model from elsewhere (open_for) reads as told too
         student.reading = reading
     task_data = data or opened.task_data()
     if data is None:

@@ -42,6 +42,11 @@ def tokens(batches: list[dict]) -> int:
     return int(sum(int(b[key].sum()) + int(b.get("word_lengths_b", torch.zeros(1)).sum()) for b in batches))
 
 
+def tokens_per_second(docs_per_second: float, batches: list[dict]) -> float:
+    """The tokens a model reads per second at ``docs_per_second`` over ``batches``."""
+    return docs_per_second * tokens(batches) / documents(batches)
+
+
 def throughput(run: Runner, batches: list[dict]) -> float:
     """Examples (documents) per second over ``batches`` (after one warm-up batch)."""
     run(batches[0])
@@ -75,7 +80,7 @@ def measure(
     speed = throughput(run, batches)
     return {
         f"throughput_bs{batch_size}": speed,
-        f"tokens_per_s_bs{batch_size}": speed * tokens(batches) / documents(batches),
+        f"tokens_per_s_bs{batch_size}": tokens_per_second(speed, batches),
         "latency_p50_ms": lat["p50"],
         "latency_p90_ms": lat["p90"],
     }

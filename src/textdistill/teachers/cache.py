@@ -350,8 +350,9 @@ def teacher_outputs(
     teacher = HFClassifier.from_pretrained(str(teacher_dir)).to(device)
     started = time.perf_counter()
     dataset = EncodedDataset(examples, tokenizer, max_length, reading)
-    if dataset.coverage().over_limit:  # what the teacher's targets read of the texts, said once
-        print(f"teacher, {coverage_line(what, dataset.coverage(), reading)}", file=sys.stderr)
+    read = dataset.coverage()
+    if read.over_limit:  # what the teacher's targets read of the texts, said once
+        print(f"teacher, {coverage_line(what, read, reading)}", file=sys.stderr)
     multi = _multi_label(teacher_dir) or None  # its manifest's task, else its config's problem_type
     logits, pooled = compute_outputs(
         teacher, dataset, PaddingCollator(tokenizer), batch_size, features, multi
