@@ -29,7 +29,7 @@ from textdistill.data.sampling import EpochBatchSampler
 from textdistill.errors import TextdistillError
 from textdistill.runtime import set_seed
 from textdistill.train.checkpoint import load_checkpoint, save_checkpoint
-from textdistill.train.trainer import Checkpointing, NonFiniteLoss, TrainConfig, train
+from textdistill.train.trainer import Checkpointing, NonFiniteLoss, TrainConfig, _truncate_log, train
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -198,6 +198,22 @@ def kill_at_first_checkpoint(command: list[str], run: Path, env: dict[str, str])
     assert proc.returncode == -signal.SIGKILL
     assert not (run / "metrics.json").exists()  # it did not finish
     return load_checkpoint(run / "checkpoint.pt")["step"]
+
+
+def test_a_resumed_log_is_cut_at_the_checkpoint_and_has_its_row_even_when_the_kill_came_first(
+    tmp_path: Path,
+) -> None:
+    """A kill between the checkpoint reaching the disk and its log row (seen in CI), or mid-line."""
+    ckpt = tmp_path / "checkpoint.pt"
+    ckpt.write_bytes(b"x" * 2**20)
+    log = tmp_path / "log.jsonl"
+    rows = [{"type": "train", "step": 5}, {"type": "eval", "step": 7}, {"type": "train", "step": 10}]
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"type": "tra')
+    _truncate_log(log, 7, ckpt)
+    kept = [json.loads(x) for x in log.read_text().splitlines()]
+    assert kept == [*rows[:2], {"type": "checkpoint", "step": 7, "mb": 1.0}]
+    _truncate_log(log, 7, ckpt)  # its row is there now: not added twice
+    assert [json.loads(x) for x in log.read_text().splitlines()] == kept
 
 
 def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_and_metrics(tmp_path: Path) -> None:

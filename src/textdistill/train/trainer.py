@@ -258,7 +258,7 @@ def train(
         best, best_step, running = state["best"], state["best_step"], state["running"]
         history = json.loads(state["history"])
         if dist.main:  # the log keeps what happened up to the checkpoint, once
-            _truncate_log(log_path, step)
+            _truncate_log(log_path, step, checkpointing.path)
     if dist.main:
         log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -432,11 +432,22 @@ def _non_finite(
     return NonFiniteLoss(f"{where}; batch: {rows}; loss terms: {terms}; {kept}")
 
 
-def _truncate_log(log_path: Path, step: int) -> None:
-    """Drop the log rows after ``step`` (written by the run that was killed after its checkpoint)."""
+def _truncate_log(log_path: Path, step: int, checkpoint_path: Path) -> None:
+    """Make ``log_path`` say what happened up to the checkpoint at ``step``, once: drop the rows the
+    killed run wrote after it (and a line cut off mid-write by the kill), and add the checkpoint's
+    own row when the kill came between the checkpoint reaching the disk and its row."""
     if not log_path.exists():
         return
-    keep = [
-        line for line in log_path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= step
-    ]
+    keep, rows = [], []
+    for line in log_path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:  # the last line, cut by the kill
+            continue
+        if row.get("step", 0) <= step:
+            keep.append(line)
+            rows.append(row)
+    if not any(r.get("type") == "checkpoint" and r.get("step") == step for r in rows):
+        size = checkpoint_path.stat().st_size / 2**20
+        keep.append(json.dumps({"type": "checkpoint", "step": step, "mb": round(size, 2)}))
     log_path.write_text("".join(line + "\n" for line in keep))
