@@ -50,9 +50,11 @@ WINDOWS = {"mode": "windows"}
 WINDOWS_MAX = {"mode": "windows", "combine": "max"}
 CUT = {"mode": "truncate"}
 CNN = {"kind": "cnn", "embedding": "teacher", "embed_dim": 256}
-TEACHERS = {  # name: (fine-tuning reading, epochs)
-    "teacher-first": (CUT, 3.0),  # trained (and its best step chosen) on each article's first 128 tokens
-    "teacher-windows": (WINDOWS, 2.0),
+TEACHERS = {  # name: the teach config's keys besides task, out and lr
+    "teacher-first": {"reading": CUT, "epochs": 3.0},  # trained (best step chosen) on first 128 tokens
+    "teacher-windows": {"reading": WINDOWS, "epochs": 2.0},
+    # windows of the model's own 512 positions: most articles are one window
+    "teacher-512": {"reading": WINDOWS, "epochs": 3.0, "max_length": 512, "batch_size": 16},
 }
 
 
@@ -96,6 +98,7 @@ def main() -> None:
     ap.add_argument(
         "--only", nargs="*", default=None, help="train these student rows and stop (streams side by side)"
     )
+    ap.add_argument("--teacher", choices=sorted(TEACHERS), help="the students' teacher (default: best dev)")
     ap.add_argument("--render", action="store_true", help="train nothing: the table of the finished runs")
     ap.add_argument(
         "--reuse-speeds", action="store_true", help="the speeds of the last pass (runs/speeds.json)"
@@ -105,28 +108,35 @@ def main() -> None:
     test = data.splits["test"]
     rows, speed_models = [], {}
     evaluations = {}
-    for name, (reading, epochs) in TEACHERS.items():
+    for name, keys in TEACHERS.items():
         folder = args.runs / name
-        cfg = TeachConfig(task=TASK, out=str(folder), epochs=epochs, lr=1e-4, reading=reading)
+        cfg = TeachConfig(task=TASK, out=str(folder), lr=1e-4, **keys)
         teacher = (
             teach_or_reuse(cfg) if not args.render else json.loads((folder / "metrics.json").read_text())
         )
-        for how, label in ((CUT, "cut at 128"), (WINDOWS, "windows, mean"), (WINDOWS_MAX, "windows, max")):
+        cut = f"cut at {cfg.max_length}"
+        for how, label in ((CUT, cut), (WINDOWS, "windows, mean"), (WINDOWS_MAX, "windows, max")):
             e = evaluated(folder, how)
             evaluations[(name, Reading(**how).slug())] = e
             tuned = "fine-tuned on first windows" if name.endswith("first") else "fine-tuned on all windows"
+            tuned += "" if cfg.max_length == 128 else f" of {cfg.max_length}"
             model = f"{name} ({tuned}), {label}"
             rows.append(row(model, "teacher", [e], [42], how, teacher["train_seconds"]))
             speed_models[model] = (folder, Reading(**how))
-    # the soft targets: the windowed teacher with the better dev score (over windows)
-    chosen = max(TEACHERS, key=lambda n: evaluations[(n, "windows")]["quality"]["dev/accuracy"])
+    # the soft targets: the windowed teacher with the best dev score (over windows), or --teacher
+    chosen = args.teacher or max(
+        TEACHERS, key=lambda n: evaluations[(n, "windows")]["quality"]["dev/accuracy"]
+    )
     teacher_dir = args.runs / chosen
+    prefix = (
+        "" if chosen == "teacher-windows" else f"{chosen}-"
+    )  # the first students' folders kept their names
     for name, recipe in recipes(args.whole, args.lstm).items():
         if args.only is not None and name not in args.only:
             continue
         evals, seconds, done = [], [], []
         for seed in args.seeds:
-            folder = args.runs / f"{slug(name)}-s{seed}"
+            folder = args.runs / f"{prefix}{slug(name)}-s{seed}"
             if args.render and not (folder / "metrics.json").exists():
                 continue
             kind = recipe["student"]["kind"]
@@ -151,7 +161,7 @@ def main() -> None:
             done.append(seed)
         if evals:
             rows.append(row(name, "student", evals, done, recipe["reading"], sum(seconds) / len(seconds)))
-            speed_models[name] = (args.runs / f"{slug(name)}-s{done[0]}", None)
+            speed_models[name] = (args.runs / f"{prefix}{slug(name)}-s{done[0]}", None)
     if args.only is not None:  # one stream of several running side by side: the report comes after
         return
     baseline = cached_baseline(args.runs / "tfidf-lr.json", data)

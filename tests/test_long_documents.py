@@ -384,3 +384,30 @@ def test_a_token_vocabulary_reads_past_the_teacher_tokenizers_own_cut(tiny_bert:
     assert len(vocab.encode(text)) >= 60 and len(vocab.encode(text, 20)) == 20
     ds = WordDataset([Example(text, label=0)], vocab, 1000)
     assert ds.text_lengths[0] >= 60 and ds.coverage().over_limit == 0
+
+
+def test_soft_targets_come_at_the_length_the_teacher_was_taught(tmp_path: Path) -> None:
+    from textdistill.data.load import load_files
+    from textdistill.teachers.cache import teacher_outputs
+
+    base = long_task(tmp_path)
+    data = tmp_path / "data"
+    taught = tmp_path / "t48"
+    result = runner.invoke(app, ["teach", "--model", str(base), "--out", str(taught),
+                                 "--train", str(data / "train.jsonl"), "--dev", str(data / "dev.jsonl"),
+                                 "--labels", "neg,pos", "--max-steps", "2", "--batch-size", "8",
+                                 "--max-length", "48", "reading.mode=windows"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    train = load_files(data / "train.jsonl", data / "dev.jsonl", labels=["neg", "pos"]).splits["train"]
+    for teacher, extra, length in (
+        (taught, {}, 48),  # as taught: windows of 48 for a student that reads 32
+        (taught, {"teacher_max_length": 40}, 40),  # as the config says
+        (base, {"teacher_reading": {"mode": "windows"}}, 32),  # a folder from elsewhere: train.max_length
+    ):
+        out = tmp_path / f"run-{length}"
+        config = distill_config(tmp_path, teacher, BILSTM, out=str(out), **extra)
+        result = runner.invoke(app, ["distill", str(config)])
+        assert result.exit_code == 0, result.output
+        assert json.loads((out / "run.json").read_text())["teacher_max_length"] == length
+        assert teacher_outputs(teacher, train, length, reading=Reading("windows")).from_cache
+    assert not teacher_outputs(taught, train, 32, reading=Reading("windows")).from_cache

@@ -450,6 +450,15 @@ def recorded_reading(folder: str | Path) -> Reading:
     return Reading.from_record(manifest.get("reading") or (manifest.get("config") or {}).get("reading"))
 
 
+def recorded_length(folder: str | Path) -> int | None:
+    """The length in tokens a teacher folder was taught at (its manifest's ``max_length``, an
+    ensemble's: its config's); None for a folder without a manifest."""
+    if not has_manifest(folder):
+        return None
+    manifest = read_manifest(folder)
+    return manifest.get("max_length") or (manifest.get("config") or {}).get("max_length")
+
+
 def hf_teacher(folder: Path, max_length: int, order: list[int] | None = None) -> tuple[Student, Path]:
     """A Hugging Face classifier folder as a servable model (its outputs in ``order``, when given)
     and its weights file; it reads at most ``max_length`` tokens, never past its position table."""

@@ -316,6 +316,9 @@ class DistillConfig(Strict):
     transfer: str | None = None
     reading: ReadingConfig = ReadingConfig()  # the student's (a word-level student's max_length is its own)
     teacher_reading: ReadingConfig | None = None  # None: as the teacher was made to read (its manifest)
+    # tokens the teacher reads a text (or a window) for its soft targets; None: the length it was
+    # taught at (its manifest) for a method that takes its logits only, else train.max_length
+    teacher_max_length: Annotated[int, Field(ge=2)] | None = None
 
     @model_validator(mode="after")
     def _layers_need_one_window(self) -> DistillConfig:

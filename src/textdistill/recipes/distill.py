@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from textdistill.artifacts import TeacherRef, recorded_reading
+from textdistill.artifacts import TeacherRef, recorded_length, recorded_reading
 from textdistill.config import BiLSTMStudentConfig, CNNStudentConfig, DistillConfig
 from textdistill.data.encode import TokenVocab, WordVocab
 from textdistill.data.spec import Example, TaskSpec
@@ -221,7 +221,8 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
     accum = cfg.train.grad_accumulation
     run.record_tasks([plan], cfg.student_length())
     t_reading = teacher_reading(cfg, teacher_ref)
-    run.update(teacher_reading=t_reading.record())
+    t_length = teacher_length(cfg, teacher_ref, bool(method.teacher_features) or method.uses_layers)
+    run.update(teacher_reading=t_reading.record(), teacher_max_length=t_length)
     if run.resume and dist.main:
         recover_folder(out / "student")
 
@@ -232,7 +233,7 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
     combine = ensemble_targets(method, teacher_dir, spec, run, dist)
 
     def outputs_of(examples: list[Example], what: str) -> TeacherOutputs:
-        return teacher_outputs(teacher_ref.source, examples, cfg.train.max_length, features=cached,
+        return teacher_outputs(teacher_ref.source, examples, t_length, features=cached,
                                device=dist.device, combine=combine, what=what, reading=t_reading)  # fmt: skip
 
     with main_first(dist):  # rank 0 fills the caches (transfer set, teacher outputs); the others read them
@@ -351,9 +352,7 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
     if spec.multi_label:  # chosen on dev, served with the model (predict, export, evaluate read it)
         run.update(threshold=final["threshold"])
     # the teacher scored on exactly the examples the student was scored on (through the cache)
-    teacher_best = teacher_scores(
-        teacher_ref, spec, eval_examples, cfg.train.max_length, dist.device, t_reading
-    )
+    teacher_best = teacher_scores(teacher_ref, spec, eval_examples, t_length, dist.device, t_reading)
     metrics = {
         "task": spec.name,
         "student": cfg.student.kind,
@@ -431,6 +430,19 @@ def teacher_reading(cfg: DistillConfig, teacher: TeacherRef) -> Reading:
     if teacher.predictions is not None:
         return TRUNCATE
     return recorded_reading(teacher.folder)
+
+
+def teacher_length(cfg: DistillConfig, teacher: TeacherRef, per_token: bool) -> int:
+    """How many tokens the teacher reads a text (over windows: a window) for its soft targets:
+    ``cfg.teacher_max_length``; else, for a method that takes the teacher's logits only (not
+    ``per_token``: features or layers of the student's tokens), the length
+    it was taught at (its manifest: a teacher taught on windows of 512 makes its targets over
+    windows of 512 for a student that reads 128); else ``train.max_length`` (a predictions file
+    or a folder from elsewhere has no recorded length)."""
+    if cfg.teacher_max_length is not None:
+        return cfg.teacher_max_length
+    taught = None if per_token or teacher.predictions is not None else recorded_length(teacher.folder)
+    return taught or cfg.train.max_length
 
 
 def teacher_scores(

@@ -25,7 +25,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from textdistill.artifacts import recorded_reading
+from textdistill.artifacts import recorded_length, recorded_reading
 from textdistill.config import MultiTaskConfig
 from textdistill.data.encode import EncodedDataset, PaddingCollator, make_loader
 from textdistill.data.multitask import TaskSampler
@@ -146,7 +146,8 @@ def _multitask(cfg: MultiTaskConfig, run: RunFolder, dist: Dist) -> dict:
         datasets[entry.task] = EncodedDataset(examples, tokenizer, max_length)
         if plan.teacher is not None:
             with main_first(dist):  # rank 0 fills the teacher cache; the others read it
-                outputs = teacher_outputs(plan.teacher.folder, examples, max_length, device=dist.device,
+                taught = recorded_length(plan.teacher.folder) or max_length  # read as it was taught
+                outputs = teacher_outputs(plan.teacher.folder, examples, taught, device=dist.device,
                                           reading=recorded_reading(plan.teacher.folder))  # fmt: skip
             teachers[entry.task] = outputs.reorder(plan.teacher.order)
             methods[entry.task] = Hinton(
