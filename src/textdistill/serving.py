@@ -18,8 +18,7 @@ from textdistill.artifacts import open_run
 from textdistill.data.windows import Reading
 from textdistill.deploy import ONNX_FILES, export_folder, onnx_dir, onnx_session
 from textdistill.evaluation.run_eval import open_for
-from textdistill.evaluation.speed import Runner, latency_ms, throughput, tokens_per_second, torch_runner
-from textdistill.models.bundle import Student
+from textdistill.evaluation.speed import Runner, measure, torch_runner
 from textdistill.runtime import set_threads
 
 BATCH_SIZES = (1, 8, 32, 128)
@@ -33,24 +32,6 @@ def _onnx_runner(path: Path) -> Runner:
         return session.run(None, {n: batch[n].numpy() for n in names})
 
     return run
-
-
-def measure(
-    run: Runner, student: Student, examples: list, batch_sizes: tuple[int, ...], latency_n: int
-) -> dict:
-    """``{"throughput": {bs: documents/s}, "tokens_per_s": {bs: tokens/s}, "latency_ms": {"p50",
-    "p90", "p99"}}`` (a text read as windows is one document; its tokens are all its windows')."""
-    speeds, rates = {}, {}
-    for bs in batch_sizes:
-        batches = list(student.loader(examples, bs))
-        speeds[bs] = round(throughput(run, batches), 1)
-        rates[bs] = round(tokens_per_second(speeds[bs], batches), 1)
-    latency = latency_ms(run, list(student.loader(examples[:latency_n], 1)))
-    return {
-        "throughput": speeds,
-        "tokens_per_s": rates,
-        "latency_ms": {k: round(v, 3) for k, v in latency.items()},
-    }
 
 
 def run_teachers(teachers: list[Path]) -> list[tuple[str, Path]]:

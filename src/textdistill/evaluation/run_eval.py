@@ -30,7 +30,7 @@ from textdistill.data.spec import TaskSpec
 from textdistill.data.windows import Reading
 from textdistill.errors import TextdistillError
 from textdistill.evaluation.quality import score_splits
-from textdistill.evaluation.speed import measure
+from textdistill.evaluation.speed import measure, torch_runner
 from textdistill.runtime import set_threads
 
 if TYPE_CHECKING:
@@ -77,7 +77,13 @@ def evaluate_folder(
             s: per_label_f1(spec, logits[s], evals[s][1], quality["threshold"]) for s in splits
         }
     sample = task_data.splits[task_data.eval_splits[0]][:speed_examples]
-    speed = measure(student.model, lambda bs: student.loader(sample, bs))
+    measured = measure(torch_runner(student.model), student, sample)  # batch 32 as served, shortest first
+    speed = {
+        "throughput_bs32": measured["throughput"][32],
+        "tokens_per_s_bs32": measured["tokens_per_s"][32],
+        "latency_p50_ms": measured["latency_ms"]["p50"],
+        "latency_p90_ms": measured["latency_ms"]["p90"],
+    }
     result = {
         "folder": str(folder),
         "kind": student.kind,

@@ -1,21 +1,24 @@
 """Speed on this machine: throughput at batch 32 and latency at batch 1, on real examples.
 
 Both run the model as it would serve: ``eval()``, ``torch.inference_mode()``, the batches the
-model's own loader makes (dynamic padding). One warm-up pass precedes every measurement.
+model's own loader makes (dynamic padding), for throughput shortest first as ``predict --file``
+batches them. One warm-up pass precedes every measurement. ``evaluate`` and ``bench`` measure
+through :func:`measure`.
 """
 
 from __future__ import annotations
 
-import itertools
 import statistics
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
-LoaderFn = Callable[[int], DataLoader]  # batch size -> a loader over the measurement examples
+if TYPE_CHECKING:
+    from textdistill.models.bundle import Student
+
 Runner = Callable[[dict], object]  # runs a model (any backend) on one batch
 
 
@@ -69,18 +72,22 @@ def latency_ms(run: Runner, batches: list[dict]) -> dict[str, float]:
 
 
 def measure(
-    model: nn.Module, make_loader: LoaderFn, batch_size: int = 32, limit: int = 200
-) -> dict[str, float]:
-    """``{"throughput_bs32": examples/s, "tokens_per_s_bs32", "latency_p50_ms", "latency_p90_ms"}``
-    for one model (examples are documents: a windowed model's windows of a text count once; the
-    tokens are those it reads, windows' overlaps included; latency is per batch of one row)."""
-    run = torch_runner(model)
-    lat = latency_ms(run, list(itertools.islice(make_loader(1), limit)))
-    batches = list(make_loader(batch_size))
-    speed = throughput(run, batches)
+    run: Runner, student: Student, examples: list, batch_sizes: tuple[int, ...] = (32,), latency_n: int = 200
+) -> dict:
+    """``{"throughput": {bs: documents/s}, "tokens_per_s": {bs: tokens/s}, "latency_ms": {"p50",
+    "p90", "p99"}}`` of ``run`` (``student``'s model on any backend) over ``examples``.
+
+    Throughput batches come as ``predict --file`` serves them, shortest first (less padding than
+    the file's order); latency is per text, batch 1, on the first ``latency_n`` in the file's
+    order. A text read as windows is one document; its tokens are all its windows'."""
+    speeds, rates = {}, {}
+    for bs in batch_sizes:
+        batches = list(student.by_length(examples, bs)[1])
+        speeds[bs] = round(throughput(run, batches), 1)
+        rates[bs] = round(tokens_per_second(speeds[bs], batches), 1)
+    latency = latency_ms(run, list(student.loader(examples[:latency_n], 1)))
     return {
-        f"throughput_bs{batch_size}": speed,
-        f"tokens_per_s_bs{batch_size}": tokens_per_second(speed, batches),
-        "latency_p50_ms": lat["p50"],
-        "latency_p90_ms": lat["p90"],
+        "throughput": speeds,
+        "tokens_per_s": rates,
+        "latency_ms": {k: round(v, 3) for k, v in latency.items()},
     }
