@@ -133,10 +133,13 @@ def seed_bars(
 
 def evaluated(folder: Path, reading: dict | None = None) -> dict:
     """``td.evaluate(folder)`` (reading long texts as ``reading`` says, when given), or the
-    ``evaluation.json`` (``evaluation-<mode>.json``) it wrote after the run finished."""
+    ``evaluation.json`` (``evaluation-<reading's slug>.json``: ``windows-max``, say) it wrote after
+    the run finished."""
     import textdistill as td
+    from textdistill.data.windows import Reading
 
-    done = folder / ("evaluation.json" if reading is None else f"evaluation-{reading['mode']}.json")
+    name = "evaluation.json" if reading is None else f"evaluation-{Reading(**reading).slug()}.json"
+    done = folder / name
     if done.exists() and done.stat().st_mtime > (folder / "metrics.json").stat().st_mtime:
         return json.loads(done.read_text())
     return td.evaluate(folder, reading=reading)

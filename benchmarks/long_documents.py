@@ -50,6 +50,7 @@ WINDOWS = {"mode": "windows"}
 WINDOWS_MAX = {"mode": "windows", "combine": "max"}
 CUT = {"mode": "truncate"}
 CNN = {"kind": "cnn", "embedding": "teacher", "embed_dim": 256}
+DAN = {"kind": "dan", "embedding": "teacher", "embed_dim": 256}
 TEACHERS = {  # name: the teach config's keys besides task, out and lr
     "teacher-first": {"reading": CUT, "epochs": 3.0},  # trained (best step chosen) on first 128 tokens
     "teacher-windows": {"reading": WINDOWS, "epochs": 2.0},
@@ -64,9 +65,17 @@ def recipes(whole: int, lstm: int) -> dict[str, dict]:
     steps as its longest text)."""
     bilstm, transformer = STUDENTS["bilstm"], STUDENTS["transformer"]
     long_cnn = {"student": {**CNN, "max_length": whole}, "reading": CUT, "epochs": 5, "group": True}
+    long_dan = {"student": {**DAN, "max_length": whole}, "reading": CUT, "group": True}
     rows = {
         f"cnn, whole (<= {whole})": long_cnn,
         f"cnn, whole (<= {whole}), 10 epochs": {**long_cnn, "epochs": 10},
+        # a deep averaging network (mean and max of the token vectors): nothing sequential to pay for
+        f"dan, whole (<= {whole})": {**long_dan, "epochs": 20},
+        f"dan (mean), whole (<= {whole})": {
+            **long_dan,
+            "student": {**DAN, "pooling": "mean", "max_length": whole},
+            "epochs": 20,
+        },
         f"bilstm, <= {lstm}": {
             "student": {**bilstm, "max_length": lstm},
             "reading": CUT,
@@ -77,6 +86,14 @@ def recipes(whole: int, lstm: int) -> dict[str, dict]:
         "bilstm, head+tail 128": {"student": bilstm, "reading": {"mode": "head_tail"}, "epochs": 10},
         "transformer-2L, cut at 128": {"student": transformer, "reading": CUT, "epochs": 3},
         "transformer-2L, windows": {"student": transformer, "reading": WINDOWS, "epochs": 2},
+        # the same runs served cut, as the teacher taught on windows is (no training of its own)
+        "transformer-2L, trained on windows, served cut at 128": {
+            "student": transformer,
+            "reading": WINDOWS,
+            "epochs": 2,
+            "serve": CUT,
+            "runs": "transformer-2L, windows",
+        },
     }
     if not lstm:  # a BiLSTM over 1,024 tokens took about 10 s a step on one core (a batch costs its longest
         rows.pop(f"bilstm, <= {lstm}")  # text's recurrent steps): too slow to train 3 seeds here
@@ -136,7 +153,7 @@ def main() -> None:
             continue
         evals, seconds, done = [], [], []
         for seed in args.seeds:
-            folder = args.runs / f"{prefix}{slug(name)}-s{seed}"
+            folder = args.runs / f"{prefix}{slug(recipe.get('runs', name))}-s{seed}"
             if args.render and not (folder / "metrics.json").exists():
                 continue
             kind = recipe["student"]["kind"]
@@ -156,12 +173,14 @@ def main() -> None:
                 },
             }
             metrics = run_distill(folder, cfg)
-            evals.append(evaluated(folder))
+            evals.append(evaluated(folder, recipe.get("serve")))
             seconds.append(metrics["train_seconds"])
             done.append(seed)
         if evals:
-            rows.append(row(name, "student", evals, done, recipe["reading"], sum(seconds) / len(seconds)))
-            speed_models[name] = (args.runs / f"{prefix}{slug(name)}-s{done[0]}", None)
+            served = recipe.get("serve", recipe["reading"])
+            rows.append(row(name, "student", evals, done, served, sum(seconds) / len(seconds)))
+            serve = Reading(**recipe["serve"]) if "serve" in recipe else None
+            speed_models[name] = (args.runs / f"{prefix}{slug(recipe.get('runs', name))}-s{done[0]}", serve)
     if args.only is not None:  # one stream of several running side by side: the report comes after
         return
     baseline = cached_baseline(args.runs / "tfidf-lr.json", data)
@@ -253,12 +272,14 @@ def measure_speeds(models: dict[str, tuple[Path, Reading | None]], data: object,
 
 def goals(rows: list[dict], windowed: dict) -> dict:
     """The issue's goals: the windowed teacher and the best student at least match TF-IDF + LR on
-    test, and that student reads a document at least 10x faster than the windowed teacher."""
+    test, and that student reads a document at least 10x faster than the windowed teacher. The
+    best student is the one with the best dev score (test picks nothing; among the rows, the best
+    test score is given too, with that caveat)."""
     tfidf = mean_sd(next(r for r in rows if r["role"] == "baseline")["test"])[0]
     students = [r for r in rows if r["role"] == "student"]
     best = max(students, key=lambda r: (mean_sd(r["test"])[0], r["docs_per_s"])) if students else None
     fast = [r for r in students if r["speedup_vs_windowed_teacher"] >= 10]
-    best_fast = max(fast, key=lambda r: mean_sd(r["test"])[0]) if fast else None
+    best_fast = max(fast, key=lambda r: (mean_sd(r["dev"])[0], r["docs_per_s"])) if fast else None
     return {
         "tfidf_test": round(tfidf, 4),
         "windowed_teacher": windowed["model"],
@@ -311,10 +332,12 @@ def markdown(out: dict) -> str:
         "## Goals",
         f"- windowed teacher at least TF-IDF + LR on test: {g['windowed_teacher_test']} vs "
         f"{g['tfidf_test']}: {'met' if g['windowed_teacher_matches_tfidf'] else 'not met'}",
-        f"- best student (test): {g['best_student']} at {g['best_student_test']}",
-        f"- best student at least 10x the windowed teacher's docs/s: {g['best_10x_student']} at "
-        f"{g['best_10x_student_test']}: {'met' if g['best_10x_student_matches_tfidf'] else 'not met'} "
+        "- the best student at least 10x the windowed teacher's docs/s, chosen on dev: "
+        f"{g['best_10x_student']} at {g['best_10x_student_test']} test: "
+        f"{'met' if g['best_10x_student_matches_tfidf'] else 'not met'} "
         "(at least TF-IDF + LR on test)",
+        f"- the best test score of any student row (picked on test, so optimistic): {g['best_student']} "
+        f"at {g['best_student_test']}",
         f"- on dev (212 articles, as test): TF-IDF + LR {tfidf_dev:.4f}, the windowed teacher "
         f"{mean_sd(windowed['dev'])[0]:.4f}, the best student {best_dev['model']} "
         f"{mean_sd(best_dev['dev'])[0]:.4f}; "

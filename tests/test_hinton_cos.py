@@ -20,6 +20,7 @@ from textdistill.methods import Hinton, HintonCosine, get_method
 from textdistill.models.bilstm import BiLSTMStudent
 from textdistill.models.bundle import load_student
 from textdistill.models.cnn import CNNStudent
+from textdistill.models.dan import DANStudent
 from textdistill.models.outputs import ModelOutput
 from textdistill.paths import home
 
@@ -73,7 +74,8 @@ def test_bad_parameters_and_a_missing_setup_are_named() -> None:
 
 
 @pytest.mark.parametrize(
-    "cls,kwargs", [(BiLSTMStudent, {"hidden": 8}), (CNNStudent, {"widths": (2, 3), "filters": 4})]
+    "cls,kwargs",
+    [(BiLSTMStudent, {"hidden": 8}), (CNNStudent, {"widths": (2, 3), "filters": 4}), (DANStudent, {})],
 )
 @pytest.mark.parametrize("pair", [False, True])
 def test_word_students_give_the_vector_their_classifier_reads(cls, kwargs: dict, pair: bool) -> None:
@@ -128,5 +130,8 @@ def test_hinton_cos_with_a_transformer_student_is_refused_before_any_work(tmp_pa
         tmp_path, data, teacher, TINY_TRANSFORMER, {"name": "hinton_cos"}, "movie-sentiment"
     )
     result = runner.invoke(app, ["distill", str(config)])
-    assert result.exit_code == 2 and "hinton_cos matches the text vector of a BiLSTM or CNN" in result.output
+    assert (
+        result.exit_code == 2
+        and "hinton_cos matches the text vector of a BiLSTM, CNN or DAN" in result.output
+    )
     assert not (tmp_path / "run").exists()

@@ -105,6 +105,32 @@ class CNNStudentConfig(Strict):
         return self
 
 
+class DANStudentConfig(Strict):
+    """A deep averaging network (Iyyer et al. 2015): embeddings (the BiLSTM's choices) pooled
+    without order (``pooling``: mean, max, or both: Shen et al. 2018's SWEM-concat), FC + ReLU,
+    classifier, with word dropout while training (:mod:`textdistill.models.dan`). It reads a
+    document of thousands of tokens at almost the cost of a short one: give it ``max_length``."""
+
+    kind: Literal["dan"]
+    embedding: Literal["glove-6b-50d", "random", "teacher"] = "teacher"
+    embed_dim: Annotated[int, Field(gt=0)] = 256
+    pooling: Literal["mean", "max", "mean_max"] = "mean_max"
+    fc: Annotated[int, Field(gt=0)] = 200
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.5
+    word_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.3
+    min_freq: Annotated[int, Field(ge=1)] = 1
+    max_vocab: Annotated[int, Field(gt=0)] | None = None
+    max_length: Annotated[int, Field(ge=8)] | None = None  # words it reads; None: train.max_length
+
+    @model_validator(mode="after")
+    def _embedding_width(self) -> DANStudentConfig:
+        check_embedding_width(self.embedding, self.embed_dim)
+        return self
+
+
+WordStudentConfig = BiLSTMStudentConfig | CNNStudentConfig | DANStudentConfig  # word-level students
+
+
 class TransformerStudentConfig(Strict):
     """A BERT-style encoder of any size on the teacher's tokenizer (TinyBERT-4 size by default)."""
 
@@ -180,7 +206,8 @@ class LRCBertMethodConfig(Strict):
 
 
 StudentConfig = Annotated[
-    BiLSTMStudentConfig | CNNStudentConfig | TransformerStudentConfig, Field(discriminator="kind")
+    BiLSTMStudentConfig | CNNStudentConfig | DANStudentConfig | TransformerStudentConfig,
+    Field(discriminator="kind"),
 ]
 MethodConfig = Annotated[
     HardMethodConfig | HintonMethodConfig | HintonCosineMethodConfig | TangMethodConfig | LRCBertMethodConfig,
@@ -355,11 +382,11 @@ class DistillConfig(Strict):
         if self.method.name == "lrc_bert" and self.student.kind != "transformer":
             raise ValueError(
                 "lrc_bert distils intermediate layers: it needs a transformer student, not a "
-                f"{self.student.kind} (for a BiLSTM or CNN, hinton_cos matches its text vector)"
+                f"{self.student.kind} (for a BiLSTM, CNN or DAN, hinton_cos matches its text vector)"
             )
         if self.method.name == "hinton_cos" and self.student.kind == "transformer":
             raise ValueError(
-                "hinton_cos matches the text vector of a BiLSTM or CNN student; a transformer "
+                "hinton_cos matches the text vector of a BiLSTM, CNN or DAN student; a transformer "
                 "student matches the teacher layer by layer with lrc_bert"
             )
         return self

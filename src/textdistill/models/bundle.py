@@ -31,6 +31,8 @@ from textdistill.data.spec import Example
 from textdistill.data.windows import TRUNCATE, Reading
 from textdistill.errors import TextdistillError
 
+WORD_KINDS = ("bilstm", "cnn", "dan")  # the students that read word_ids (their own vocabulary)
+
 
 @dataclass
 class Student:
@@ -115,15 +117,19 @@ def load_student(folder: str | Path, max_length: int = 128, reading: Reading = T
     """A saved student (``<run>/student``): a BiLSTM (``student_config.json`` + ``vocab.json``) or
     a transformer (a Hugging Face folder with its tokenizer)."""
     folder = Path(folder)
-    if (folder / "student_config.json").exists():  # a word-level student: a BiLSTM or a CNN
+    if (folder / "student_config.json").exists():  # a word-level student: a BiLSTM, a CNN or a DAN
         from textdistill.models.bilstm import BiLSTMStudent
-        from textdistill.models.cnn import ARCH, CNNStudent
+        from textdistill.models.cnn import CNNStudent
+        from textdistill.models.dan import DANStudent
         from textdistill.models.weights import reading_weights
 
         with reading_weights(folder):  # a damaged record is named
             arch = json.loads((folder / "student_config.json").read_text()).get("arch", "bilstm")
             vocab = load_vocab(folder / "vocab.json")
-        model = CNNStudent.load(folder) if arch == ARCH else BiLSTMStudent.load(folder)
+        classes = {"bilstm": BiLSTMStudent, "cnn": CNNStudent, "dan": DANStudent}
+        if arch not in classes:
+            raise TextdistillError(f"{folder} holds a {arch!r} student, which this textdistill does not know")
+        model = classes[arch].load(folder)
         return Student(model, arch, vocab=vocab, max_length=max_length, reading=reading)
     if (folder / "config.json").exists():
         from textdistill.models.teacher import HFClassifier

@@ -14,13 +14,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from textdistill.models.outputs import ModelOutput
-from textdistill.models.saved import SavedStudent
+from textdistill.models.saved import PooledStudent
 
 ARCH = "cnn"  # what student_config.json's "arch" says (a BiLSTM's config has no "arch")
 
 
-class CNNStudent(SavedStudent, nn.Module):
+class CNNStudent(PooledStudent, nn.Module):
     """Embeddings -> Conv1d of each width in ``widths`` (``filters`` each, ReLU) -> max over time
     -> concatenated (B, len(widths) * filters) -> Linear + ReLU -> dropout -> classifier.
 
@@ -81,30 +80,6 @@ class CNNStudent(SavedStudent, nn.Module):
             pooled.append(out.masked_fill(~inside.unsqueeze(1), 0.0).amax(dim=-1))  # ReLU >= 0: 0 is neutral
         return torch.cat(pooled, dim=-1)
 
-    def forward(
-        self,
-        word_ids: Tensor,
-        word_lengths: Tensor,
-        word_ids_b: Tensor | None = None,
-        word_lengths_b: Tensor | None = None,
-        output_hidden_states: bool = False,
-        output_features: bool = False,
-    ) -> ModelOutput:
-        """``word_ids`` (B, L), ``word_lengths`` (B,) [, ``word_ids_b`` (B, L_b), ``word_lengths_b``
-        (B,)] -> logits (B, num_labels); with ``output_hidden_states``, ``embeddings`` (B, L [+ L_b],
-        E) as well (for methods that perturb the embeddings); with ``output_features``,
-        ``layer_features`` (B, 1, fc), the vector the classifier reads (:meth:`head`)."""
-        embedded = self.embed(word_ids, word_ids_b, word_lengths_b, output_hidden_states)
-        split = word_ids.shape[1]
-        feature = self.encode(embedded[:, :split], word_lengths)
-        if word_ids_b is not None and word_lengths_b is not None:
-            h2 = self.encode(embedded[:, split:], word_lengths_b)
-            feature = torch.cat([feature, h2, feature * h2, (feature - h2).abs()], dim=-1)
-        logits, features = self.head(feature, output_features)
-        if not output_hidden_states:
-            return ModelOutput(logits=logits, layer_features=features)
-        return ModelOutput(logits, hidden_states=(embedded,), embeddings=embedded, layer_features=features)
-
     @classmethod
     def kwargs(cls, config: dict) -> dict:
-        return {**{k: v for k, v in config.items() if k != "arch"}, "widths": tuple(config["widths"])}
+        return {**super().kwargs(config), "widths": tuple(config["widths"])}

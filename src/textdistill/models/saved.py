@@ -1,6 +1,7 @@
-"""What the word-level students (BiLSTM, CNN) share: their embedding table and how a batch is
+"""What the word-level students (BiLSTM, CNN, DAN) share: their embedding table and how a batch is
 embedded, the head on their text vector, and saving and loading (a state dict and the
-constructor's arguments, never pickled code)."""
+constructor's arguments, never pickled code); :class:`PooledStudent` the forward pass of the
+students that pool a text into one vector (CNN, DAN)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any, TypeVar
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
+
+from textdistill.models.outputs import ModelOutput
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "student_config.json"
@@ -73,8 +76,8 @@ class SavedStudent:
 
     @classmethod
     def kwargs(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """The constructor's arguments from a saved ``config`` (JSON types)."""
-        return config
+        """The constructor's arguments from a saved ``config`` (JSON types; ``arch`` names the class)."""
+        return {k: v for k, v in config.items() if k != "arch"}
 
     @classmethod
     def load(cls: type[S], folder: str | Path) -> S:
@@ -86,3 +89,38 @@ class SavedStudent:
             model = cls(**cls.kwargs(json.loads((folder / CONFIG_NAME).read_text())))
             model.load_state_dict(load_file(folder / WEIGHTS_NAME))  # type: ignore[attr-defined]
         return model
+
+
+class PooledStudent(SavedStudent):
+    """A word-level student whose :meth:`encode` pools a text's embeddings into one vector (a CNN's
+    max-pooled convolutions, a DAN's mean and max); for sentence pairs the same encoder reads both
+    texts and the head sees ``[h1, h2, h1 * h2, |h1 - h2|]``, as in the BiLSTM."""
+
+    def encode(self, embedded: Tensor, lengths: Tensor) -> Tensor:
+        """``embedded`` (B, L, E), ``lengths`` (B,) -> the text vector (B, D); positions past a
+        row's length never change it."""
+        raise NotImplementedError
+
+    def forward(
+        self,
+        word_ids: Tensor,
+        word_lengths: Tensor,
+        word_ids_b: Tensor | None = None,
+        word_lengths_b: Tensor | None = None,
+        output_hidden_states: bool = False,
+        output_features: bool = False,
+    ) -> ModelOutput:
+        """``word_ids`` (B, L), ``word_lengths`` (B,) [, ``word_ids_b`` (B, L_b), ``word_lengths_b``
+        (B,)] -> logits (B, num_labels); with ``output_hidden_states``, ``embeddings`` (B, L [+ L_b],
+        E) as well (for methods that perturb the embeddings); with ``output_features``,
+        ``layer_features`` (B, 1, fc), the vector the classifier reads (:meth:`head`)."""
+        embedded = self.embed(word_ids, word_ids_b, word_lengths_b, output_hidden_states)
+        split = word_ids.shape[1]
+        feature = self.encode(embedded[:, :split], word_lengths)
+        if word_ids_b is not None and word_lengths_b is not None:
+            h2 = self.encode(embedded[:, split:], word_lengths_b)
+            feature = torch.cat([feature, h2, feature * h2, (feature - h2).abs()], dim=-1)
+        logits, features = self.head(feature, output_features)
+        if not output_hidden_states:
+            return ModelOutput(logits=logits, layer_features=features)
+        return ModelOutput(logits, hidden_states=(embedded,), embeddings=embedded, layer_features=features)

@@ -20,14 +20,14 @@ import torch
 from torch import Tensor, nn
 
 from textdistill.artifacts import TeacherRef, recorded_length, recorded_reading
-from textdistill.config import BiLSTMStudentConfig, CNNStudentConfig, DistillConfig
+from textdistill.config import CNNStudentConfig, DANStudentConfig, DistillConfig, WordStudentConfig
 from textdistill.data.encode import TokenVocab, WordVocab
 from textdistill.data.spec import Example, TaskSpec
 from textdistill.data.windows import TRUNCATE, Reading
 from textdistill.errors import TextdistillError
 from textdistill.evaluation.quality import score_splits
 from textdistill.methods import Method, for_task
-from textdistill.models.bundle import Student, load_student, start_at_label_prior
+from textdistill.models.bundle import WORD_KINDS, Student, load_student, start_at_label_prior
 from textdistill.models.teacher import local_folder
 from textdistill.recipes.common import RunFolder, distributed_run, plan_tasks
 from textdistill.runtime import set_seed
@@ -49,7 +49,7 @@ def build_student(
     s = cfg.student
     if teacher is None and isinstance(cfg.teacher, str):
         teacher = local_folder(cfg.teacher)
-    if isinstance(s, BiLSTMStudentConfig | CNNStudentConfig):
+    if isinstance(s, WordStudentConfig):
         vocab, table = embedding_table(s, train_examples, teacher, cfg.train.seed)
         shape = {"pair": spec.is_pair, "pretrained": table, "padding_idx": vocab.pad_id}
         if isinstance(s, CNNStudentConfig):
@@ -57,6 +57,12 @@ def build_student(
 
             model: nn.Module = CNNStudent(
                 len(vocab), spec.num_labels, s.embed_dim, tuple(s.widths), s.filters, s.fc, s.dropout, **shape
+            )
+        elif isinstance(s, DANStudentConfig):
+            from textdistill.models.dan import DANStudent
+
+            model = DANStudent(
+                len(vocab), spec.num_labels, s.embed_dim, s.fc, s.dropout, s.word_dropout, s.pooling, **shape
             )
         else:
             from textdistill.models.bilstm import BiLSTMStudent
@@ -90,7 +96,7 @@ def build_student(
 
 
 def embedding_table(
-    s: BiLSTMStudentConfig | CNNStudentConfig, train_examples: list[Example], teacher: Path | None, seed: int
+    s: WordStudentConfig, train_examples: list[Example], teacher: Path | None, seed: int
 ) -> tuple[WordVocab | TokenVocab, Tensor | None]:
     """A word-level student's vocabulary and its first embedding table ``(len(vocab), embed_dim)``:
     the teacher's tokens and their static vectors (``embedding: teacher``), or the training words
@@ -117,9 +123,9 @@ def embedding_table(
 
 def student_layers(student: Student) -> tuple[int, int]:
     """``(layers, width)`` of what a layer-reading method matches in ``student``: a transformer's
-    layers (``lrc_bert``), or the one text vector of a BiLSTM or CNN (``hinton_cos``: its FC layer;
+    layers (``lrc_bert``), or the one text vector of a BiLSTM, CNN or DAN (``hinton_cos``: its FC layer;
     the config pairs each method with its students)."""
-    if student.kind in ("bilstm", "cnn"):
+    if student.kind in WORD_KINDS:
         return 1, student.model.config["fc"]
     return student.model.model.config.num_hidden_layers, student.model.model.config.hidden_size
 
@@ -237,10 +243,7 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
                                device=dist.device, combine=combine, what=what, reading=t_reading)  # fmt: skip
 
     with main_first(dist):  # rank 0 fills the caches (transfer set, teacher outputs); the others read them
-        if (
-            isinstance(cfg.student, BiLSTMStudentConfig | CNNStudentConfig)
-            and cfg.student.embedding == "teacher"
-        ):
+        if isinstance(cfg.student, WordStudentConfig) and cfg.student.embedding == "teacher":
             from textdistill.teachers.static import static_source, static_vectors
 
             static_vectors(static_source(base), cfg.student.embed_dim)  # cached for build_student
@@ -261,7 +264,7 @@ def _distill(cfg: DistillConfig, run: RunFolder, dist: Dist) -> dict:
     student = build_student(cfg, spec, train_examples + transfer, base)
     if spec.multi_label:  # each label's sigmoid starts at its frequency among the labelled rows
         start_at_label_prior(student.model, train_examples, spec.num_labels)
-    lr = cfg.train.lr or (1e-3 if student.kind in ("bilstm", "cnn") else 1e-4)
+    lr = cfg.train.lr or (1e-3 if student.kind in WORD_KINDS else 1e-4)
     trainable, live_teacher = student.model, None
     if method.uses_layers:  # intermediate layers: projections to train, the bank, maybe a live teacher
         from transformers import AutoConfig
