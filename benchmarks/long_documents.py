@@ -125,7 +125,10 @@ def main() -> None:
     test = data.splits["test"]
     rows, speed_models = [], {}
     evaluations = {}
+    streaming = args.only is not None and args.teacher is not None  # one stream needs its teacher alone
     for name, keys in TEACHERS.items():
+        if streaming and name != args.teacher:
+            continue
         folder = args.runs / name
         cfg = TeachConfig(task=TASK, out=str(folder), lr=1e-4, **keys)
         teacher = (
@@ -144,43 +147,12 @@ def main() -> None:
     chosen = args.teacher or max(
         TEACHERS, key=lambda n: evaluations[(n, "windows")]["quality"]["dev/accuracy"]
     )
-    teacher_dir = args.runs / chosen
-    prefix = (
-        "" if chosen == "teacher-windows" else f"{chosen}-"
-    )  # the first students' folders kept their names
-    for name, recipe in recipes(args.whole, args.lstm).items():
-        if args.only is not None and name not in args.only:
-            continue
-        evals, seconds, done = [], [], []
-        for seed in args.seeds:
-            folder = args.runs / f"{prefix}{slug(recipe.get('runs', name))}-s{seed}"
-            if args.render and not (folder / "metrics.json").exists():
-                continue
-            kind = recipe["student"]["kind"]
-            cfg = {
-                "task": TASK,
-                "teacher": str(teacher_dir),
-                "teacher_reading": WINDOWS,
-                "student": recipe["student"],
-                "reading": recipe["reading"],
-                "method": {"name": "hinton"},
-                "train": {
-                    "epochs": recipe["epochs"],
-                    "lr": LR.get(kind, 1e-3),
-                    "batch_size": 32,
-                    "seed": seed,
-                    **({"group_by_length": True} if recipe.get("group") else {}),
-                },
-            }
-            metrics = run_distill(folder, cfg)
-            evals.append(evaluated(folder, recipe.get("serve")))
-            seconds.append(metrics["train_seconds"])
-            done.append(seed)
-        if evals:
-            served = recipe.get("serve", recipe["reading"])
-            rows.append(row(name, "student", evals, done, served, sum(seconds) / len(seconds)))
-            serve = Reading(**recipe["serve"]) if "serve" in recipe else None
-            speed_models[name] = (args.runs / f"{prefix}{slug(recipe.get('runs', name))}-s{done[0]}", serve)
+    for teacher in [chosen, *(t for t in TEACHERS if t != chosen)]:  # the others: their finished runs
+        more, timed = student_rows(args, teacher, train=teacher == chosen and not args.render)
+        for r in more:
+            r["model"] += "" if teacher == chosen else f" (from {teacher})"
+            speed_models[r["model"]] = timed[r["model"].split(" (from ")[0]]
+        rows += more
     if args.only is not None:  # one stream of several running side by side: the report comes after
         return
     baseline = cached_baseline(args.runs / "tfidf-lr.json", data)
@@ -205,12 +177,55 @@ def main() -> None:
         "whole_limit": {"cnn": args.whole, "bilstm": args.lstm},
         "soft_targets": f"{chosen}, over windows (mean of probabilities)",
         "data": {k: stats[k] for k in ("counts", "words_per_text", "removed")},
-        "coverage": evaluations[(chosen, "truncate")]["coverage"],
-        "train_coverage": cut_coverage(teacher_dir, data.splits["train"]),
+        "coverage": evaluations[("teacher-windows", "truncate")]["coverage"],  # a cut at 128
+        "train_coverage": cut_coverage(args.runs / chosen, data.splits["train"]),
         "rows": rows,
         "goals": goals(rows, windowed),
     }
     write_results(args.results, out, markdown, plot)
+
+
+def student_rows(args: argparse.Namespace, teacher: str, train: bool) -> tuple[list[dict], dict]:
+    """The student rows distilled from ``teacher`` (its soft targets over windows): each recipe's
+    seeds, trained when ``train`` (else only the finished runs), and ``{row: (a run, its serving
+    reading)}`` for the speed pass. The students of ``teacher-windows`` have folders of their own
+    name; the others' start with their teacher's."""
+    prefix = "" if teacher == "teacher-windows" else f"{teacher}-"  # the first students kept their names
+    rows, timed = [], {}
+    for name, recipe in recipes(args.whole, args.lstm).items():
+        if args.only is not None and name not in args.only:
+            continue
+        evals, seconds, done = [], [], []
+        for seed in args.seeds:
+            folder = args.runs / f"{prefix}{slug(recipe.get('runs', name))}-s{seed}"
+            if not train and not (folder / "metrics.json").exists():
+                continue
+            kind = recipe["student"]["kind"]
+            cfg = {
+                "task": TASK,
+                "teacher": str(args.runs / teacher),
+                "teacher_reading": WINDOWS,
+                "student": recipe["student"],
+                "reading": recipe["reading"],
+                "method": {"name": "hinton"},
+                "train": {
+                    "epochs": recipe["epochs"],
+                    "lr": LR.get(kind, 1e-3),
+                    "batch_size": 32,
+                    "seed": seed,
+                    **({"group_by_length": True} if recipe.get("group") else {}),
+                },
+            }
+            metrics = run_distill(folder, cfg)
+            evals.append(evaluated(folder, recipe.get("serve")))
+            seconds.append(metrics["train_seconds"])
+            done.append(seed)
+        if evals:
+            served = recipe.get("serve", recipe["reading"])
+            rows.append(row(name, "student", evals, done, served, sum(seconds) / len(seconds)))
+            serve = Reading(**recipe["serve"]) if "serve" in recipe else None
+            timed[name] = (args.runs / f"{prefix}{slug(recipe.get('runs', name))}-s{done[0]}", serve)
+    return rows, timed
 
 
 def cut_coverage(teacher_dir: Path, examples: list) -> dict:
