@@ -3,12 +3,14 @@ words, nearly every one longer than 128 tokens), read cut at 128 tokens, head + 
 or whole.
 
 Rows: one-vs-rest-free TF-IDF + logistic regression (reads everything); the MiniLM-L6 teacher
-fine-tuned on each article's first 128 tokens and fine-tuned on all its windows (each document's
-windows with its label), each scored cut at 128 and over windows (mean of the windows'
-probabilities); students distilled (Hinton KD) from the windowed teacher's soft targets over
-windows: a BiLSTM and a CNN on the teacher's tokens cut at 128, head + tail, and whole (up to
-``--whole`` tokens), and a 2-layer transformer cut at 128 and over windows. Every student row has
-``--seeds`` seeds; each teacher row is one fine-tuning (seed 42), scored deterministically.
+fine-tuned on each article's first 128 tokens, on all its 128-token windows (each document's
+windows with its label) and on all its 512-token windows, each scored cut and over windows (mean
+or max of the windows' probabilities); students distilled (Hinton KD) from the soft targets over
+windows of the windowed teacher best on dev (``--teacher`` names one): a BiLSTM, a CNN and a deep
+averaging network on the teacher's tokens, cut at 128, head + tail, and whole (up to ``--whole``
+tokens), and a 2-layer transformer cut at 128 and over windows; the finished students of the other
+teachers are rows too. Every student row has ``--seeds`` seeds; each teacher row is one
+fine-tuning (seed 42), scored deterministically.
 
 Speed: documents per second at batch 32 on the test articles, every model measured back to back in
 one pass at the end (same backend: PyTorch fp32, this machine's threads), with the tokens each model
@@ -151,6 +153,7 @@ def main() -> None:
         more, timed = student_rows(args, teacher, train=teacher == chosen and not args.render)
         for r in more:
             r["model"] += "" if teacher == chosen else f" (from {teacher})"
+            r["teacher"] = teacher
             speed_models[r["model"]] = timed[r["model"].split(" (from ")[0]]
         rows += more
     if args.only is not None:  # one stream of several running side by side: the report comes after
@@ -163,11 +166,19 @@ def main() -> None:
     else:
         speeds = measure_speeds(speed_models, data, test)
         kept.write_text(json.dumps(speeds, indent=2) + "\n")
-    windowed = next(r for r in rows if r["model"].startswith(chosen) and r["model"].endswith("windows, mean"))
-    for r in rows:
+
+    def windowed_of(teacher: str) -> dict:
+        return next(
+            r for r in rows if r["model"].startswith(f"{teacher} (") and r["model"].endswith("windows, mean")
+        )
+
+    windowed = windowed_of(chosen)
+    for r in rows:  # a student against its own teacher over windows; the others against the chosen one
         r.update(speeds.get(r["model"], {}))
-        r["retention_dev"] = round(mean_sd(r["dev"])[0] / mean_sd(windowed["dev"])[0], 4)
-        r["speedup_vs_windowed_teacher"] = round(r["docs_per_s"] / speeds[windowed["model"]]["docs_per_s"], 2)
+    for r in rows:
+        own = windowed_of(r.get("teacher", chosen))
+        r["retention_dev"] = round(mean_sd(r["dev"])[0] / mean_sd(own["dev"])[0], 4)
+        r["speedup_vs_windowed_teacher"] = round(r["docs_per_s"] / own["docs_per_s"], 2)
     stats = json.loads((Path(data.source) / "manifest.json").read_text())
     out = {
         **run_record(),
@@ -328,12 +339,15 @@ def markdown(out: dict) -> str:
         f"{out['data']['words_per_text']['train']}",
         f"- at 128 tokens: {cov['over_limit']:,} of {cov['texts']:,} training articles are cut, keeping "
         f"{cov['tokens_read_share']:.0%} of the tokens",
-        f"- students: Hinton KD from {out['soft_targets']}; seeds {out['seeds']}; teacher rows: one "
-        "fine-tuning each (seed 42)",
+        f"- students: Hinton KD from {out['soft_targets']} (the windowed teacher best on dev), each teacher "
+        "reading at the length it was taught; the rows marked (from ...) are an earlier teacher's students; "
+        f"seeds {out['seeds']}; teacher rows: one fine-tuning each (seed 42)",
+        "- x its windowed teacher: a student's documents/s over those of the teacher it learnt from, "
+        "read over windows; a teacher's and TF-IDF's over the chosen teacher's",
         "- speed: documents/s at batch 32 on the 212 test articles, all models back to back in one pass, "
         "PyTorch fp32 (TF-IDF: scikit-learn), best of two passes\n",
         "| model | reads | dev accuracy | test accuracy | test macro-F1 | tokens read | docs/s | tokens/s | "
-        "x windowed teacher | params |",
+        "x its windowed teacher | params |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in out["rows"]:
@@ -387,6 +401,8 @@ def plot(out: dict, path: Path) -> None:
         ax.errorbar(r["docs_per_s"], mean, yerr=sd, fmt=marker, color=color, ms=8, capsize=3)
         short = r["model"].replace(" (fine-tuned on first windows)", " [first-window tuned]")
         short = short.replace(" (fine-tuned on all windows)", " [window tuned]")
+        short = short.replace(" (fine-tuned on all windows of 512)", " [512-window tuned]")
+        short = short.replace(" (from teacher-windows)", " [from t-windows]")
         lift = 4 + 7 * (i % 3)  # neighbours at one speed get different heights
         ax.annotate(short, (r["docs_per_s"], mean), fontsize=6, xytext=(4, lift), textcoords="offset points")
     ax.axhline(out["goals"]["tfidf_test"], ls="--", color="grey", lw=1, label="TF-IDF + LR (test)")
