@@ -402,6 +402,7 @@ def test_soft_targets_come_at_the_length_the_teacher_was_taught(tmp_path: Path) 
     for teacher, extra, length in (
         (taught, {}, 48),  # as taught: windows of 48 for a student that reads 32
         (taught, {"teacher_max_length": 40}, 40),  # as the config says
+        (taught, {"teacher_max_length": 1000}, 64),  # never past its 64 positions, and recorded so
         (base, {"teacher_reading": {"mode": "windows"}}, 32),  # a folder from elsewhere: train.max_length
     ):
         out = tmp_path / f"run-{length}"

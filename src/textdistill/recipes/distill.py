@@ -31,7 +31,7 @@ from textdistill.models.bundle import WORD_KINDS, Student, load_student, start_a
 from textdistill.models.teacher import local_folder
 from textdistill.recipes.common import RunFolder, distributed_run, plan_tasks
 from textdistill.runtime import set_seed
-from textdistill.teachers.cache import TeacherOutputs, teacher_outputs
+from textdistill.teachers.cache import TeacherOutputs, position_limit, teacher_outputs
 from textdistill.teachers.ensemble import combine_for, is_ensemble, read_ensemble
 from textdistill.train.checkpoint import atomic_folder, recover_folder
 from textdistill.train.distributed import Dist, main_first
@@ -441,11 +441,14 @@ def teacher_length(cfg: DistillConfig, teacher: TeacherRef, per_token: bool) -> 
     ``per_token``: features or layers of the student's tokens), the length
     it was taught at (its manifest: a teacher taught on windows of 512 makes its targets over
     windows of 512 for a student that reads 128); else ``train.max_length`` (a predictions file
-    or a folder from elsewhere has no recorded length)."""
+    or a folder from elsewhere has no recorded length). Never past the teacher's position table: the
+    length recorded is the length read."""
     if cfg.teacher_max_length is not None:
-        return cfg.teacher_max_length
-    taught = None if per_token or teacher.predictions is not None else recorded_length(teacher.folder)
-    return taught or cfg.train.max_length
+        length = cfg.teacher_max_length
+    else:
+        taught = None if per_token or teacher.predictions is not None else recorded_length(teacher.folder)
+        length = taught or cfg.train.max_length
+    return length if teacher.predictions is not None else min(length, position_limit(teacher.folder))
 
 
 def teacher_scores(
